@@ -1,0 +1,74 @@
+# wippy — the README's commands. `make demo` and `make test` install what they need.
+
+CARGO    ?= cargo
+LUA54    ?= lua5.4
+LUAJIT   ?= luajit
+BUILD    := build
+RELEASE  := target/release
+GUESTS   := $(BUILD)/guests
+# Where LuaRocks puts pure-Lua shims for `require("funcs")`.
+LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
+
+.PHONY: all deps build build-lua54 build-luajit guests demo test test-rust spec spec-lua54 spec-luajit \
+        bench lint rock clean
+
+all: build
+
+## Install Debian packages and the wasm targets the build and tests need (idempotent).
+deps:
+	@bash scripts/deps.sh
+
+## build/lua54/wippy.so and build/luajit/wippy.so (one release build per Lua ABI).
+build: build-lua54 build-luajit
+
+build-lua54: deps
+	$(CARGO) build --release --features lua54,module
+	@mkdir -p $(BUILD)/lua54
+	cp $(RELEASE)/libwippy.so $(BUILD)/lua54/wippy.so
+
+build-luajit: deps
+	$(CARGO) build --release --features luajit,module
+	@mkdir -p $(BUILD)/luajit
+	cp $(RELEASE)/libwippy.so $(BUILD)/luajit/wippy.so
+
+## Guest modules built from source by real toolchains (Rust for wasm32-unknown-unknown).
+guests: deps
+	@bash scripts/guests.sh $(GUESTS)
+
+## Builds and runs examples/hello on lua5.4 and LuaJIT.
+demo: build guests
+	@mkdir -p examples/hello/wasm
+	cp $(GUESTS)/hello_guest.wasm examples/hello/wasm/fib.wasm
+	cd examples/hello && LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" LUA_PATH="$(LUA_PATH_SHIMS);;" $(LUA54) main.lua
+	cd examples/hello && LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" LUA_PATH="$(LUA_PATH_SHIMS);;" $(LUAJIT) main.lua
+
+## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
+## specs on lua5.4 and LuaJIT.
+test: test-rust spec
+
+test-rust: deps
+	$(CARGO) test --release --features lua54,vendored
+
+spec: spec-lua54 spec-luajit
+
+spec-lua54: build-lua54 guests
+	busted --lua=$(LUA54) --cpath="$(CURDIR)/$(BUILD)/lua54/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
+
+spec-luajit: build-luajit guests
+	busted --lua=$(LUAJIT) --cpath="$(CURDIR)/$(BUILD)/luajit/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
+
+## Benchmarks: figures go to BENCHMARKS.md by hand, with this command.
+bench: build
+	@echo "== lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/call.lua
+	@echo "== luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/call.lua
+
+lint: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --features lua54,vendored --all-targets -- -D warnings
+
+## Installs the rock into a tree: make rock TREE=/tmp/t
+rock: deps
+	luarocks --tree "$(or $(TREE),$(BUILD)/rocks)" make wippy-dev-1.rockspec
+
+clean:
+	rm -rf $(BUILD) examples/hello/wasm

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing wippy needs, when it is missing. Idempotent and quiet
+# when everything is there.
+set -euo pipefail
+
+packages=(lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-busted luarocks)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Guests: core modules for wasm32-unknown-unknown; components (next stages) for wasm32-wasip2.
+for target in wasm32-unknown-unknown wasm32-wasip2; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    echo "deps: rustup target add $target"
+    rustup target add "$target" >/dev/null
+  fi
+done

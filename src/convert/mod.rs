@@ -1,0 +1,9 @@
+//! WIT ⇄ Lua values, driven by the WIT type (SPEC §3), with errors that name the path.
+
+mod lua;
+mod path;
+pub mod ty;
+
+pub use lua::{from_val, null, scalar_from_core, scalar_to_core, to_val};
+pub use path::{ConvError, Path};
+pub use ty::{Scalar, Ty};

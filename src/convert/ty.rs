@@ -1,0 +1,226 @@
+//! Types resolved once per entry, so a call walks plain Rust data instead of wasmtime's
+//! type handles, and record field names (with their snake_case aliases) are ready to use.
+
+use std::sync::Arc;
+
+use wasmtime::component::types::Type as CType;
+
+/// A WIT value type as conversion needs it.
+#[derive(Clone, Debug)]
+pub enum Ty {
+    Bool,
+    S8,
+    U8,
+    S16,
+    U16,
+    S32,
+    U32,
+    S64,
+    U64,
+    F32,
+    F64,
+    Char,
+    String,
+    /// `list<u8>`: a Lua string.
+    Bytes,
+    List(Box<Ty>),
+    Record(Arc<[Field]>),
+    Tuple(Arc<[Ty]>),
+    Variant(Arc<[Case]>),
+    Enum(Arc<[String]>),
+    Option(Box<Ty>),
+    Result(Option<Box<Ty>>, Option<Box<Ty>>),
+    Flags(Arc<[String]>),
+    /// A type this version cannot convert yet (resources, futures, streams, maps).
+    Unsupported(&'static str),
+}
+
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: String,
+    /// The snake_case spelling of a kebab-case name, accepted on input.
+    pub alias: Option<String>,
+    pub ty: Ty,
+}
+
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub name: String,
+    pub ty: Option<Ty>,
+}
+
+impl Ty {
+    /// Resolves a wasmtime component type.
+    pub fn from_component(ty: &CType) -> Ty {
+        match ty {
+            CType::Bool => Ty::Bool,
+            CType::S8 => Ty::S8,
+            CType::U8 => Ty::U8,
+            CType::S16 => Ty::S16,
+            CType::U16 => Ty::U16,
+            CType::S32 => Ty::S32,
+            CType::U32 => Ty::U32,
+            CType::S64 => Ty::S64,
+            CType::U64 => Ty::U64,
+            CType::Float32 => Ty::F32,
+            CType::Float64 => Ty::F64,
+            CType::Char => Ty::Char,
+            CType::String => Ty::String,
+            CType::List(l) => match l.ty() {
+                CType::U8 => Ty::Bytes,
+                inner => Ty::List(Box::new(Ty::from_component(&inner))),
+            },
+            CType::Record(r) => Ty::Record(
+                r.fields()
+                    .map(|f| Field {
+                        name: f.name.to_string(),
+                        alias: f.name.contains('-').then(|| f.name.replace('-', "_")),
+                        ty: Ty::from_component(&f.ty),
+                    })
+                    .collect(),
+            ),
+            CType::Tuple(t) => Ty::Tuple(t.types().map(|t| Ty::from_component(&t)).collect()),
+            CType::Variant(v) => Ty::Variant(
+                v.cases()
+                    .map(|c| Case {
+                        name: c.name.to_string(),
+                        ty: c.ty.as_ref().map(Ty::from_component),
+                    })
+                    .collect(),
+            ),
+            CType::Enum(e) => Ty::Enum(e.names().map(str::to_string).collect()),
+            CType::Option(o) => Ty::Option(Box::new(Ty::from_component(&o.ty()))),
+            CType::Result(r) => Ty::Result(
+                r.ok().map(|t| Box::new(Ty::from_component(&t))),
+                r.err().map(|t| Box::new(Ty::from_component(&t))),
+            ),
+            CType::Flags(f) => Ty::Flags(f.names().map(str::to_string).collect()),
+            CType::Own(_) | CType::Borrow(_) => Ty::Unsupported("resource"),
+            CType::Map(_) => Ty::Unsupported("map"),
+            CType::Future(_) => Ty::Unsupported("future"),
+            CType::Stream(_) => Ty::Unsupported("stream"),
+            CType::ErrorContext => Ty::Unsupported("error-context"),
+            CType::FixedLengthList(_) => Ty::Unsupported("fixed-length list"),
+        }
+    }
+
+    /// The type as WIT writes it, without names of named types (`record { a: s32 }`).
+    pub fn describe(&self) -> String {
+        match self {
+            Ty::Bool => "bool".into(),
+            Ty::S8 => "s8".into(),
+            Ty::U8 => "u8".into(),
+            Ty::S16 => "s16".into(),
+            Ty::U16 => "u16".into(),
+            Ty::S32 => "s32".into(),
+            Ty::U32 => "u32".into(),
+            Ty::S64 => "s64".into(),
+            Ty::U64 => "u64".into(),
+            Ty::F32 => "f32".into(),
+            Ty::F64 => "f64".into(),
+            Ty::Char => "char".into(),
+            Ty::String => "string".into(),
+            Ty::Bytes => "list<u8>".into(),
+            Ty::List(t) => format!("list<{}>", t.describe()),
+            Ty::Record(fields) => {
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name, f.ty.describe()))
+                    .collect();
+                format!("record {{ {} }}", inner.join(", "))
+            }
+            Ty::Tuple(ts) => {
+                let inner: Vec<String> = ts.iter().map(Ty::describe).collect();
+                format!("tuple<{}>", inner.join(", "))
+            }
+            Ty::Variant(cases) => {
+                let inner: Vec<String> = cases
+                    .iter()
+                    .map(|c| match &c.ty {
+                        Some(t) => format!("{}({})", c.name, t.describe()),
+                        None => c.name.clone(),
+                    })
+                    .collect();
+                format!("variant {{ {} }}", inner.join(", "))
+            }
+            Ty::Enum(names) => format!("enum {{ {} }}", names.join(", ")),
+            Ty::Option(t) => format!("option<{}>", t.describe()),
+            Ty::Result(ok, err) => match (ok, err) {
+                (None, None) => "result".into(),
+                (Some(o), None) => format!("result<{}>", o.describe()),
+                (None, Some(e)) => format!("result<_, {}>", e.describe()),
+                (Some(o), Some(e)) => format!("result<{}, {}>", o.describe(), e.describe()),
+            },
+            Ty::Flags(names) => format!("flags {{ {} }}", names.join(", ")),
+            Ty::Unsupported(what) => (*what).into(),
+        }
+    }
+}
+
+/// A WIT type that lowers to exactly one core value, so a core module can be called
+/// directly without the canonical ABI's memory traffic.
+#[derive(Clone, Debug)]
+pub enum Scalar {
+    Bool,
+    S8,
+    U8,
+    S16,
+    U16,
+    S32,
+    U32,
+    S64,
+    U64,
+    F32,
+    F64,
+    Char,
+    Enum(Arc<[String]>),
+}
+
+impl Scalar {
+    pub fn from_ty(ty: &Ty) -> Option<Scalar> {
+        Some(match ty {
+            Ty::Bool => Scalar::Bool,
+            Ty::S8 => Scalar::S8,
+            Ty::U8 => Scalar::U8,
+            Ty::S16 => Scalar::S16,
+            Ty::U16 => Scalar::U16,
+            Ty::S32 => Scalar::S32,
+            Ty::U32 => Scalar::U32,
+            Ty::S64 => Scalar::S64,
+            Ty::U64 => Scalar::U64,
+            Ty::F32 => Scalar::F32,
+            Ty::F64 => Scalar::F64,
+            Ty::Char => Scalar::Char,
+            Ty::Enum(names) => Scalar::Enum(names.clone()),
+            _ => return None,
+        })
+    }
+
+    pub fn to_ty(&self) -> Ty {
+        match self {
+            Scalar::Bool => Ty::Bool,
+            Scalar::S8 => Ty::S8,
+            Scalar::U8 => Ty::U8,
+            Scalar::S16 => Ty::S16,
+            Scalar::U16 => Ty::U16,
+            Scalar::S32 => Ty::S32,
+            Scalar::U32 => Ty::U32,
+            Scalar::S64 => Ty::S64,
+            Scalar::U64 => Ty::U64,
+            Scalar::F32 => Ty::F32,
+            Scalar::F64 => Ty::F64,
+            Scalar::Char => Ty::Char,
+            Scalar::Enum(names) => Ty::Enum(names.clone()),
+        }
+    }
+
+    /// The core value type it lowers to.
+    pub fn core(&self) -> wasmtime::ValType {
+        match self {
+            Scalar::S64 | Scalar::U64 => wasmtime::ValType::I64,
+            Scalar::F32 => wasmtime::ValType::F32,
+            Scalar::F64 => wasmtime::ValType::F64,
+            _ => wasmtime::ValType::I32,
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The one wasmtime [`Engine`], and turning a registry entry into a callable [`Function`]:
+//! compile, check the export and its signature, link, and resolve types once.
+
+pub mod core;
+pub mod wit;
+
+use std::sync::{Arc, OnceLock};
+
+use wasmtime::component::{self, ComponentExportIndex};
+use wasmtime::{Config, Engine, Module, ResourceLimiter};
+
+use crate::convert::{Scalar, Ty};
+use crate::registry::{Code, Entry, Limits, Spec, WasmFunction};
+use crate::security::Context;
+
+/// The process-wide engine: compiled code is shared by every Lua state.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // A failed config here is a build-time mistake, not user input: fall back to defaults.
+        Engine::new(&config).unwrap_or_default()
+    })
+}
+
+/// Per-store host data: the caller's context and the store's limits.
+pub struct HostState {
+    /// The security context of the call running in this store.
+    pub ctx: Arc<Context>,
+    pub memory_bytes: u64,
+    /// Set when the guest asked for more memory than `limits.memory_bytes`.
+    pub memory_denied: bool,
+}
+
+impl HostState {
+    pub fn new(limits: &Limits) -> HostState {
+        HostState {
+            ctx: Context::root(),
+            memory_bytes: limits.memory_bytes,
+            memory_denied: false,
+        }
+    }
+}
+
+impl ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = desired as u64 <= self.memory_bytes;
+        if !ok {
+            self.memory_denied = true;
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// A named parameter.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    pub ty: Ty,
+    /// The type as WIT writes it (named types by name), for `describe` and messages.
+    pub wit: String,
+}
+
+/// How a function is reached.
+pub enum Callee {
+    /// A core export whose parameters and results are single core values.
+    Core {
+        pre: wasmtime::InstancePre<HostState>,
+        export: String,
+        params: Vec<Scalar>,
+        results: Vec<Scalar>,
+    },
+    /// A component export (a component, or a core module wrapped with its WIT).
+    Component {
+        pre: component::InstancePre<HostState>,
+        export: ComponentExportIndex,
+    },
+}
+
+/// A callable WebAssembly function, resolved once per entry.
+pub struct Function {
+    pub id: String,
+    pub params: Vec<Param>,
+    /// Result types (WIT functions have at most one; core modules without WIT may have several).
+    pub results: Vec<Param>,
+    /// `func(...) -> ...` in WIT syntax.
+    pub signature: String,
+    pub callee: Callee,
+    pub limits: Limits,
+}
+
+/// Compiles and checks an executable entry. `Ok(None)` for entries that are not WebAssembly.
+///
+/// # Errors
+/// One message per problem, to be reported at the entry's line.
+pub fn prepare(entry: &Entry) -> Result<Option<Function>, Vec<String>> {
+    let (wasm, id) = match &entry.spec {
+        Spec::FunctionWat(f) | Spec::FunctionWasm(f) => (f, entry.id.to_string()),
+        _ => return Ok(None),
+    };
+    prepare_wasm(&id, wasm).map(Some)
+}
+
+fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
+    let bytes: std::borrow::Cow<'_, [u8]> = match &f.code {
+        Code::Wat(text) => match wat::parse_str(text) {
+            Ok(b) => b.into(),
+            Err(e) => return Err(vec![format!("invalid WAT: {}", one_line(&e.to_string()))]),
+        },
+        Code::Binary { bytes, .. } => (&bytes[..]).into(),
+    };
+    if core::is_component(&bytes) {
+        if f.common.wit.is_some() {
+            return Err(vec![
+                "`wit` is only for core modules: a component carries its own types (remove `wit`)"
+                    .into(),
+            ]);
+        }
+        return Err(vec![
+            "components are not supported yet by this version of wippy: use a core module (with `wit` for strings, lists and records)".into(),
+        ]);
+    }
+    let module = Module::new(engine(), &bytes).map_err(|e| {
+        vec![format!(
+            "invalid WebAssembly module: {}",
+            one_line(&format!("{e:#}"))
+        )]
+    })?;
+    if let Some(import) = module.imports().next() {
+        return Err(vec![format!(
+            "core module imports `{}`.`{}`, but this version links no imports into core modules (remove the import)",
+            import.module(),
+            import.name()
+        )]);
+    }
+    match &f.common.wit {
+        None => prepare_plain_core(id, f, module),
+        Some(text) => prepare_core_with_wit(id, f, module, &bytes, text),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn exported_funcs(module: &Module) -> Vec<String> {
+    module
+        .exports()
+        .filter(|e| e.ty().func().is_some())
+        .map(|e| e.name().to_string())
+        .collect()
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A core module without `wit`: its export's core types are the signature.
+fn prepare_plain_core(id: &str, f: &WasmFunction, module: Module) -> Result<Function, Vec<String>> {
+    let funcs = exported_funcs(&module);
+    let method = match &f.common.method {
+        Some(m) => m.clone(),
+        None if funcs.len() == 1 => funcs[0].clone(),
+        None => {
+            return Err(vec![format!(
+                "`method` is required: the module exports functions {}",
+                list_or_none(&funcs)
+            )])
+        }
+    };
+    let Some(ty) = module.get_export(&method).and_then(|e| e.func().cloned()) else {
+        return Err(vec![format!(
+            "method `{method}` is not exported by the module (exported functions: {})",
+            list_or_none(&funcs)
+        )]);
+    };
+    let scalar = |t: wasmtime::ValType| match t {
+        wasmtime::ValType::I32 => Ok(Scalar::S32),
+        wasmtime::ValType::I64 => Ok(Scalar::S64),
+        wasmtime::ValType::F32 => Ok(Scalar::F32),
+        wasmtime::ValType::F64 => Ok(Scalar::F64),
+        other => Err(format!(
+            "export `{method}` uses the core type {other}, which cannot be called from Lua"
+        )),
+    };
+    let params: Vec<Scalar> = ty
+        .params()
+        .map(scalar)
+        .collect::<Result<_, _>>()
+        .map_err(|e| vec![e])?;
+    let results: Vec<Scalar> = ty
+        .results()
+        .map(scalar)
+        .collect::<Result<_, _>>()
+        .map_err(|e| vec![e])?;
+    let named = |prefix: &str, list: &[Scalar]| -> Vec<Param> {
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| Param {
+                name: format!("{prefix}{i}"),
+                ty: s.to_ty(),
+                wit: s.to_ty().describe(),
+            })
+            .collect()
+    };
+    let params_named = named("p", &params);
+    let results_named = named("r", &results);
+    let signature = signature_text(&params_named, &results_named);
+    let pre = link_core(&module)?;
+    Ok(Function {
+        id: id.to_string(),
+        params: params_named,
+        results: results_named,
+        signature,
+        callee: Callee::Core {
+            pre,
+            export: method,
+            params,
+            results,
+        },
+        limits: f.common.limits.clone(),
+    })
+}
+
+fn signature_text(params: &[Param], results: &[Param]) -> String {
+    let ps: Vec<String> = params
+        .iter()
+        .map(|p| format!("{}: {}", p.name, p.wit))
+        .collect();
+    match results.len() {
+        0 => format!("func({})", ps.join(", ")),
+        1 => format!("func({}) -> {}", ps.join(", "), results[0].wit),
+        _ => {
+            let rs: Vec<String> = results.iter().map(|r| r.wit.clone()).collect();
+            format!("func({}) -> tuple<{}>", ps.join(", "), rs.join(", "))
+        }
+    }
+}
+
+fn link_core(module: &Module) -> Result<wasmtime::InstancePre<HostState>, Vec<String>> {
+    let linker = wasmtime::Linker::<HostState>::new(engine());
+    linker.instantiate_pre(module).map_err(|e| {
+        vec![format!(
+            "cannot link module: {}",
+            one_line(&format!("{e:#}"))
+        )]
+    })
+}
+
+/// A core module with `wit`: check every WIT export against the module, then call scalar
+/// signatures directly and everything else through a component built from the module.
+fn prepare_core_with_wit(
+    id: &str,
+    f: &WasmFunction,
+    module: Module,
+    bytes: &[u8],
+    text: &str,
+) -> Result<Function, Vec<String>> {
+    let wit = wit::parse(text).map_err(|e| vec![e])?;
+    let exports = wit.exports();
+    if exports.is_empty() {
+        return Err(vec!["`wit` declares no functions".into()]);
+    }
+    let method_names: Vec<String> = exports.iter().map(|e| e.method.clone()).collect();
+    let chosen = match &f.common.method {
+        Some(m) => exports.iter().position(|e| {
+            &e.method == m || &e.canonical == m || (!m.contains('#') && &e.name == m)
+        }),
+        None if exports.len() == 1 => Some(0),
+        None => {
+            return Err(vec![format!(
+                "`method` is required: `wit` declares {}",
+                list_or_none(&method_names)
+            )]);
+        }
+    };
+    let Some(chosen) = chosen else {
+        let m = f.common.method.clone().unwrap_or_default();
+        return Err(vec![format!(
+            "method `{m}` is not declared in `wit` (declared: {})",
+            list_or_none(&method_names)
+        )]);
+    };
+
+    // Every WIT function must be exported, under its canonical name, `iface#name` or `name`,
+    // with the core signature the canonical ABI gives it.
+    let mut problems = Vec::new();
+    let mut aliases = Vec::new();
+    let mut core_names = Vec::new();
+    let funcs = exported_funcs(&module);
+    for e in &exports {
+        let candidates = [e.canonical.as_str(), e.method.as_str(), e.name.as_str()];
+        let Some(found) = candidates.iter().find(|n| {
+            module
+                .get_export(n)
+                .and_then(|x| x.func().cloned())
+                .is_some()
+        }) else {
+            problems.push(format!(
+                "`wit` declares `{}`, but the module does not export it (expected a function export named `{}`; exported functions: {})",
+                e.method,
+                e.canonical,
+                list_or_none(&funcs)
+            ));
+            core_names.push(String::new());
+            continue;
+        };
+        let found = found.to_string();
+        let sig = wit
+            .resolve
+            .wasm_signature(wit_parser::abi::AbiVariant::GuestExport, &e.func);
+        let want_p: Vec<wasmtime::ValType> = sig.params.iter().map(core::flat).collect();
+        let want_r: Vec<wasmtime::ValType> = sig.results.iter().map(core::flat).collect();
+        if let Some(ty) = module.get_export(&found).and_then(|x| x.func().cloned()) {
+            let have_p: Vec<wasmtime::ValType> = ty.params().collect();
+            let have_r: Vec<wasmtime::ValType> = ty.results().collect();
+            let same = |a: &[wasmtime::ValType], b: &[wasmtime::ValType]| {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| wasmtime::ValType::eq(x, y))
+            };
+            if !same(&want_p, &have_p) || !same(&want_r, &have_r) {
+                problems.push(format!(
+                    "`wit` signature of `{}` ({}) lowers to the core type {}, but the module exports `{found}` as {}",
+                    e.method,
+                    wit.signature(&e.func),
+                    core::core_sig(&want_p, &want_r),
+                    core::core_sig(&have_p, &have_r)
+                ));
+            }
+        }
+        if found != e.canonical {
+            aliases.push((e.canonical.clone(), found.clone()));
+        }
+        core_names.push(found);
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    let e = &exports[chosen];
+    let params: Vec<Param> = e
+        .func
+        .params
+        .iter()
+        .map(|p| Param {
+            name: p.name.clone(),
+            ty: wit.ty(&p.ty),
+            wit: wit.type_name(&p.ty),
+        })
+        .collect();
+    let results: Vec<Param> = e
+        .func
+        .result
+        .iter()
+        .map(|t| Param {
+            name: "result".into(),
+            ty: wit.ty(t),
+            wit: wit.type_name(t),
+        })
+        .collect();
+    let signature = wit.signature(&e.func);
+    let scalars: Option<Vec<Scalar>> = params.iter().map(|p| Scalar::from_ty(&p.ty)).collect();
+    let result_scalars: Option<Vec<Scalar>> =
+        results.iter().map(|p| Scalar::from_ty(&p.ty)).collect();
+    let callee = match (scalars, result_scalars) {
+        (Some(ps), Some(rs)) => Callee::Core {
+            pre: link_core(&module)?,
+            export: core_names[chosen].clone(),
+            params: ps,
+            results: rs,
+        },
+        _ => wrap_component(&wit, e, bytes, &aliases)?,
+    };
+    Ok(Function {
+        id: id.to_string(),
+        params,
+        results,
+        signature,
+        callee,
+        limits: f.common.limits.clone(),
+    })
+}
+
+/// Embeds the WIT into the core module and encodes it as a component (wit-component).
+fn wrap_component(
+    wit: &wit::Wit,
+    e: &wit::Export,
+    bytes: &[u8],
+    aliases: &[(String, String)],
+) -> Result<Callee, Vec<String>> {
+    let mut core = core::add_export_aliases(bytes, aliases)
+        .map_err(|m| vec![format!("cannot rewrite module exports: {m}")])?;
+    wit_component::embed_component_metadata(
+        &mut core,
+        &wit.resolve,
+        wit.world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .map_err(|err| {
+        vec![format!(
+            "cannot embed `wit`: {}",
+            one_line(&format!("{err:#}"))
+        )]
+    })?;
+    let encoded = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .and_then(|enc| enc.validate(true).encode())
+        .map_err(|err| {
+            let msg = one_line(&format!("{err:#}"));
+            let hint = if msg.contains("cabi_realloc") || msg.contains("realloc") {
+                " (a core module with strings or lists in its signature must export `cabi_realloc` and `memory`)"
+            } else {
+                ""
+            };
+            vec![format!("module does not match its `wit` under the canonical ABI: {msg}{hint}")]
+        })?;
+    let comp = component::Component::new(engine(), &encoded).map_err(|err| {
+        vec![format!(
+            "cannot compile the wrapped component: {}",
+            one_line(&format!("{err:#}"))
+        )]
+    })?;
+    let (iface, name) = match e.canonical.split_once('#') {
+        Some((iface, name)) => (Some(iface), name),
+        None => (None, e.canonical.as_str()),
+    };
+    let parent = match iface {
+        Some(i) => Some(
+            comp.get_export_index(None, i)
+                .ok_or_else(|| vec![format!("component does not export `{i}`")])?,
+        ),
+        None => None,
+    };
+    let export = comp
+        .get_export_index(parent.as_ref(), name)
+        .ok_or_else(|| vec![format!("component does not export `{}`", e.canonical)])?;
+    let linker = component::Linker::<HostState>::new(engine());
+    let pre = linker.instantiate_pre(&comp).map_err(|err| {
+        vec![format!(
+            "cannot link component: {}",
+            one_line(&format!("{err:#}"))
+        )]
+    })?;
+    Ok(Callee::Component { pre, export })
+}

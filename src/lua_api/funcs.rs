@@ -1,0 +1,308 @@
+//! `funcs.call` (SPEC §2).
+
+use std::sync::Arc;
+
+use mlua::{Lua, MultiValue, Value};
+use wasmtime::component::Val;
+
+use super::error::fail;
+use super::state::{data, StateData};
+use crate::convert::{self, Path, Ty};
+use crate::engine::{Callee, Function};
+use crate::error::{Error, Kind};
+use crate::registry::{LuaSource, Spec};
+use crate::runtime::Loaded;
+use crate::security::Context;
+
+/// Checks a target in the order §2 gives; returns the ID text.
+fn check_target(target: &[u8]) -> Result<&str, Error> {
+    let text = std::str::from_utf8(target)
+        .map_err(|_| Error::invalid("function ID must be valid UTF-8"))?;
+    if text.is_empty() {
+        return Err(Error::invalid("function ID required"));
+    }
+    match text.split_once(':') {
+        None => Err(Error::invalid(format!(
+            "namespace required in function ID \"{text}\""
+        ))),
+        Some((_, "")) => Err(Error::invalid(format!(
+            "name required in function ID \"{text}\""
+        ))),
+        Some(_) => Ok(text),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "no value",
+        other => other.type_name(),
+    }
+}
+
+/// `funcs.call(target, ...)`.
+pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let mut args = args.into_iter();
+    let target = match args.next() {
+        Some(Value::String(s)) => s,
+        other => {
+            let got = other.as_ref().map(type_name).unwrap_or("no value");
+            return Err(mlua::Error::runtime(format!(
+                "bad argument #1 to 'call' (string expected, got {got})"
+            )));
+        }
+    };
+    let rest: Vec<Value> = args.collect();
+    let bytes = target.as_bytes();
+    let state = data(lua);
+    let loaded = match state.lookup(&bytes, || check_target(&bytes).ok().map(str::to_string)) {
+        Some(l) => l,
+        None => {
+            return match check_target(&bytes) {
+                Err(e) => fail(lua, e),
+                Ok(id) => fail(
+                    lua,
+                    Error::new(Kind::NotFound, format!("function not found: {id}")),
+                ),
+            }
+        }
+    };
+    drop(bytes);
+    call_loaded(lua, &state, &loaded, rest)
+}
+
+fn call_loaded(
+    lua: &Lua,
+    state: &StateData,
+    loaded: &Arc<Loaded>,
+    args: Vec<Value>,
+) -> mlua::Result<MultiValue> {
+    if let Some(f) = &loaded.func {
+        return match call_wasm(lua, loaded, f, &args) {
+            Ok(values) => Ok(values),
+            Err(e) => fail(lua, e),
+        };
+    }
+    let id = loaded.entry.id.to_string();
+    match &loaded.entry.spec {
+        Spec::FunctionLua(lf) => {
+            let func = match lua_function(lua, state, loaded, &lf.source, lf.method.as_deref()) {
+                Ok(f) => f,
+                Err(e) => return fail(lua, e),
+            };
+            match func.call::<MultiValue>(MultiValue::from_iter(args)) {
+                Ok(values) => Ok(values),
+                Err(e) => fail(
+                    lua,
+                    Error::internal(format!("{id}: {}", lua_error_text(&e))),
+                ),
+            }
+        }
+        _ => fail(
+            lua,
+            Error::new(
+                Kind::Unavailable,
+                format!(
+                    "{id}: entries of kind `{}` cannot be called",
+                    loaded.entry.kind
+                ),
+            ),
+        ),
+    }
+}
+
+fn lua_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The function of a `function.lua` entry in this state, loading its chunk once per entry
+/// generation.
+fn lua_function(
+    lua: &Lua,
+    state: &StateData,
+    loaded: &Loaded,
+    source: &LuaSource,
+    method: Option<&str>,
+) -> Result<mlua::Function, Error> {
+    let id = loaded.entry.id.to_string();
+    if let Some((generation, f)) = state.lua_funcs.borrow().get(&id) {
+        if *generation == loaded.generation {
+            return Ok(f.clone());
+        }
+    }
+    let func = match source {
+        LuaSource::Handler => state.handlers.borrow().get(&id).cloned().ok_or_else(|| {
+            Error::new(
+                Kind::Unavailable,
+                format!("{id}: the handler of this entry was added in another Lua state"),
+            )
+        })?,
+        LuaSource::Code { text, chunk_name } => {
+            let value: Value = lua
+                .load(text.as_str())
+                .set_name(chunk_name.as_str())
+                .call(())
+                .map_err(|e| {
+                    Error::internal(format!(
+                        "{id}: loading the Lua source failed: {}",
+                        lua_error_text(&e)
+                    ))
+                })?;
+            match (value, method) {
+                (Value::Function(f), None) => f,
+                (Value::Table(t), Some(m)) => match t.get::<Value>(m) {
+                    Ok(Value::Function(f)) => f,
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "{id}: the Lua source returns no function `{m}`"
+                        )))
+                    }
+                },
+                (Value::Table(_), None) => {
+                    return Err(Error::invalid(format!(
+                    "{id}: the Lua source returns a table: set `method` to the key of the function"
+                )))
+                }
+                (other, _) => {
+                    return Err(Error::invalid(format!(
+                    "{id}: the Lua source must return a table of functions (or a function), got {}",
+                    other.type_name()
+                )))
+                }
+            }
+        }
+    };
+    state
+        .lua_funcs
+        .borrow_mut()
+        .insert(id, (loaded.generation, func.clone()));
+    Ok(func)
+}
+
+/// Arguments after trimming trailing nils beyond the parameter count.
+fn check_count(f: &Function, args: &[Value]) -> Result<usize, Error> {
+    let mut n = args.len();
+    while n > f.params.len() && args[n - 1].is_nil() {
+        n -= 1;
+    }
+    let missing_ok = f.params[n.min(f.params.len())..]
+        .iter()
+        .all(|p| matches!(p.ty, Ty::Option(_)));
+    if n > f.params.len() || !missing_ok {
+        let want = f.params.len();
+        let plural = if want == 1 { "" } else { "s" };
+        return Err(Error::invalid(format!(
+            "{}: expected {want} argument{plural}, got {n}",
+            f.id
+        )));
+    }
+    Ok(n)
+}
+
+fn arg_error(f: &Function, i: usize, e: convert::ConvError) -> Error {
+    Error::invalid(format!(
+        "{}: argument {} ({}): {e}",
+        f.id,
+        i + 1,
+        f.params[i].name
+    ))
+}
+
+fn call_wasm(
+    lua: &Lua,
+    loaded: &Loaded,
+    f: &Function,
+    args: &[Value],
+) -> Result<MultiValue, Error> {
+    check_count(f, args)?;
+    let ctx = current_context();
+    let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
+    match &f.callee {
+        Callee::Core {
+            params, results, ..
+        } => {
+            let path = Path::new();
+            let mut core_args = Vec::with_capacity(params.len());
+            for (i, s) in params.iter().enumerate() {
+                core_args.push(
+                    convert::scalar_to_core(arg(i), s, &path).map_err(|e| arg_error(f, i, e))?,
+                );
+            }
+            let mut out = vec![wasmtime::Val::I32(0); results.len()];
+            loaded.pool.call_core(f, &ctx, &core_args, &mut out)?;
+            let to_lua = |v: &wasmtime::Val, s| {
+                convert::scalar_from_core(lua, v, s)
+                    .map_err(|m| Error::internal(format!("{}: {m}", f.id)))
+            };
+            match results.len() {
+                0 => Ok(MultiValue::new()),
+                1 => Ok(MultiValue::from_iter([to_lua(&out[0], &results[0])?])),
+                _ => {
+                    let t = lua.create_table().map_err(lua_internal)?;
+                    for (i, (v, s)) in out.iter().zip(results).enumerate() {
+                        t.raw_set(i + 1, to_lua(v, s)?).map_err(lua_internal)?;
+                    }
+                    Ok(MultiValue::from_iter([Value::Table(t)]))
+                }
+            }
+        }
+        Callee::Component { .. } => {
+            let mut path = Path::new();
+            let mut vals = Vec::with_capacity(f.params.len());
+            for (i, p) in f.params.iter().enumerate() {
+                path.clear();
+                vals.push(
+                    convert::to_val(lua, arg(i), &p.ty, &mut path)
+                        .map_err(|e| arg_error(f, i, e))?,
+                );
+            }
+            let mut out = vec![Val::Bool(false); f.results.len()];
+            loaded.pool.call_component(f, &ctx, &vals, &mut out)?;
+            let Some(first) = out.into_iter().next() else {
+                return Ok(MultiValue::new());
+            };
+            let ty = &f.results[0].ty;
+            top_level_result(lua, first, ty).map_err(lua_internal)
+        }
+    }
+}
+
+/// A top-level `result<T, E>` becomes `value, nil` or `nil, e` (§2.1).
+fn top_level_result(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
+    match (v, ty) {
+        (Val::Result(r), Ty::Result(ok, err)) => {
+            let (payload, pty) = match &r {
+                Ok(_) => (r.as_ref().ok().cloned().flatten(), ok),
+                Err(_) => (r.as_ref().err().cloned().flatten(), err),
+            };
+            let value = match (payload, pty) {
+                (Some(p), Some(t)) => convert::from_val(lua, *p, t, false)?,
+                _ => Value::Boolean(true),
+            };
+            Ok(if r.is_ok() {
+                MultiValue::from_iter([value, Value::Nil])
+            } else {
+                MultiValue::from_iter([Value::Nil, value])
+            })
+        }
+        (v, ty) => Ok(MultiValue::from_iter([convert::from_val(
+            lua, v, ty, false,
+        )?])),
+    }
+}
+
+fn lua_internal(e: mlua::Error) -> Error {
+    Error::internal(e.to_string())
+}
+
+/// The caller's security context. Actors and scopes arrive with the security API; until then
+/// every call runs with the root context.
+fn current_context() -> Arc<Context> {
+    thread_local! {
+        static ROOT: Arc<Context> = Context::root();
+    }
+    ROOT.with(Arc::clone)
+}

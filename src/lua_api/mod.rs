@@ -1,0 +1,49 @@
+//! The only place that touches mlua: builds the `wippy` module table.
+
+mod error;
+mod funcs;
+mod registry;
+mod state;
+
+use mlua::{Lua, Table, Value};
+
+/// Key of the module table in the Lua registry, so every `luaopen_*` returns the same one.
+const MODULE_KEY: &str = "wippy.module";
+
+/// The `wippy` module table of this Lua state (built once per state).
+///
+/// # Errors
+/// Only when Lua itself fails (out of memory).
+pub fn module(lua: &Lua) -> mlua::Result<Table> {
+    if let Ok(Value::Table(t)) = lua.named_registry_value::<Value>(MODULE_KEY) {
+        return Ok(t);
+    }
+    let m = lua.create_table()?;
+    m.set("version", env!("CARGO_PKG_VERSION"))?;
+    m.set("null", crate::convert::null())?;
+    m.set("load", lua.create_function(registry::load)?)?;
+    m.set("registry", lua.create_userdata(registry::Registry)?)?;
+
+    let funcs = lua.create_table()?;
+    funcs.set("call", lua.create_function(funcs::call)?)?;
+    m.set("funcs", funcs.clone())?;
+
+    let errors = lua.create_table()?;
+    errors.set(
+        "is",
+        lua.create_function(|_, v: Value| Ok(error::is_error(&v)))?,
+    )?;
+    m.set("errors", errors)?;
+
+    // `require("funcs")` and `require("wippy.funcs")` give the same table once wippy is loaded.
+    let package: Table = lua.globals().get("package")?;
+    let preload: Table = package.get("preload")?;
+    let funcs_loader = lua.create_function(move |_, ()| Ok(funcs.clone()))?;
+    for name in ["funcs", "wippy.funcs"] {
+        if preload.raw_get::<Value>(name)?.is_nil() {
+            preload.raw_set(name, funcs_loader.clone())?;
+        }
+    }
+    lua.set_named_registry_value(MODULE_KEY, m.clone())?;
+    Ok(m)
+}

@@ -1,0 +1,174 @@
+//! Instances of an entry and running calls on them.
+//!
+//! For now every call runs on the calling thread (`inline`), reusing a warm instance; an
+//! instance that trapped is discarded. The call takes only Rust data (values, the caller's
+//! context), so moving it to a worker thread changes where it runs, not what it takes.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::{self, Val};
+use wasmtime::{Store, Trap, WasmBacktrace};
+
+use crate::engine::{engine, Callee, Function, HostState};
+use crate::error::{Details, Error, Kind, Reason};
+use crate::security::Context;
+
+/// A live instance and the function to call on it.
+enum Live {
+    Core {
+        store: Store<HostState>,
+        func: wasmtime::Func,
+    },
+    Component {
+        store: Store<HostState>,
+        func: component::Func,
+    },
+}
+
+/// Warm instances of one entry.
+#[derive(Default)]
+pub struct Pool {
+    warm: Mutex<Vec<Live>>,
+}
+
+impl Pool {
+    fn take(&self, f: &Function) -> Result<Live, Error> {
+        if let Some(live) = self.warm.lock().ok().and_then(|mut w| w.pop()) {
+            return Ok(live);
+        }
+        let mut store = Store::new(engine(), HostState::new(&f.limits));
+        store.limiter(|s| s);
+        match &f.callee {
+            Callee::Core { pre, export, .. } => {
+                let instance = pre
+                    .instantiate(&mut store)
+                    .map_err(|e| instantiate_error(&f.id, e))?;
+                let func = instance.get_func(&mut store, export).ok_or_else(|| {
+                    Error::internal(format!("{}: export `{export}` vanished", f.id))
+                })?;
+                Ok(Live::Core { store, func })
+            }
+            Callee::Component { pre, export } => {
+                let instance = pre
+                    .instantiate(&mut store)
+                    .map_err(|e| instantiate_error(&f.id, e))?;
+                let func = instance
+                    .get_func(&mut store, export)
+                    .ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
+                Ok(Live::Component { store, func })
+            }
+        }
+    }
+
+    fn give_back(&self, live: Live) {
+        if let Ok(mut w) = self.warm.lock() {
+            w.push(live);
+        }
+    }
+
+    /// Calls a core export with core values.
+    ///
+    /// # Errors
+    /// A trap (`INTERNAL` with details) or an instantiation failure.
+    pub fn call_core(
+        &self,
+        f: &Function,
+        ctx: &Arc<Context>,
+        args: &[wasmtime::Val],
+        results: &mut [wasmtime::Val],
+    ) -> Result<(), Error> {
+        let mut live = self.take(f)?;
+        let Live::Core { store, func } = &mut live else {
+            return Err(Error::internal(format!("{}: not a core function", f.id)));
+        };
+        begin(store, ctx);
+        match func.call(&mut *store, args, results) {
+            Ok(()) => {
+                self.give_back(live);
+                Ok(())
+            }
+            Err(e) => Err(trap_error(&f.id, e, store.data().memory_denied)),
+        }
+    }
+
+    /// Calls a component export with component values.
+    ///
+    /// # Errors
+    /// A trap (`INTERNAL` with details) or an instantiation failure.
+    pub fn call_component(
+        &self,
+        f: &Function,
+        ctx: &Arc<Context>,
+        args: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Error> {
+        let mut live = self.take(f)?;
+        let Live::Component { store, func } = &mut live else {
+            return Err(Error::internal(format!(
+                "{}: not a component function",
+                f.id
+            )));
+        };
+        begin(store, ctx);
+        match func.call(&mut *store, args, results) {
+            Ok(()) => {
+                self.give_back(live);
+                Ok(())
+            }
+            Err(e) => Err(trap_error(&f.id, e, store.data().memory_denied)),
+        }
+    }
+}
+
+fn begin(store: &mut Store<HostState>, ctx: &Arc<Context>) {
+    let data = store.data_mut();
+    if !Arc::ptr_eq(&data.ctx, ctx) {
+        data.ctx = ctx.clone();
+    }
+    data.memory_denied = false;
+}
+
+fn instantiate_error(id: &str, e: wasmtime::Error) -> Error {
+    trap_error(id, e, false)
+}
+
+/// Classifies a failed call: traps get `details().reason`, the backtrace goes to `stack`.
+fn trap_error(id: &str, e: wasmtime::Error, memory_denied: bool) -> Error {
+    let stack = e.downcast_ref::<WasmBacktrace>().map(|bt| {
+        bt.frames()
+            .iter()
+            .map(|fr| {
+                let name = fr
+                    .func_name()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("<func {}>", fr.func_index()));
+                format!("{}!{name}", fr.module().name().unwrap_or("<module>"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let trap = e.downcast_ref::<Trap>().copied();
+    let (reason, kind) = match trap {
+        Some(Trap::OutOfFuel) => (Reason::OutOfFuel, Kind::Internal),
+        Some(Trap::StackOverflow) => (Reason::StackOverflow, Kind::Internal),
+        Some(Trap::Interrupt) => (Reason::Trap, Kind::Timeout),
+        Some(_) if memory_denied => (Reason::MemoryLimit, Kind::Internal),
+        _ if memory_denied => (Reason::MemoryLimit, Kind::Internal),
+        _ => (Reason::Trap, Kind::Internal),
+    };
+    let trap_text = match trap {
+        Some(t) => t.to_string(),
+        None => format!("{e:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let mut err = Error::new(kind, format!("{id}: wasm trap: {trap_text}"));
+    err.details = Some(Details {
+        reason,
+        trap: trap_text,
+    });
+    err.stack = stack;
+    err
+}

@@ -1,0 +1,85 @@
+//! Registry files: find `_index.yaml` files, parse them, validate entries, resolve IDs and
+//! references. Knows nothing of wasmtime or Lua, so it can be tested (and fuzzed) alone.
+//!
+//! Pipeline: YAML text -> [`value::Node`] tree with lines -> small checks that each push
+//! [`Diagnostic`]s -> [`model::Entry`]. Every problem of every file is reported at once.
+
+mod id;
+mod load;
+pub mod model;
+mod paths;
+mod profile;
+mod validate;
+pub mod value;
+pub mod yaml;
+
+pub use id::{is_name, is_namespace, parse_id};
+pub use load::{entry_from_node, load_path, INDEX_FILE};
+pub use model::*;
+pub use profile::{parse_profile, PROFILE_NAMES};
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// One problem, printed as `FILE:LINE: ENTRY: message` (`FILE: ENTRY: message` when the
+/// problem has no line, like a directory that cannot be read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// `None` for entries added from Lua (`registry:add`): printed as `ENTRY: message`.
+    pub file: Option<PathBuf>,
+    /// 1-based; 0 when there is no line to point at.
+    pub line: u32,
+    /// The entry ID, or `entries[N]` (0-based) when the entry has no valid ID, or `-` for
+    /// problems of the file itself (bad YAML, missing namespace).
+    pub entry: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) if self.line == 0 => {
+                write!(f, "{}: {}: {}", file.display(), self.entry, self.message)
+            }
+            Some(file) => write!(
+                f,
+                "{}:{}: {}: {}",
+                file.display(),
+                self.line,
+                self.entry,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.entry, self.message),
+        }
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Entries already in the registry, for resolving references across loads.
+pub trait Known {
+    fn get(&self, id: &Id) -> Option<Arc<Entry>>;
+}
+
+impl Known for () {
+    fn get(&self, _: &Id) -> Option<Arc<Entry>> {
+        None
+    }
+}

@@ -1,0 +1,162 @@
+//! The process-wide registry: validated entries with their prepared functions, replaced as a
+//! whole snapshot so a running call keeps the generation it started with.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::engine::{self, Function};
+use crate::pool::Pool;
+use crate::registry::{self, Diagnostic, Diagnostics, Entry, Id, Origin};
+
+/// An entry as the runtime holds it.
+pub struct Loaded {
+    pub entry: Arc<Entry>,
+    /// The prepared WebAssembly function, for executable wasm entries.
+    pub func: Option<Arc<Function>>,
+    pub pool: Pool,
+    /// Bumped on every update of this entry; callers cache by it.
+    pub generation: u64,
+}
+
+type Snapshot = Arc<BTreeMap<String, Arc<Loaded>>>;
+
+static ENTRIES: RwLock<Option<Snapshot>> = RwLock::new(None);
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Changes whenever any entry changes: Lua states drop their lookup caches when it moves.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+fn snapshot() -> Snapshot {
+    ENTRIES
+        .read()
+        .ok()
+        .and_then(|g| g.clone())
+        .unwrap_or_default()
+}
+
+/// The entry with this ID.
+pub fn get(id: &str) -> Option<Arc<Loaded>> {
+    snapshot().get(id).cloned()
+}
+
+/// Every entry, ordered by ID.
+pub fn entries() -> Vec<Arc<Loaded>> {
+    snapshot().values().cloned().collect()
+}
+
+struct Current(Snapshot);
+
+impl registry::Known for Current {
+    fn get(&self, id: &Id) -> Option<Arc<Entry>> {
+        self.0.get(&id.to_string()).map(|l| l.entry.clone())
+    }
+}
+
+fn diagnostic(entry: &Entry, message: String) -> Diagnostic {
+    let (file, line) = match &entry.origin {
+        Origin::File { file, line } => (Some(file.clone()), *line),
+        Origin::Api => (None, 0),
+    };
+    Diagnostic {
+        file,
+        line,
+        entry: entry.id.to_string(),
+        message,
+    }
+}
+
+/// Compiles and checks every entry; all problems or all prepared functions.
+fn prepare_all(entries: Vec<Entry>) -> Result<Vec<(Entry, Option<Function>)>, Diagnostics> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut problems = Vec::new();
+    for entry in entries {
+        match engine::prepare(&entry) {
+            Ok(func) => out.push((entry, func)),
+            Err(messages) => problems.extend(messages.into_iter().map(|m| diagnostic(&entry, m))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
+    let Ok(mut guard) = ENTRIES.write() else {
+        return;
+    };
+    let mut map: BTreeMap<String, Arc<Loaded>> = guard.as_deref().cloned().unwrap_or_default();
+    for id in removed {
+        map.remove(id);
+    }
+    for (entry, func) in prepared {
+        let generation = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
+        let loaded = Loaded {
+            entry: Arc::new(entry),
+            func: func.map(Arc::new),
+            pool: Pool::default(),
+            generation,
+        };
+        map.insert(loaded.entry.id.to_string(), Arc::new(loaded));
+    }
+    *guard = Some(Arc::new(map));
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Loads a directory or YAML file: validates and compiles everything, then applies it all,
+/// or nothing. Returns the number of entries loaded.
+///
+/// # Errors
+/// Every problem found, one per line as `FILE:LINE: ENTRY: message`.
+pub fn load(path: &Path) -> Result<usize, Diagnostics> {
+    let entries = registry::load_path(path, &Current(snapshot()))?;
+    let prepared = prepare_all(entries)?;
+    let n = prepared.len();
+    apply(prepared, &[]);
+    Ok(n)
+}
+
+/// Adds or replaces one validated entry (from `registry:add`).
+///
+/// # Errors
+/// The entry's problems.
+pub fn add(entry: Entry) -> Result<(), Diagnostics> {
+    let prepared = prepare_all(vec![entry])?;
+    apply(prepared, &[]);
+    Ok(())
+}
+
+/// Validates a Lua-given entry against the current registry.
+///
+/// # Errors
+/// The entry's problems.
+pub fn validate_node(
+    node: &registry::value::Node,
+    base_dir: &Path,
+    has_handler: bool,
+) -> Result<Entry, Diagnostics> {
+    registry::entry_from_node(node, base_dir, has_handler, &Current(snapshot()))
+}
+
+/// Removes an entry. Returns whether it existed.
+pub fn remove(id: &str) -> bool {
+    let existed = snapshot().contains_key(id);
+    if existed {
+        apply(Vec::new(), &[id.to_string()]);
+    }
+    existed
+}
+
+/// Runs every check `load` runs, without applying anything.
+///
+/// # Errors
+/// The diagnostics text.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let entries = registry::load_path(path, &()).map_err(|d| d.to_string())?;
+    prepare_all(entries).map(|_| ()).map_err(|d| d.to_string())
+}

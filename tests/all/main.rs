@@ -1,0 +1,4 @@
+//! Integration tests, one binary: `cargo test --features lua54,vendored --test all`.
+
+mod registry;
+mod ui;
