@@ -214,6 +214,27 @@ impl Scalar {
         }
     }
 
+    /// A core value as the untyped form `Func::call_unchecked` takes.
+    pub fn to_raw(v: &wasmtime::Val) -> wasmtime::ValRaw {
+        match *v {
+            wasmtime::Val::I32(i) => wasmtime::ValRaw::i32(i),
+            wasmtime::Val::I64(i) => wasmtime::ValRaw::i64(i),
+            wasmtime::Val::F32(b) => wasmtime::ValRaw::f32(b),
+            wasmtime::Val::F64(b) => wasmtime::ValRaw::f64(b),
+            _ => wasmtime::ValRaw::i32(0),
+        }
+    }
+
+    /// Reads a core result of this scalar's core type.
+    pub fn from_raw(&self, raw: &wasmtime::ValRaw) -> wasmtime::Val {
+        match self.core() {
+            wasmtime::ValType::I64 => wasmtime::Val::I64(raw.get_i64()),
+            wasmtime::ValType::F32 => wasmtime::Val::F32(raw.get_f32()),
+            wasmtime::ValType::F64 => wasmtime::Val::F64(raw.get_f64()),
+            _ => wasmtime::Val::I32(raw.get_i32()),
+        }
+    }
+
     /// The core value type it lowers to.
     pub fn core(&self) -> wasmtime::ValType {
         match self {

@@ -7,12 +7,11 @@ use wasmtime::component::Val;
 
 use super::error::fail;
 use super::state::{data, StateData};
-use crate::convert::{self, Path, Ty};
+use crate::convert::{self, Path, Scalar, Ty};
 use crate::engine::{Callee, Function};
 use crate::error::{Error, Kind};
 use crate::registry::{LuaSource, Spec};
 use crate::runtime::Loaded;
-use crate::security::Context;
 
 /// Checks a target in the order §2 gives; returns the ID text.
 fn check_target(target: &[u8]) -> Result<&str, Error> {
@@ -77,7 +76,7 @@ fn call_loaded(
     args: Vec<Value>,
 ) -> mlua::Result<MultiValue> {
     if let Some(f) = &loaded.func {
-        return match call_wasm(lua, loaded, f, &args) {
+        return match call_wasm(lua, state, loaded, f, &args) {
             Ok(values) => Ok(values),
             Err(e) => fail(lua, e),
         };
@@ -213,26 +212,31 @@ fn arg_error(f: &Function, i: usize, e: convert::ConvError) -> Error {
 
 fn call_wasm(
     lua: &Lua,
+    state: &StateData,
     loaded: &Loaded,
     f: &Function,
     args: &[Value],
 ) -> Result<MultiValue, Error> {
     check_count(f, args)?;
-    let ctx = current_context();
+    let ctx = &state.root;
     let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
     match &f.callee {
         Callee::Core {
             params, results, ..
         } => {
             let path = Path::new();
-            let mut core_args = Vec::with_capacity(params.len());
+            let mut raw = vec![wasmtime::ValRaw::i32(0); params.len().max(results.len())];
             for (i, s) in params.iter().enumerate() {
-                core_args.push(
-                    convert::scalar_to_core(arg(i), s, &path).map_err(|e| arg_error(f, i, e))?,
-                );
+                let v =
+                    convert::scalar_to_core(arg(i), s, &path).map_err(|e| arg_error(f, i, e))?;
+                raw[i] = Scalar::to_raw(&v);
             }
-            let mut out = vec![wasmtime::Val::I32(0); results.len()];
-            loaded.pool.call_core(f, &ctx, &core_args, &mut out)?;
+            loaded.pool.call_core(f, ctx, &mut raw)?;
+            let out: Vec<wasmtime::Val> = results
+                .iter()
+                .zip(&raw)
+                .map(|(s, r)| s.from_raw(r))
+                .collect();
             let to_lua = |v: &wasmtime::Val, s| {
                 convert::scalar_from_core(lua, v, s)
                     .map_err(|m| Error::internal(format!("{}: {m}", f.id)))
@@ -260,7 +264,7 @@ fn call_wasm(
                 );
             }
             let mut out = vec![Val::Bool(false); f.results.len()];
-            loaded.pool.call_component(f, &ctx, &vals, &mut out)?;
+            loaded.pool.call_component(f, ctx, &vals, &mut out)?;
             let Some(first) = out.into_iter().next() else {
                 return Ok(MultiValue::new());
             };
@@ -296,13 +300,4 @@ fn top_level_result(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
 
 fn lua_internal(e: mlua::Error) -> Error {
     Error::internal(e.to_string())
-}
-
-/// The caller's security context. Actors and scopes arrive with the security API; until then
-/// every call runs with the root context.
-fn current_context() -> Arc<Context> {
-    thread_local! {
-        static ROOT: Arc<Context> = Context::root();
-    }
-    ROOT.with(Arc::clone)
 }

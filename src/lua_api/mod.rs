@@ -1,6 +1,7 @@
 //! The only place that touches mlua: builds the `wippy` module table.
 
 mod error;
+mod fast;
 mod funcs;
 mod registry;
 mod state;
@@ -25,7 +26,10 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     m.set("registry", lua.create_userdata(registry::Registry)?)?;
 
     let funcs = lua.create_table()?;
-    funcs.set("call", lua.create_function(funcs::call)?)?;
+    funcs.set(
+        "call",
+        fast::create_call(lua, lua.create_function(funcs::call)?)?,
+    )?;
     m.set("funcs", funcs.clone())?;
 
     let errors = lua.create_table()?;

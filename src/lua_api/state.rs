@@ -3,14 +3,16 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use mlua::{Function, Lua};
 use rustc_hash::FxHashMap;
 
+use crate::error::Error;
 use crate::runtime::{self, Loaded};
+use crate::security::Context;
 
-#[derive(Default)]
 pub struct StateData {
     /// Target bytes → entry, valid while `generation` equals the runtime's.
     cache: RefCell<FxHashMap<Box<[u8]>, Arc<Loaded>>>,
@@ -19,16 +21,28 @@ pub struct StateData {
     pub lua_funcs: RefCell<HashMap<String, (u64, Function)>>,
     /// `registry:add{handler = fn}` functions: ID → function.
     pub handlers: RefCell<HashMap<String, Function>>,
+    /// An error of the raw fast path, handed to the function that returns it to Lua.
+    pub pending: RefCell<Option<Error>>,
+    /// The context of calls made outside any executor.
+    pub root: Arc<Context>,
 }
 
-/// The state's data, created on first use.
-pub fn data(lua: &Lua) -> mlua::AppDataRef<'_, StateData> {
-    if lua.app_data_ref::<StateData>().is_none() {
-        lua.set_app_data(StateData::default());
+/// The state's data, created on first use. Shared (`Rc`) so the raw `funcs.call` closure
+/// can keep it alive as long as it exists.
+pub fn data(lua: &Lua) -> Rc<StateData> {
+    if let Some(d) = lua.app_data_ref::<Rc<StateData>>() {
+        return d.clone();
     }
-    // Just set above when missing, so it is present.
-    lua.app_data_ref::<StateData>()
-        .unwrap_or_else(|| unreachable!())
+    let d = Rc::new(StateData {
+        cache: RefCell::default(),
+        generation: Cell::new(0),
+        lua_funcs: RefCell::default(),
+        handlers: RefCell::default(),
+        pending: RefCell::default(),
+        root: Context::root(),
+    });
+    lua.set_app_data(d.clone());
+    d
 }
 
 impl StateData {

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{self, Val};
-use wasmtime::{Store, Trap, WasmBacktrace};
+use wasmtime::{Store, Trap, ValRaw, WasmBacktrace};
 
 use crate::engine::{engine, Callee, Function, HostState};
 use crate::error::{Details, Error, Kind, Reason};
@@ -66,7 +66,8 @@ impl Pool {
         }
     }
 
-    /// Calls a core export with core values.
+    /// Calls a core export. `raw` holds the arguments and receives the results; it is as
+    /// long as the longer of the two lists.
     ///
     /// # Errors
     /// A trap (`INTERNAL` with details) or an instantiation failure.
@@ -74,15 +75,29 @@ impl Pool {
         &self,
         f: &Function,
         ctx: &Arc<Context>,
-        args: &[wasmtime::Val],
-        results: &mut [wasmtime::Val],
+        raw: &mut [ValRaw],
     ) -> Result<(), Error> {
+        let Callee::Core {
+            params, results, ..
+        } = &f.callee
+        else {
+            return Err(Error::internal(format!("{}: not a core function", f.id)));
+        };
+        if raw.len() < params.len().max(results.len()) {
+            return Err(Error::internal(format!(
+                "{}: argument buffer too short",
+                f.id
+            )));
+        }
         let mut live = self.take(f)?;
         let Live::Core { store, func } = &mut live else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
         begin(store, ctx);
-        match func.call(&mut *store, args, results) {
+        // SAFETY: `func` was looked up by name in an instance of the module whose export type
+        // gave `params` and `results` (checked in `engine::prepare`), it belongs to `store`,
+        // and `raw` is long enough for both lists, written per `Scalar::core`.
+        match unsafe { func.call_unchecked(&mut *store, raw as *mut [ValRaw]) } {
             Ok(()) => {
                 self.give_back(live);
                 Ok(())

@@ -634,3 +634,118 @@ fn read_wasm(
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small deterministic generator (xorshift) for structured random documents.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    const KEYS: &[&str] = &[
+        "name",
+        "kind",
+        "meta",
+        "source",
+        "method",
+        "wit",
+        "imports",
+        "wasi",
+        "pool",
+        "limits",
+        "options",
+        "transport",
+        "fs",
+        "path",
+        "hash",
+        "directory",
+        "base",
+        "auto_init",
+        "mode",
+        "variable",
+        "default",
+        "args",
+        "env",
+        "mounts",
+        "id",
+        "guest",
+        "read_only",
+        "type",
+        "size",
+        "command",
+        "short",
+        "allowed_hosts",
+        "cwd",
+        "fuel",
+        "x",
+    ];
+    const SCALARS: &[&str] = &[
+        "function.wat",
+        "function.wasm",
+        "process.wasm",
+        "function.lua",
+        "fs.directory",
+        "env.variable",
+        "x",
+        "app:x",
+        ":",
+        "",
+        "-1",
+        "1.5",
+        "true",
+        "~",
+        "0755",
+        "file://a",
+        "file://../x",
+        "file:///",
+        "sha256:00",
+        "wasi:io",
+        "static",
+        "payload",
+        "module",
+        "\"q\"",
+        "9999999999999",
+    ];
+
+    fn value(rng: &mut Rng, depth: usize) -> Value {
+        match rng.next(if depth > 3 { 3 } else { 5 }) {
+            0 | 1 => Value::Str(SCALARS[rng.next(SCALARS.len())].into()),
+            2 => Value::Int(rng.next(2000) as i64 - 1000),
+            3 => Value::Seq((0..rng.next(3)).map(|_| node(rng, depth + 1)).collect()),
+            _ => Value::Map(
+                (0..rng.next(4))
+                    .map(|_| (KEYS[rng.next(KEYS.len())].to_string(), node(rng, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn node(rng: &mut Rng, depth: usize) -> Node {
+        Node::new(rng.next(9) as u32, value(rng, depth))
+    }
+
+    #[test]
+    fn random_entries_never_panic() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let base = std::env::temp_dir();
+        for _ in 0..3000 {
+            let mut entry = node(&mut rng, 0);
+            if let Value::Map(items) = &mut entry.value {
+                items.push(("id".into(), Node::new(1, Value::Str("app:x".into()))));
+                let kind = SCALARS[rng.next(6)];
+                items.push(("kind".into(), Node::new(1, Value::Str(kind.into()))));
+            }
+            let handler = rng.next(2) == 0;
+            let _ = entry_from_node(&entry, &base, handler, &());
+        }
+    }
+}

@@ -83,3 +83,27 @@ impl Known for () {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_print_one_per_line() {
+        let d = |file: Option<&str>, line, entry: &str| Diagnostic {
+            file: file.map(PathBuf::from),
+            line,
+            entry: entry.into(),
+            message: "boom".into(),
+        };
+        let all = Diagnostics(vec![
+            d(Some("app/_index.yaml"), 3, "app:x"),
+            d(Some("app"), 0, "-"),
+            d(None, 0, "app:y"),
+        ]);
+        assert_eq!(
+            all.to_string(),
+            "app/_index.yaml:3: app:x: boom\napp: -: boom\napp:y: boom"
+        );
+    }
+}

@@ -326,6 +326,49 @@ mod tests {
     }
 
     #[test]
+    fn random_text_never_panics() {
+        const PIECES: &[&str] = &[
+            "- ",
+            "a",
+            ": ",
+            "\n",
+            "  ",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "&x ",
+            "*x",
+            "!!int ",
+            "? ",
+            "\"",
+            "'",
+            "|",
+            ">",
+            "#",
+            "---\n",
+            "...",
+            "%YAML 1.2\n",
+            "\t",
+            "é",
+            "\0",
+            "0o7",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..(state % 40) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+            }
+            let _ = parse(&text);
+        }
+    }
+
+    #[test]
     fn modest_nesting_is_fine() {
         let text = "- ".repeat(100) + "x\n";
         assert!(parse(&text).is_ok());

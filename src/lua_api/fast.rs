@@ -1,0 +1,190 @@
+//! The raw `funcs.call`: a C function over the Lua stack for the common case — a cached
+//! target, a core function with number or boolean arguments — so a call costs a lookup, a
+//! few stack reads and the WebAssembly call. Everything else (a cache miss, strings, tables,
+//! wrong counts or types, a Lua function) goes to the mlua implementation in `funcs`, which
+//! produces the same results and every error message.
+//!
+//! Upvalues of the closure: 1 the mlua `funcs.call`, 2 the function returning the pending
+//! error, 3 a userdata keeping the state data alive, 4 that data's address.
+
+use std::ffi::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+use mlua::{ffi, Function, Lua, MultiValue, UserData, Value};
+use wasmtime::ValRaw;
+
+use super::error::fail;
+use super::state::{data, StateData};
+use crate::convert::{self, Path, Scalar};
+use crate::engine::Callee;
+
+/// Longest parameter or result list the raw path handles (on the stack, no allocation).
+const MAX_FLAT: usize = 16;
+
+/// Keeps the state data alive while the closure exists.
+struct Keep(#[allow(dead_code)] Rc<StateData>);
+
+impl UserData for Keep {}
+
+enum Outcome {
+    /// The results are on the stack.
+    Done(c_int),
+    /// Not handled here: forward the call to the mlua implementation.
+    Slow,
+    /// The call failed: `StateData::pending` holds the error.
+    Failed,
+}
+
+/// Builds the `funcs.call` closure.
+///
+/// # Errors
+/// When Lua fails to allocate.
+pub fn create_call(lua: &Lua, slow: Function) -> mlua::Result<Function> {
+    let state = data(lua);
+    let take_error = lua.create_function(|lua, _: MultiValue| {
+        let err = data(lua).pending.borrow_mut().take();
+        match err {
+            Some(e) => fail(lua, e),
+            None => Ok(MultiValue::new()),
+        }
+    })?;
+    let keep = lua.create_userdata(Keep(state.clone()))?;
+    let addr = Rc::as_ptr(&state) as *mut std::ffi::c_void;
+    // SAFETY: the three values are pushed by exec_raw; the closure captures them with the
+    // address, which stays valid while upvalue 3 holds the Rc.
+    unsafe {
+        lua.exec_raw::<Function>((slow, take_error, keep), |l| {
+            ffi::lua_pushlightuserdata(l, addr);
+            ffi::lua_pushcclosure(l, raw_call, 4);
+        })
+    }
+}
+
+unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
+    let state = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(4)) as *const StateData);
+    // A panic must not unwind through Lua's C frames: treat it as "not handled here"; the
+    // mlua path turns any repeat into an error object.
+    let outcome = catch_unwind(AssertUnwindSafe(|| fast_call(l, state))).unwrap_or(Outcome::Slow);
+    match outcome {
+        Outcome::Done(n) => n,
+        Outcome::Slow => forward(l, 1),
+        Outcome::Failed => forward(l, 2),
+    }
+}
+
+/// Calls upvalue `up` with every argument and returns all its results. No Rust value with a
+/// destructor is alive here, as a Lua error may unwind through this frame.
+unsafe fn forward(l: *mut ffi::lua_State, up: c_int) -> c_int {
+    let n = ffi::lua_gettop(l);
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(up));
+    ffi::lua_insert(l, 1);
+    ffi::lua_call(l, n, ffi::LUA_MULTRET);
+    ffi::lua_gettop(l)
+}
+
+/// Reads a number or boolean argument; anything else is for the slow path.
+unsafe fn arg(l: *mut ffi::lua_State, idx: c_int) -> Option<Value> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TNUMBER => Some(if ffi::lua_isinteger(l, idx) != 0 {
+            Value::Integer(ffi::lua_tointeger(l, idx))
+        } else {
+            Value::Number(ffi::lua_tonumber(l, idx))
+        }),
+        ffi::LUA_TBOOLEAN => Some(Value::Boolean(ffi::lua_toboolean(l, idx) != 0)),
+        _ => None,
+    }
+}
+
+unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
+    let n = ffi::lua_gettop(l);
+    if n < 1 || ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+        return Outcome::Slow;
+    }
+    let mut len = 0usize;
+    let ptr = ffi::lua_tolstring(l, 1, &mut len);
+    let target = std::slice::from_raw_parts(ptr as *const u8, len);
+    let Some(loaded) = state.lookup(target, || None) else {
+        return Outcome::Slow;
+    };
+    let Some(f) = loaded.func.as_ref() else {
+        return Outcome::Slow;
+    };
+    let Callee::Core {
+        params, results, ..
+    } = &f.callee
+    else {
+        return Outcome::Slow;
+    };
+    if params.len() > MAX_FLAT || results.len() > 1 || (n - 1) as usize != params.len() {
+        return Outcome::Slow;
+    }
+    let mut raw = [ValRaw::i32(0); MAX_FLAT];
+    let path = Path::new();
+    for (i, s) in params.iter().enumerate() {
+        let Some(v) = arg(l, i as c_int + 2) else {
+            return Outcome::Slow;
+        };
+        match convert::scalar_to_core(&v, s, &path) {
+            Ok(core) => raw[i] = Scalar::to_raw(&core),
+            Err(_) => return Outcome::Slow,
+        }
+    }
+    let width = params.len().max(results.len());
+    if let Err(e) = loaded.pool.call_core(f, &state.root, &mut raw[..width]) {
+        *state.pending.borrow_mut() = Some(e);
+        return Outcome::Failed;
+    }
+    let Some(s) = results.first() else {
+        return Outcome::Done(0);
+    };
+    match push_scalar(l, &raw[0], s) {
+        Ok(()) => Outcome::Done(1),
+        Err(message) => {
+            *state.pending.borrow_mut() = Some(crate::error::Error::internal(format!(
+                "{}: {message}",
+                f.id
+            )));
+            Outcome::Failed
+        }
+    }
+}
+
+/// Pushes a core result as the canonical ABI lifts it.
+unsafe fn push_scalar(l: *mut ffi::lua_State, raw: &ValRaw, s: &Scalar) -> Result<(), String> {
+    let i32v = raw.get_i32();
+    match s {
+        Scalar::Bool => ffi::lua_pushboolean(l, (i32v != 0) as c_int),
+        Scalar::S8 => ffi::lua_pushinteger(l, (i32v as i8).into()),
+        Scalar::U8 => ffi::lua_pushinteger(l, (i32v as u8).into()),
+        Scalar::S16 => ffi::lua_pushinteger(l, (i32v as i16).into()),
+        Scalar::U16 => ffi::lua_pushinteger(l, (i32v as u16).into()),
+        Scalar::S32 => ffi::lua_pushinteger(l, i32v.into()),
+        Scalar::U32 => ffi::lua_pushinteger(l, (i32v as u32).into()),
+        Scalar::S64 | Scalar::U64 => ffi::lua_pushinteger(l, raw.get_i64()),
+        Scalar::F32 => ffi::lua_pushnumber(l, f32::from_bits(raw.get_f32()).into()),
+        Scalar::F64 => ffi::lua_pushnumber(l, f64::from_bits(raw.get_f64())),
+        Scalar::Char => {
+            let c = char::from_u32(i32v as u32).ok_or_else(|| {
+                format!(
+                    "guest returned {:#x}, which is not a valid char",
+                    i32v as u32
+                )
+            })?;
+            let mut buf = [0u8; 4];
+            let text = c.encode_utf8(&mut buf);
+            ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
+        }
+        Scalar::Enum(names) => {
+            let i = i32v as u32 as usize;
+            let name = names.get(i).ok_or_else(|| {
+                format!(
+                    "guest returned enum index {i}, but the enum has {} cases",
+                    names.len()
+                )
+            })?;
+            ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
+        }
+    }
+    Ok(())
+}
