@@ -43,8 +43,7 @@ fn integral(v: &Value) -> Option<i64> {
         Value::Integer(i) => Some(i),
         Value::Number(n)
             if n.fract() == 0.0
-                && n >= -9.223_372_036_854_776e18
-                && n < 9.223_372_036_854_776e18 =>
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) =>
         {
             Some(n as i64)
         }
@@ -67,7 +66,7 @@ fn u64_of(v: &Value, path: &Path) -> Result<u64, ConvError> {
     match *v {
         Value::Integer(i) => Ok(i as u64),
         // Above 2^63 only a float can carry the value (LuaJIT); below it `integral` applies.
-        Value::Number(n) if n.fract() == 0.0 && n >= 0.0 && n < 1.844_674_407_370_955_2e19 => {
+        Value::Number(n) if n.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&n) => {
             Ok(n as u64)
         }
         _ => Err(mismatch(path, "u64", v)),

@@ -121,7 +121,7 @@ fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
     let bytes: std::borrow::Cow<'_, [u8]> = match &f.code {
         Code::Wat(text) => match wat::parse_str(text) {
             Ok(b) => b.into(),
-            Err(e) => return Err(vec![format!("invalid WAT: {}", one_line(&e.to_string()))]),
+            Err(e) => return Err(vec![wit::located("invalid WAT", &e.to_string(), 0, 0)]),
         },
         Code::Binary { bytes, .. } => (&bytes[..]).into(),
     };
@@ -136,7 +136,12 @@ fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
             "components are not supported yet by this version of wippy: use a core module (with `wit` for strings, lists and records)".into(),
         ]);
     }
-    let module = Module::new(engine(), &bytes).map_err(|e| {
+    if matches!(f.code, Code::Binary { .. }) && !bytes.starts_with(b"\0asm") {
+        return Err(vec![
+            "not a WebAssembly binary (it does not start with the `\\0asm` magic number)".into(),
+        ]);
+    }
+    let module = Module::from_binary(engine(), &bytes).map_err(|e| {
         vec![format!(
             "invalid WebAssembly module: {}",
             one_line(&format!("{e:#}"))
@@ -155,7 +160,7 @@ fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
     }
 }
 
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -173,7 +178,7 @@ fn exported_funcs(module: &Module) -> Vec<String> {
 
 fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
-        "none".into()
+        "(none)".into()
     } else {
         names
             .iter()
@@ -191,7 +196,7 @@ fn prepare_plain_core(id: &str, f: &WasmFunction, module: Module) -> Result<Func
         None if funcs.len() == 1 => funcs[0].clone(),
         None => {
             return Err(vec![format!(
-                "`method` is required: the module exports functions {}",
+                "`method` is required: the module exports the functions {}",
                 list_or_none(&funcs)
             )])
         }
@@ -357,6 +362,11 @@ fn prepare_core_with_wit(
         }
         if found != e.canonical {
             aliases.push((e.canonical.clone(), found.clone()));
+            // The post-return function follows its function's name.
+            aliases.push((
+                format!("cabi_post_{}", e.canonical),
+                format!("cabi_post_{found}"),
+            ));
         }
         core_names.push(found);
     }

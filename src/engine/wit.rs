@@ -74,11 +74,16 @@ fn wrap_bare(text: &str) -> String {
 /// # Errors
 /// The parser's message, with the line in the user's text.
 pub fn parse(text: &str) -> Result<Wit, String> {
+    // Text added before the user's first line; columns on line 1 shift by its length.
+    let mut prefix = String::new();
+    // Bare signatures get `export ` before each statement.
+    let mut per_line = 0;
     let source = if is_full_document(text) {
         let mut src = String::new();
         if !text.lines().any(|l| l.trim_start().starts_with("package ")) {
             // Same line as the user's first line, so line numbers stay the same.
-            src.push_str(&format!("package {PACKAGE}; "));
+            prefix = format!("package {PACKAGE}; ");
+            src.push_str(&prefix);
         }
         src.push_str(text);
         if !text.lines().any(|l| l.trim_start().starts_with("world ")) {
@@ -92,25 +97,55 @@ pub fn parse(text: &str) -> Result<Wit, String> {
         }
         src
     } else {
+        prefix = format!("package {PACKAGE}; world entry {{ export ");
+        per_line = "export ".len();
         wrap_bare(text)
     };
     let mut resolve = Resolve::default();
-    let pkg = resolve
-        .push_str("wit", &source)
-        .map_err(|e| format!("invalid `wit`: {}", flatten(&e)))?;
+    let pkg = resolve.push_str("wit", &source).map_err(|e| {
+        located(
+            "invalid `wit`",
+            &resolve.render_error(&e),
+            prefix.len(),
+            per_line,
+        )
+    })?;
     let world = resolve
         .select_world(&[pkg], None)
-        .map_err(|e| format!("invalid `wit`: {}", flatten(&e)))?;
+        .map_err(|e| format!("invalid `wit`: {}", super::one_line(&format!("{e:#}"))))?;
     Ok(Wit { resolve, world })
 }
 
-fn flatten(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
-    text.lines()
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Turns a rendered parser error (`message --> file:L:C | snippet`) into
+/// `what at line L, column C: message`.
+pub fn located(
+    what: &str,
+    rendered: &str,
+    first_line_shift: usize,
+    other_lines_shift: usize,
+) -> String {
+    let message = rendered.lines().next().unwrap_or_default().trim();
+    let location = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|loc| {
+            let mut parts = loc.rsplitn(3, ':');
+            let col: usize = parts.next()?.trim().parse().ok()?;
+            let line: usize = parts.next()?.trim().parse().ok()?;
+            Some((line, col))
+        });
+    match location {
+        Some((line, col)) => {
+            let shift = if line == 1 {
+                first_line_shift
+            } else {
+                other_lines_shift
+            };
+            let col = col.saturating_sub(shift).max(1);
+            format!("{what} at line {line}, column {col}: {message}")
+        }
+        None => format!("{what}: {}", super::one_line(rendered)),
+    }
 }
 
 fn interface_names(text: &str) -> Vec<String> {
@@ -321,6 +356,6 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("nope"), "{err}");
-        assert!(err.contains(":2:"), "{err}");
+        assert!(err.contains("at line 2, column 14"), "{err}");
     }
 }
