@@ -69,8 +69,8 @@ fn diagnostic(entry: &Entry, message: String) -> Diagnostic {
     }
 }
 
-/// Compiles and checks every entry; all problems or all prepared functions.
-fn prepare_all(entries: Vec<Entry>) -> Result<Vec<(Entry, Option<Function>)>, Diagnostics> {
+/// Compiles and checks every entry: the prepared functions and the problems found.
+fn compile(entries: Vec<Entry>) -> (Vec<(Entry, Option<Function>)>, Vec<Diagnostic>) {
     let mut out = Vec::with_capacity(entries.len());
     let mut problems = Vec::new();
     for entry in entries {
@@ -79,8 +79,28 @@ fn prepare_all(entries: Vec<Entry>) -> Result<Vec<(Entry, Option<Function>)>, Di
             Err(messages) => problems.extend(messages.into_iter().map(|m| diagnostic(&entry, m))),
         }
     }
+    (out, problems)
+}
+
+/// Validates and compiles a directory or file: everything or every problem, registry and
+/// engine problems together.
+fn prepare_path(
+    path: &Path,
+    known: &dyn registry::Known,
+) -> Result<Vec<(Entry, Option<Function>)>, Diagnostics> {
+    let mut batch = registry::load_batch(path, known);
+    let (prepared, problems) = compile(std::mem::take(&mut batch.entries));
+    if batch.problems.is_empty() && problems.is_empty() {
+        Ok(prepared)
+    } else {
+        Err(batch.into_diagnostics(problems))
+    }
+}
+
+fn prepare_all(entries: Vec<Entry>) -> Result<Vec<(Entry, Option<Function>)>, Diagnostics> {
+    let (prepared, problems) = compile(entries);
     if problems.is_empty() {
-        Ok(out)
+        Ok(prepared)
     } else {
         Err(Diagnostics(problems))
     }
@@ -114,8 +134,7 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
 /// # Errors
 /// Every problem found, one per line as `FILE:LINE: ENTRY: message`.
 pub fn load(path: &Path) -> Result<usize, Diagnostics> {
-    let entries = registry::load_path(path, &Current(snapshot()))?;
-    let prepared = prepare_all(entries)?;
+    let prepared = prepare_path(path, &Current(snapshot()))?;
     let n = prepared.len();
     apply(prepared, &[]);
     Ok(n)
@@ -157,6 +176,7 @@ pub fn remove(id: &str) -> bool {
 /// # Errors
 /// The diagnostics text.
 pub fn check_path(path: &Path) -> Result<(), String> {
-    let entries = registry::load_path(path, &()).map_err(|d| d.to_string())?;
-    prepare_all(entries).map(|_| ()).map_err(|d| d.to_string())
+    prepare_path(path, &())
+        .map(|_| ())
+        .map_err(|d| d.to_string())
 }

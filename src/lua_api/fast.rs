@@ -62,6 +62,20 @@ pub fn create_call(lua: &Lua, slow: Function) -> mlua::Result<Function> {
 }
 
 unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
+    if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+        // A programming error: raise like any Lua library (nothing with a destructor is alive).
+        let got: &std::ffi::CStr = match ffi::lua_type(l, 1) {
+            ffi::LUA_TNONE => c"string expected, got no value",
+            ffi::LUA_TNIL => c"string expected, got nil",
+            ffi::LUA_TNUMBER => c"string expected, got number",
+            ffi::LUA_TBOOLEAN => c"string expected, got boolean",
+            ffi::LUA_TTABLE => c"string expected, got table",
+            ffi::LUA_TFUNCTION => c"string expected, got function",
+            ffi::LUA_TTHREAD => c"string expected, got thread",
+            _ => c"string expected, got userdata",
+        };
+        return ffi::luaL_argerror(l, 1, got.as_ptr());
+    }
     let state = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(4)) as *const StateData);
     // A panic must not unwind through Lua's C frames: treat it as "not handled here"; the
     // mlua path turns any repeat into an error object.

@@ -172,7 +172,7 @@ fn trap_error(id: &str, e: wasmtime::Error, memory_denied: bool) -> Error {
         _ => (Reason::Trap, Kind::Internal),
     };
     let trap_text = match trap {
-        Some(t) => t.to_string(),
+        Some(t) => t.to_string().trim_start_matches("wasm trap: ").to_string(),
         None => format!("{e:#}")
             .lines()
             .next()

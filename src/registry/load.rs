@@ -43,6 +43,45 @@ struct Draft {
 /// # Errors
 /// Every problem of every file, in file order, when there is any problem at all.
 pub fn load_path(path: &Path, known: &dyn Known) -> Result<Vec<Entry>, Diagnostics> {
+    let batch = load_batch(path, known);
+    if batch.problems.is_empty() {
+        Ok(batch.entries)
+    } else {
+        Err(batch.into_diagnostics(Vec::new()))
+    }
+}
+
+/// What a load found: the entries that validated, every problem, and the files read (their
+/// order sorts the problems).
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    pub problems: Vec<Diagnostic>,
+    files: Vec<PathBuf>,
+}
+
+impl Batch {
+    /// All problems, with `more` found by later checks of the valid entries, in file order
+    /// (problems of directories before any file), then line order.
+    pub fn into_diagnostics(self, more: Vec<Diagnostic>) -> Diagnostics {
+        let files = self.files;
+        let mut diags = self.problems;
+        diags.extend(more);
+        let order = |d: &Diagnostic| {
+            let file = d
+                .file
+                .as_ref()
+                .and_then(|f| files.iter().position(|x| x == f))
+                .map_or(0, |i| i + 1);
+            (file, d.line)
+        };
+        diags.sort_by_key(order);
+        Diagnostics(diags)
+    }
+}
+
+/// Like [`load_path`], but keeps the entries that validated next to the problems of the others,
+/// so later checks (compiling) can report their problems in the same list.
+pub fn load_batch(path: &Path, known: &dyn Known) -> Batch {
     let mut diags = Vec::new();
     let (root, files) = if path.is_dir() {
         let mut files = Vec::new();
@@ -65,7 +104,11 @@ pub fn load_path(path: &Path, known: &dyn Known) -> Result<Vec<Entry>, Diagnosti
             "no such file or directory"
         };
         diags.push(file_problem(path, 0, message.into()));
-        return Err(Diagnostics(diags));
+        return Batch {
+            entries: Vec::new(),
+            problems: diags,
+            files: Vec::new(),
+        };
     };
 
     let mut drafts = Vec::new();
@@ -73,21 +116,11 @@ pub fn load_path(path: &Path, known: &dyn Known) -> Result<Vec<Entry>, Diagnosti
         load_file(file, &root, &mut drafts, &mut diags);
     }
     let entries = finish(drafts, known, &mut diags);
-
-    if diags.is_empty() {
-        return Ok(entries);
+    Batch {
+        entries,
+        problems: diags,
+        files,
     }
-    // File order first (problems of directories before any file), then line order.
-    let order = |d: &Diagnostic| {
-        let file = d
-            .file
-            .as_ref()
-            .and_then(|f| files.iter().position(|x| x == f))
-            .map_or(0, |i| i + 1);
-        (file, d.line)
-    };
-    diags.sort_by_key(order);
-    Err(Diagnostics(diags))
 }
 
 /// Validates one entry given from Lua (`registry:add`): `node` is a mapping with `id` (or

@@ -14,7 +14,7 @@ pub mod value;
 pub mod yaml;
 
 pub use id::{is_name, is_namespace, parse_id};
-pub use load::{entry_from_node, load_path, INDEX_FILE};
+pub use load::{entry_from_node, load_batch, load_path, Batch, INDEX_FILE};
 pub use model::*;
 pub use profile::{parse_profile, PROFILE_NAMES};
 

@@ -1,0 +1,245 @@
+local H = dofile("spec/helper.lua")
+local wippy, funcs = H.wippy, H.funcs
+local null = wippy.null
+
+-- An identity function for any WIT type that lowers to one i32 or one i64.
+local ID32 = '(module (func (export "id") (param i32) (result i32) local.get 0))'
+local ID64 = '(module (func (export "id") (param i64) (result i64) local.get 0))'
+
+describe("core modules with WIT", function()
+  describe("scalars (called directly)", function()
+    local widths = {
+      { "s8", -128, 127 }, { "u8", 0, 255 }, { "s16", -32768, 32767 }, { "u16", 0, 65535 },
+      { "s32", -2147483648, 2147483647 }, { "u32", 0, 4294967295 },
+    }
+    for _, w in ipairs(widths) do
+      local ty, lo, hi = w[1], w[2], w[3]
+      it(("round-trips %s at both ends and range-checks beyond them"):format(ty), function()
+        H.add_wat("scalars:" .. ty, ID32, { wit = ("id: func(x: %s) -> %s;"):format(ty, ty) })
+        assert.equals(lo, funcs.call("scalars:" .. ty, lo))
+        assert.equals(hi, funcs.call("scalars:" .. ty, hi))
+        assert.equals(("scalars:%s: argument 1 (x): expected %s, got %d (out of range %d..=%d)"):format(ty, ty, hi + 1, lo, hi),
+          H.call_err("scalars:" .. ty, hi + 1):message())
+        assert.equals(("scalars:%s: argument 1 (x): expected %s, got %d (out of range %d..=%d)"):format(ty, ty, lo - 1, lo, hi),
+          H.call_err("scalars:" .. ty, lo - 1):message())
+      end)
+    end
+
+    it("round-trips s64 and f64 edge values", function()
+      H.add_wat("scalars:s64", ID64, { wit = "id: func(x: s64) -> s64;" })
+      assert.equals(2 ^ 53, funcs.call("scalars:s64", 2 ^ 53))
+      assert.equals(-2 ^ 53, funcs.call("scalars:s64", -2 ^ 53))
+      if not H.is_luajit then
+        assert.equals(math.maxinteger, funcs.call("scalars:s64", math.maxinteger))
+        assert.equals(math.mininteger, funcs.call("scalars:s64", math.mininteger))
+        assert.equals(2 ^ 53 + 1, funcs.call("scalars:s64", 2 ^ 53 + 1))
+      end
+      H.add_wat("scalars:f64", '(module (func (export "id") (param f64) (result f64) local.get 0))', { wit = "id: func(x: f64) -> f64;" })
+      assert.equals(1e308, funcs.call("scalars:f64", 1e308))
+      assert.equals(-0.5, funcs.call("scalars:f64", -0.5))
+      local nan = funcs.call("scalars:f64", 0 / 0)
+      assert.is_true(nan ~= nan)
+      assert.equals(math.huge, funcs.call("scalars:f64", math.huge))
+    end)
+
+    it("gives u64 values at and above 2^63 the bit pattern of a negative integer", function()
+      if H.is_luajit then return end -- LuaJIT's 64-bit cdata come with the components stage
+      H.add_wat("scalars:u64", ID64, { wit = "id: func(x: u64) -> u64;" })
+      assert.equals(-1, funcs.call("scalars:u64", -1))
+      assert.equals(math.mininteger, funcs.call("scalars:u64", math.mininteger))
+      assert.equals(("J"):unpack(("J"):pack(-1)), funcs.call("scalars:u64", -1))
+    end)
+
+    it("lifts narrow results by truncation, as the canonical ABI does", function()
+      H.add_wat("scalars:wide", '(module (func (export "id") (param i32) (result i32) i32.const 300))', { wit = "id: func(x: u8) -> u8;" })
+      assert.equals(44, funcs.call("scalars:wide", 1))
+    end)
+
+    it("maps bool and char", function()
+      H.add_wat("scalars:bool", ID32, { wit = "id: func(x: bool) -> bool;" })
+      assert.is_true(funcs.call("scalars:bool", true))
+      assert.is_false(funcs.call("scalars:bool", false))
+      assert.equals("scalars:bool: argument 1 (x): expected bool, got integer 1", H.call_err("scalars:bool", 1):message())
+      H.add_wat("scalars:char", ID32, { wit = "id: func(x: char) -> char;" })
+      assert.equals("a", funcs.call("scalars:char", "a"))
+      assert.equals("€", funcs.call("scalars:char", "€"))
+      assert.equals("😀", funcs.call("scalars:char", "😀"))
+      assert.equals("scalars:char: argument 1 (x): expected char (a string of one code point), got a string of 2 code points",
+        H.call_err("scalars:char", "ab"):message())
+    end)
+
+    it("maps an enum to its case names", function()
+      H.add_wat("scalars:color", ID32, { wit = "interface colors { enum color { red, green, blue } id: func(c: color) -> color; }" })
+      assert.equals("blue", funcs.call("scalars:color", "blue"))
+      assert.equals('scalars:color: argument 1 (c): unknown enum case "pink", expected one of: red, green, blue',
+        H.call_err("scalars:color", "pink"):message())
+    end)
+  end)
+
+  describe("strings and lists (through the canonical ABI)", function()
+    setup(function()
+      H.add_echo("wit:string", "echo: func(s: string) -> string;")
+      H.add_echo("wit:bytes", "echo: func(b: list<u8>) -> list<u8>;")
+      H.add_echo("wit:ints", "echo: func(xs: list<s32>) -> list<s32>;")
+      H.add_echo("wit:strings", "echo: func(xs: list<string>) -> list<string>;")
+    end)
+
+    it("round-trips strings: empty, unicode and long", function()
+      assert.equals("", funcs.call("wit:string", ""))
+      assert.equals("héllo wörld ✓ 😀", funcs.call("wit:string", "héllo wörld ✓ 😀"))
+      local long = ("abcdefghij"):rep(100000)
+      assert.equals(long, funcs.call("wit:string", long))
+    end)
+
+    it("rejects invalid UTF-8 for string", function()
+      assert.equals("wit:string: argument 1 (s): expected string, got invalid UTF-8 at byte 3 (use list<u8> for binary data)",
+        H.call_err("wit:string", "ab\255"):message())
+    end)
+
+    it("passes list<u8> as a Lua string, NUL bytes included", function()
+      local bytes = "a\0b\255\0"
+      assert.equals(bytes, funcs.call("wit:bytes", bytes))
+      assert.equals("\1\2\3", funcs.call("wit:bytes", { 1, 2, 3 }))
+      assert.equals("", funcs.call("wit:bytes", ""))
+    end)
+
+    it("round-trips lists, the empty one included", function()
+      assert.same({ 1, -2, 3 }, funcs.call("wit:ints", { 1, -2, 3 }))
+      assert.same({}, funcs.call("wit:ints", {}))
+      assert.same({ "a", "", "ü" }, funcs.call("wit:strings", { "a", "", "ü" }))
+    end)
+
+    it("names the element of a list that does not fit", function()
+      assert.equals("wit:strings: argument 1 (xs): [2]: expected string, got integer 5",
+        H.call_err("wit:strings", { "a", 5 }):message())
+      assert.equals("wit:ints: argument 1 (xs): expected list<s32> (an array table), got a table with key string",
+        H.call_err("wit:ints", { a = 1 }):message())
+    end)
+  end)
+
+  describe("records, variants, enums, flags, options, tuples, results in lists", function()
+    setup(function()
+      H.add_echo("wit:users", [[
+interface users {
+  record user {
+    id: u32,
+    display-name: string,
+    tags: list<string>,
+    active: bool,
+    nickname: option<string>,
+  }
+  echo: func(users: list<user>) -> list<user>;
+}]])
+      H.add_echo("wit:shapes", [[
+interface shapes {
+  variant shape { circle(f64), square(u32), empty }
+  echo: func(s: list<shape>) -> list<shape>;
+}]])
+      H.add_echo("wit:perms", [[
+interface perms {
+  flags perm { read, write, exec }
+  echo: func(p: list<perm>) -> list<perm>;
+}]])
+      H.add_echo("wit:maybe", "echo: func(xs: list<option<s32>>) -> list<option<s32>>;")
+      H.add_echo("wit:pairs", "echo: func(xs: list<tuple<s32, string>>) -> list<tuple<s32, string>>;")
+      H.add_echo("wit:results", "echo: func(xs: list<result<s32, string>>) -> list<result<s32, string>>;")
+      H.add_echo("wit:nested", "echo: func(xs: list<option<option<u8>>>) -> list<option<option<u8>>>;")
+    end)
+
+    it("maps records to tables with kebab keys, accepting snake_case on input", function()
+      local out = funcs.call("wit:users", {
+        { id = 1, ["display-name"] = "Alice", tags = { "admin" }, active = true, nickname = "al" },
+        { id = 2, display_name = "Bob", tags = {}, active = false },
+      })
+      assert.same({
+        { id = 1, ["display-name"] = "Alice", tags = { "admin" }, active = true, nickname = "al" },
+        { id = 2, ["display-name"] = "Bob", tags = {}, active = false },
+      }, out)
+    end)
+
+    it("names the path of a bad record field", function()
+      local err = H.call_err("wit:users", {
+        { id = 1, display_name = "A", tags = {}, active = true },
+        { id = 2, display_name = 7, tags = {}, active = true },
+      })
+      assert.equals("INVALID", err:kind())
+      assert.equals("wit:users: argument 1 (users): [2].display-name: expected string, got integer 7", err:message())
+      err = H.call_err("wit:users", { { id = 1, tags = {}, active = true } })
+      assert.equals("wit:users: argument 1 (users): [1].display-name: missing field (expected string)", err:message())
+      err = H.call_err("wit:users", { { id = 1, display_name = "A", tags = { "x", false }, active = true } })
+      assert.equals("wit:users: argument 1 (users): [1].tags[2]: expected string, got boolean false", err:message())
+    end)
+
+    it("maps variants with and without payload", function()
+      assert.same({ { circle = 1.5 }, { square = 3 }, "empty" },
+        funcs.call("wit:shapes", { { circle = 1.5 }, { square = 3 }, "empty" }))
+      assert.same({ "empty" }, funcs.call("wit:shapes", { { empty = true } }))
+      assert.equals('wit:shapes: argument 1 (s): [1]: unknown variant case "triangle", expected one of: circle, square, empty',
+        H.call_err("wit:shapes", { "triangle" }):message())
+      assert.equals("wit:shapes: argument 1 (s): [1].square: expected u32, got -1 (out of range 0..=4294967295)",
+        H.call_err("wit:shapes", { { square = -1 } }):message())
+    end)
+
+    it("maps flags to set tables, accepting arrays of names", function()
+      assert.same({ { read = true, exec = true }, {} },
+        funcs.call("wit:perms", { { read = true, exec = true, write = false }, {} }))
+      assert.same({ { write = true } }, funcs.call("wit:perms", { { "write" } }))
+      assert.equals('wit:perms: argument 1 (p): [1]: unknown flag "fly", expected any of: read, write, exec',
+        H.call_err("wit:perms", { { fly = true } }):message())
+    end)
+
+    it("uses wippy.null for none elements of a list", function()
+      assert.same({ 1, null, 3 }, funcs.call("wit:maybe", { 1, null, 3 }))
+    end)
+
+    it("keeps the inner none of option<option<T>> visible", function()
+      assert.same({ 5, null }, funcs.call("wit:nested", { 5, null }))
+    end)
+
+    it("maps tuples to arrays of exact length", function()
+      assert.same({ { 1, "a" }, { 2, "b" } }, funcs.call("wit:pairs", { { 1, "a" }, { 2, "b" } }))
+      assert.equals("wit:pairs: argument 1 (xs): [1]: expected tuple<s32, string> (an array of 2 values), got an array of 3",
+        H.call_err("wit:pairs", { { 1, "a", 3 } }):message())
+    end)
+
+    it("maps nested results to {ok = v} / {err = e}", function()
+      assert.same({ { ok = 1 }, { err = "bad" } }, funcs.call("wit:results", { { ok = 1 }, { err = "bad" } }))
+      assert.equals('wit:results: argument 1 (xs): [1]: expected result key "ok" or "err", got "value"',
+        H.call_err("wit:results", { { value = 1 } }):message())
+    end)
+  end)
+
+  describe("a top-level result", function()
+    setup(function()
+      -- check: func(x: s32) -> result<s32, string>: ok(x * 2) for x >= 0, else err("negative").
+      H.add_wat("wit:check", [[
+(module
+  (memory (export "memory") 1)
+  (data (i32.const 512) "negative")
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
+  (func (export "check") (param $x i32) (result i32)
+    (if (i32.ge_s (local.get $x) (i32.const 0))
+      (then
+        (i32.store8 (i32.const 16) (i32.const 0))
+        (i32.store offset=4 (i32.const 16) (i32.mul (local.get $x) (i32.const 2))))
+      (else
+        (i32.store8 (i32.const 16) (i32.const 1))
+        (i32.store offset=4 (i32.const 16) (i32.const 512))
+        (i32.store offset=8 (i32.const 16) (i32.const 8))))
+    (i32.const 16)))]], { wit = "check: func(x: s32) -> result<s32, string>;" })
+    end)
+
+    it("returns value, nil for ok", function()
+      local v, err = funcs.call("wit:check", 21)
+      assert.equals(42, v)
+      assert.is_nil(err)
+    end)
+
+    it("returns nil, payload for err (the payload, not an error object)", function()
+      local v, err = funcs.call("wit:check", -1)
+      assert.is_nil(v)
+      assert.equals("negative", err)
+      assert.is_false(wippy.errors.is(err))
+    end)
+  end)
+end)
