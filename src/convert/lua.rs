@@ -645,3 +645,62 @@ pub fn scalar_from_core(lua: &Lua, v: &wasmtime::Val, s: &Scalar) -> Result<Valu
         }
     })
 }
+
+/// A number or boolean read straight off the Lua stack.
+#[derive(Clone, Copy, Debug)]
+pub enum Num {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// The raw core value for `v` when it fits `s`; `None` when it does not (or needs a string),
+/// and the caller takes the path that explains why.
+pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
+    use wasmtime::ValRaw as R;
+    let int = || match v {
+        Num::Int(i) => Some(i),
+        Num::Float(f)
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
+        {
+            Some(f as i64)
+        }
+        _ => None,
+    };
+    let ranged = |lo: i64, hi: i64| {
+        int()
+            .filter(|i| (lo..=hi).contains(i))
+            .map(|i| R::i32(i as i32))
+    };
+    let float = || match v {
+        Num::Int(i) => Some(i as f64),
+        Num::Float(f) => Some(f),
+        Num::Bool(_) => None,
+    };
+    match s {
+        Scalar::Bool => match v {
+            Num::Bool(b) => Some(R::i32(b as i32)),
+            _ => None,
+        },
+        Scalar::S8 => ranged(i8::MIN.into(), i8::MAX.into()),
+        Scalar::U8 => ranged(0, u8::MAX.into()),
+        Scalar::S16 => ranged(i16::MIN.into(), i16::MAX.into()),
+        Scalar::U16 => ranged(0, u16::MAX.into()),
+        Scalar::S32 => ranged(i32::MIN.into(), i32::MAX.into()),
+        Scalar::U32 => int()
+            .filter(|i| (0..=u32::MAX as i64).contains(i))
+            .map(|i| R::u32(i as u32)),
+        Scalar::S64 => int().map(R::i64),
+        Scalar::U64 => match v {
+            Num::Int(i) => Some(R::i64(i)),
+            Num::Float(f) if f.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&f) => {
+                Some(R::u64(f as u64))
+            }
+            _ => None,
+        },
+        Scalar::F32 => float().map(|f| R::f32((f as f32).to_bits())),
+        Scalar::F64 => float().map(|f| R::f64(f.to_bits())),
+        Scalar::Char | Scalar::Enum(_) => None,
+    }
+}

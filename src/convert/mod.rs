@@ -4,6 +4,6 @@ mod lua;
 mod path;
 pub mod ty;
 
-pub use lua::{from_val, null, scalar_from_core, scalar_to_core, to_val};
+pub use lua::{from_val, null, scalar_from_core, scalar_raw, scalar_to_core, to_val, Num};
 pub use path::{ConvError, Path};
 pub use ty::{Scalar, Ty};

@@ -11,12 +11,12 @@ use std::ffi::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-use mlua::{ffi, Function, Lua, MultiValue, UserData, Value};
+use mlua::{ffi, Function, Lua, MultiValue, UserData};
 use wasmtime::ValRaw;
 
 use super::error::fail;
 use super::state::{data, StateData};
-use crate::convert::{self, Path, Scalar};
+use crate::convert::{self, Num, Scalar};
 use crate::engine::Callee;
 
 /// Longest parameter or result list the raw path handles (on the stack, no allocation).
@@ -98,14 +98,14 @@ unsafe fn forward(l: *mut ffi::lua_State, up: c_int) -> c_int {
 }
 
 /// Reads a number or boolean argument; anything else is for the slow path.
-unsafe fn arg(l: *mut ffi::lua_State, idx: c_int) -> Option<Value> {
+unsafe fn arg(l: *mut ffi::lua_State, idx: c_int) -> Option<Num> {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TNUMBER => Some(if ffi::lua_isinteger(l, idx) != 0 {
-            Value::Integer(ffi::lua_tointeger(l, idx))
+            Num::Int(ffi::lua_tointeger(l, idx))
         } else {
-            Value::Number(ffi::lua_tonumber(l, idx))
+            Num::Float(ffi::lua_tonumber(l, idx))
         }),
-        ffi::LUA_TBOOLEAN => Some(Value::Boolean(ffi::lua_toboolean(l, idx) != 0)),
+        ffi::LUA_TBOOLEAN => Some(Num::Bool(ffi::lua_toboolean(l, idx) != 0)),
         _ => None,
     }
 }
@@ -134,15 +134,14 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
         return Outcome::Slow;
     }
     let mut raw = [ValRaw::i32(0); MAX_FLAT];
-    let path = Path::new();
     for (i, s) in params.iter().enumerate() {
         let Some(v) = arg(l, i as c_int + 2) else {
             return Outcome::Slow;
         };
-        match convert::scalar_to_core(&v, s, &path) {
-            Ok(core) => raw[i] = Scalar::to_raw(&core),
-            Err(_) => return Outcome::Slow,
-        }
+        let Some(r) = convert::scalar_raw(v, s) else {
+            return Outcome::Slow;
+        };
+        raw[i] = r;
     }
     let width = params.len().max(results.len());
     if let Err(e) = loaded.pool.call_core(f, &state.root, &mut raw[..width]) {

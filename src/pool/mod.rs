@@ -4,6 +4,8 @@
 //! instance that trapped is discarded. The call takes only Rust data (values, the caller's
 //! context), so moving it to a worker thread changes where it runs, not what it takes.
 
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{self, Val};
@@ -25,14 +27,31 @@ enum Live {
     },
 }
 
-/// Warm instances of one entry.
+/// Warm instances of one entry: one in a lock-free slot (the common, sequential case costs
+/// an atomic swap to take and one to give back), more behind a mutex when calls overlap.
 #[derive(Default)]
 pub struct Pool {
-    warm: Mutex<Vec<Live>>,
+    hot: AtomicPtr<Live>,
+    warm: Mutex<Vec<Box<Live>>>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let p = *self.hot.get_mut();
+        if !p.is_null() {
+            // SAFETY: the slot owns the box it points to (set by `give_back` from `into_raw`).
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
 }
 
 impl Pool {
-    fn take(&self, f: &Function) -> Result<Live, Error> {
+    fn take(&self, f: &Function) -> Result<Box<Live>, Error> {
+        let p = self.hot.swap(ptr::null_mut(), Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: taken out of the slot by the swap, so owned here alone.
+            return Ok(unsafe { Box::from_raw(p) });
+        }
         if let Some(live) = self.warm.lock().ok().and_then(|mut w| w.pop()) {
             return Ok(live);
         }
@@ -46,7 +65,7 @@ impl Pool {
                 let func = instance.get_func(&mut store, export).ok_or_else(|| {
                     Error::internal(format!("{}: export `{export}` vanished", f.id))
                 })?;
-                Ok(Live::Core { store, func })
+                Ok(Box::new(Live::Core { store, func }))
             }
             Callee::Component { pre, export } => {
                 let instance = pre
@@ -55,14 +74,23 @@ impl Pool {
                 let func = instance
                     .get_func(&mut store, export)
                     .ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
-                Ok(Live::Component { store, func })
+                Ok(Box::new(Live::Component { store, func }))
             }
         }
     }
 
-    fn give_back(&self, live: Live) {
-        if let Ok(mut w) = self.warm.lock() {
-            w.push(live);
+    fn give_back(&self, live: Box<Live>) {
+        let p = Box::into_raw(live);
+        if self
+            .hot
+            .compare_exchange(ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // SAFETY: the exchange failed, so `p` is still ours alone.
+            let live = unsafe { Box::from_raw(p) };
+            if let Ok(mut w) = self.warm.lock() {
+                w.push(live);
+            }
         }
     }
 
@@ -90,7 +118,7 @@ impl Pool {
             )));
         }
         let mut live = self.take(f)?;
-        let Live::Core { store, func } = &mut live else {
+        let Live::Core { store, func } = &mut *live else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
         begin(store, ctx);
@@ -118,7 +146,7 @@ impl Pool {
         results: &mut [Val],
     ) -> Result<(), Error> {
         let mut live = self.take(f)?;
-        let Live::Component { store, func } = &mut live else {
+        let Live::Component { store, func } = &mut *live else {
             return Err(Error::internal(format!(
                 "{}: not a component function",
                 f.id

@@ -1,0 +1,131 @@
+---@meta wippy
+-- LuaLS stubs for the wippy module: exactly the API that exists today (see docs/lua-api.md).
+-- Add this directory to `workspace.library` in .luarc.json.
+
+---An error object: what a failed call returns as its second value.
+---@class wippy.Error
+local Error = {}
+
+---The kind of failure.
+---@return "INVALID"|"NOT_FOUND"|"PERMISSION_DENIED"|"UNAVAILABLE"|"INTERNAL"|"CANCELED"|"TIMEOUT"
+function Error:kind() end
+
+---The message; call errors start with the entry ID (`app:div: wasm trap: ...`). Also `tostring(err)`.
+---@return string
+function Error:message() end
+
+---Whether trying again may succeed (`UNAVAILABLE`, `TIMEOUT`).
+---@return boolean
+function Error:retryable() end
+
+---For traps: `reason` is `"trap"`, `"memory_limit"`, `"stack_overflow"`, `"out_of_fuel"` or
+---`"exit"`; `trap` is wasmtime's trap text. `nil` for other failures.
+---@return { reason: string, trap: string }|nil
+function Error:details() end
+
+---For traps: the WebAssembly backtrace, one `module!function` frame a line.
+---@return string|nil
+function Error:stack() end
+
+---A registry entry as `registry:get` and `registry:entries` return it: `id`, `kind`, `meta`,
+---and every other field of the entry as written (after `file://` substitution).
+---@class wippy.Entry
+---@field id string `namespace:name`
+---@field kind string `function.wat`, `function.wasm`, `function.lua`, `fs.directory`, `env.variable`, `process.wasm`, or any other kind
+---@field meta table free-form; `{}` when the entry has none
+---@field [string] any the kind's fields (`source`, `wit`, `method`, `pool`, ...)
+
+---A table for `registry:add`: the YAML form of an entry with `id` (or `namespace` + `name`).
+---@class wippy.NewEntry
+---@field id? string `namespace:name`
+---@field namespace? string with `name`, instead of `id`
+---@field name? string with `namespace`, instead of `id`
+---@field kind string
+---@field meta? table
+---@field handler? function for `function.lua`: the function itself, instead of `source`/`method`
+---@field [string] any the kind's fields
+
+---A parameter or result of `registry:describe`.
+---@class wippy.Param
+---@field name string
+---@field type string the type in WIT syntax (`s32`, `list<user>`)
+
+---The signature of a WebAssembly function entry.
+---@class wippy.Signature
+---@field params wippy.Param[]
+---@field results wippy.Param[]
+---@field wit string `func(a: s32, b: s32) -> s32`
+
+---@class wippy.EntryFilter
+---@field kind? string exact kind
+---@field namespace? string this namespace and every namespace below it
+
+---The process-wide registry.
+---@class wippy.Registry
+local Registry = {}
+
+---The entry with this ID, or nil.
+---@param id string
+---@return wippy.Entry|nil
+function Registry:get(id) end
+
+---Every entry (ordered by ID) that matches the filter.
+---@param filter? wippy.EntryFilter
+---@return wippy.Entry[]
+function Registry:entries(filter) end
+
+---Adds an entry, or replaces the entry with the same ID, after the same checks as `wippy.load`.
+---@param entry wippy.NewEntry
+---@return true|nil ok
+---@return wippy.Error|nil err kind `INVALID`, one problem a line
+function Registry:add(entry) end
+
+---Removes an entry.
+---@param id string
+---@return true|nil ok
+---@return wippy.Error|nil err kind `NOT_FOUND`: `entry not found: ID`
+function Registry:remove(id) end
+
+---The signature of a WebAssembly function entry.
+---@param id string
+---@return wippy.Signature|nil signature
+---@return wippy.Error|nil err `NOT_FOUND`, or `INVALID` for entries without a WIT signature
+function Registry:describe(id) end
+
+---Calling registry entries; also `require("wippy.funcs")` and `require("funcs")`.
+---@class wippy.funcs
+local funcs = {}
+
+---Calls a registry entry: a WebAssembly function (arguments and results converted by its WIT
+---types) or a `function.lua` entry (passed unchanged). Returns the results, or `nil, err`.
+---A top-level `result<T, E>` gives `value, nil` or `nil, e` (the converted payload). A function
+---without results returns nothing. Raises only when `target` is not a string.
+---@param target string `namespace:name`
+---@param ... any arguments
+---@return any ...
+function funcs.call(target, ...) end
+
+---@class wippy.errors
+local errors = {}
+
+---Whether `v` is an error object of this module.
+---@param v any
+---@return boolean
+function errors.is(v) end
+
+---@class wippy
+---@field version string the module's version, e.g. `"0.1.0"`
+---@field null lightuserdata the `none` sentinel where `nil` would be lost (list elements, payloads, `option<option<T>>`)
+---@field registry wippy.Registry the process-wide registry
+---@field funcs wippy.funcs
+---@field errors wippy.errors
+local wippy = {}
+
+---Loads a directory (every `_index.yaml` below it) or one YAML file: all or nothing.
+---@param path string
+---@param opts? { cache_dir?: string|false } `cache_dir` is accepted and not used yet
+---@return true|nil ok
+---@return wippy.Error|nil err kind `INVALID`: every problem, one a line, as `FILE:LINE: ENTRY: message`
+function wippy.load(path, opts) end
+
+return wippy
