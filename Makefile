@@ -9,8 +9,8 @@ GUESTS   := $(BUILD)/guests
 # Where LuaRocks puts pure-Lua shims for `require("funcs")`.
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
-.PHONY: all deps build build-lua54 build-luajit guests demo test test-rust spec spec-lua54 spec-luajit \
-        bench lint rock clean
+.PHONY: all deps build build-lua54 build-luajit guests demo test test-rust test-rock spec spec-lua54 \
+        spec-luajit bench lint rock rock-luajit clean
 
 all: build
 
@@ -44,12 +44,16 @@ demo: build guests
 
 ## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
 ## specs on lua5.4 and LuaJIT.
-test: test-rust spec
+test: lint test-rust spec test-rock
 
 test-rust: deps
 	$(CARGO) test --release --features lua54,vendored
 
 spec: spec-lua54 spec-luajit
+
+## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
+test-rock: deps
+	bash scripts/rock-test.sh
 
 spec-lua54: build-lua54 guests
 	busted --lua=$(LUA54) --cpath="$(CURDIR)/$(BUILD)/lua54/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
@@ -66,9 +70,13 @@ lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --features lua54,vendored --all-targets -- -D warnings
 
-## Installs the rock into a tree: make rock TREE=/tmp/t
+## Installs the rock into a tree for lua5.4 (make rock TREE=/tmp/t) or LuaJIT (make rock-luajit).
 rock: deps
-	luarocks --tree "$(or $(TREE),$(BUILD)/rocks)" make wippy-dev-1.rockspec
+	luarocks --lua-version=5.4 --tree "$(or $(TREE),$(BUILD)/rocks)" make wippy-dev-1.rockspec
+
+rock-luajit: deps
+	luarocks --lua-version=5.1 --tree "$(or $(TREE),$(BUILD)/rocks)" make wippy-dev-1.rockspec \
+		LUA=/usr/bin/luajit LUA_INCDIR=/usr/include/luajit-2.1
 
 clean:
 	rm -rf $(BUILD) examples/hello/wasm

@@ -18,6 +18,7 @@ describe("funcs.call", function()
       { "", "INVALID", "function ID required" },
       { "compute", "INVALID", 'namespace required in function ID "compute"' },
       { "app:", "INVALID", 'name required in function ID "app:"' },
+      { ":x", "INVALID", 'namespace required in function ID ":x"' },
       { "app:missing", "NOT_FOUND", "function not found: app:missing" },
     }
     for _, c in ipairs(cases) do
@@ -73,10 +74,10 @@ describe("funcs.call", function()
       local err = H.call_err("app:compute", 1, "two")
       assert.equals("INVALID", err:kind())
       assert.equals("app:compute: argument 2 (b): expected s32, got string", err:message())
-      assert.equals("app:compute: argument 1 (a): expected s32, got number 1.5", H.call_err("app:compute", 1.5, 1):message())
+      assert.equals("app:compute: argument 1 (a): expected s32, got 1.5 (not an integer)", H.call_err("app:compute", 1.5, 1):message())
       assert.equals("app:compute: argument 1 (a): expected s32, got 2147483648 (out of range -2147483648..=2147483647)",
         H.call_err("app:compute", 2 ^ 31, 1):message())
-      assert.equals("app:compute: argument 2 (b): expected s32, got boolean true", H.call_err("app:compute", 1, true):message())
+      assert.equals("app:compute: argument 2 (b): expected s32, got boolean", H.call_err("app:compute", 1, true):message())
     end)
   end)
 
@@ -130,15 +131,16 @@ describe("funcs.call", function()
       assert.equals("Hello, Lua?", funcs.call("app:greet", "Lua", "?"))
     end)
 
-    it("returns a raised Lua error as nil, INTERNAL error", function()
+    it("returns a raised Lua error as nil, INTERNAL error, without the traceback", function()
       local err = H.call_err("app:explode")
       assert.equals("INTERNAL", err:kind())
-      assert.matches("^app:explode: .*boom", err:message())
+      assert.matches("^app:explode: .*greet%.lua:%d+: boom$", err:message())
     end)
   end)
 
   it("does not call fs.directory or env.variable entries", function()
     assert.equals("UNAVAILABLE", H.call_err("app:home"):kind())
+    assert.is_false(H.call_err("app:home"):retryable())
     assert.equals("UNAVAILABLE", H.call_err("app:guests"):kind())
   end)
 end)

@@ -78,6 +78,53 @@ entries:
     assert.equals(2, funcs.call("reload:v"))
   end)
 
+  it("keeps unchanged entries warm when loading again", function()
+    local dir = H.tmpdir()
+    assert(os.execute("cp build/guests/core_math.wasm '" .. dir .. "/m.wasm'"))
+    H.write(dir .. "/_index.yaml", [[
+namespace: warm
+entries:
+  - name: counter
+    kind: function.wasm
+    path: m.wasm
+    method: counter
+]])
+    assert.is_true(wippy.load(dir))
+    local first = funcs.call("warm:counter")
+    assert.is_true(wippy.load(dir))
+    assert.equals(first + 1, funcs.call("warm:counter"))
+    -- A changed entry starts over with a new instance.
+    H.write(dir .. "/_index.yaml", [[
+namespace: warm
+entries:
+  - name: counter
+    kind: function.wasm
+    path: m.wasm
+    method: counter
+    meta: { changed: true }
+]])
+    assert.is_true(wippy.load(dir))
+    assert.equals(1, funcs.call("warm:counter"))
+  end)
+
+  it("creates fs.directory directories with auto_init", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/_index.yaml", [[
+namespace: dirs
+entries:
+  - name: data
+    kind: fs.directory
+    directory: made/here
+    auto_init: true
+    mode: "0750"
+]])
+    assert.is_true(wippy.load(dir))
+    local p = io.popen("stat -c %a '" .. dir .. "/made/here'")
+    local mode = p:read("*l")
+    p:close()
+    assert.equals("750", mode)
+  end)
+
   it("verifies sha256 hashes of wasm files", function()
     local dir = H.tmpdir()
     assert(os.execute("cp build/guests/core_math.wasm '" .. dir .. "/m.wasm'"))

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::engine::{self, Function};
 use crate::pool::Pool;
-use crate::registry::{self, Diagnostic, Diagnostics, Entry, Id, Origin};
+use crate::registry::{self, Code, Diagnostic, Diagnostics, Entry, Id, Origin, Spec};
 
 /// An entry as the runtime holds it.
 pub struct Loaded {
@@ -82,14 +82,80 @@ fn compile(entries: Vec<Entry>) -> (Vec<(Entry, Option<Function>)>, Vec<Diagnost
     (out, problems)
 }
 
+/// True when a reloaded entry is the same as the one loaded: then it keeps its compiled
+/// code, warm instances and generation.
+fn same_definition(new: &Entry, old: &Entry) -> bool {
+    let code = |e: &Entry| match &e.spec {
+        Spec::FunctionWasm(f) | Spec::FunctionWat(f) => match &f.code {
+            Code::Binary { bytes, .. } => Some(bytes.clone()),
+            Code::Wat(_) => None,
+        },
+        Spec::ProcessWasm(p) => match &p.code {
+            Code::Binary { bytes, .. } => Some(bytes.clone()),
+            Code::Wat(_) => None,
+        },
+        _ => None,
+    };
+    new.kind == old.kind
+        && new.meta == old.meta
+        && new.fields == old.fields
+        && matches!(new.origin, Origin::File { .. })
+        && code(new) == code(old)
+}
+
+/// Creates missing `fs.directory` directories that ask for it (`auto_init`), with their mode.
+fn init_directories(entries: &[(Entry, Option<Function>)]) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for (entry, _) in entries {
+        let Spec::FsDirectory(dir) = &entry.spec else {
+            continue;
+        };
+        if !dir.auto_init || dir.path.is_dir() {
+            continue;
+        }
+        if let Err(e) = std::fs::create_dir_all(&dir.path) {
+            problems.push(diagnostic(
+                entry,
+                format!("cannot create directory {}: {e}", dir.path.display()),
+            ));
+            continue;
+        }
+        #[cfg(unix)]
+        if let Some(mode) = dir.mode {
+            use std::os::unix::fs::PermissionsExt;
+            if let Err(e) =
+                std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(mode))
+            {
+                problems.push(diagnostic(
+                    entry,
+                    format!("cannot set mode {mode:o} on {}: {e}", dir.path.display()),
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Validates and compiles a directory or file: everything or every problem, registry and
-/// engine problems together.
+/// engine problems together. Entries identical to the loaded ones are left out (they stay).
 fn prepare_path(
     path: &Path,
-    known: &dyn registry::Known,
+    current: &Snapshot,
+    create_dirs: bool,
 ) -> Result<Vec<(Entry, Option<Function>)>, Diagnostics> {
-    let mut batch = registry::load_batch(path, known);
-    let (prepared, problems) = compile(std::mem::take(&mut batch.entries));
+    let mut batch = registry::load_batch(path, &Current(current.clone()));
+    let changed: Vec<Entry> = std::mem::take(&mut batch.entries)
+        .into_iter()
+        .filter(|e| {
+            !current
+                .get(&e.id.to_string())
+                .is_some_and(|old| same_definition(e, &old.entry))
+        })
+        .collect();
+    let (prepared, mut problems) = compile(changed);
+    if create_dirs && batch.problems.is_empty() && problems.is_empty() {
+        problems = init_directories(&prepared);
+    }
     if batch.problems.is_empty() && problems.is_empty() {
         Ok(prepared)
     } else {
@@ -129,12 +195,12 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
 }
 
 /// Loads a directory or YAML file: validates and compiles everything, then applies it all,
-/// or nothing. Returns the number of entries loaded.
+/// or nothing. Returns the number of entries added or changed.
 ///
 /// # Errors
 /// Every problem found, one per line as `FILE:LINE: ENTRY: message`.
 pub fn load(path: &Path) -> Result<usize, Diagnostics> {
-    let prepared = prepare_path(path, &Current(snapshot()))?;
+    let prepared = prepare_path(path, &snapshot(), true)?;
     let n = prepared.len();
     apply(prepared, &[]);
     Ok(n)
@@ -176,7 +242,7 @@ pub fn remove(id: &str) -> bool {
 /// # Errors
 /// The diagnostics text.
 pub fn check_path(path: &Path) -> Result<(), String> {
-    prepare_path(path, &())
+    prepare_path(path, &Snapshot::default(), false)
         .map(|_| ())
         .map_err(|d| d.to_string())
 }

@@ -18,13 +18,12 @@ fn is_null(v: &Value) -> bool {
     matches!(v, Value::LightUserData(p) if std::ptr::eq(p.0 as *const u8, std::ptr::addr_of!(NULL_ANCHOR)))
 }
 
-/// How a Lua value is named in messages: `number 1.5`, `string`, `table`.
+/// How a Lua value is named in messages: its Lua type (`number`, `string`, `table`).
 fn got(v: &Value) -> String {
     match v {
         Value::Nil => "nil".into(),
-        Value::Boolean(b) => format!("boolean {b}"),
-        Value::Integer(i) => format!("integer {i}"),
-        Value::Number(n) => format!("number {n}"),
+        Value::Boolean(_) => "boolean".into(),
+        Value::Integer(_) | Value::Number(_) => "number".into(),
         Value::String(_) => "string".into(),
         Value::Table(_) => "table".into(),
         Value::Function(_) => "function".into(),
@@ -58,7 +57,17 @@ fn int_in(v: &Value, path: &Path, name: &str, lo: i64, hi: i64) -> Result<i64, C
             path,
             format!("expected {name}, got {i} (out of range {lo}..={hi})"),
         )),
-        None => Err(mismatch(path, name, v)),
+        None => Err(not_integer(path, name, v)),
+    }
+}
+
+/// A number that is not integral (or too large for an integer) names its value.
+fn not_integer(path: &Path, name: &str, v: &Value) -> ConvError {
+    match v {
+        Value::Number(n) => {
+            ConvError::new(path, format!("expected {name}, got {n} (not an integer)"))
+        }
+        _ => mismatch(path, name, v),
     }
 }
 
@@ -69,7 +78,7 @@ fn u64_of(v: &Value, path: &Path) -> Result<u64, ConvError> {
         Value::Number(n) if n.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&n) => {
             Ok(n as u64)
         }
-        _ => Err(mismatch(path, "u64", v)),
+        _ => Err(not_integer(path, "u64", v)),
     }
 }
 
@@ -172,7 +181,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
         Ty::U16 => Val::U16(int_in(v, path, "u16", 0, u16::MAX.into())? as u16),
         Ty::S32 => Val::S32(int_in(v, path, "s32", i32::MIN.into(), i32::MAX.into())? as i32),
         Ty::U32 => Val::U32(int_in(v, path, "u32", 0, u32::MAX.into())? as u32),
-        Ty::S64 => Val::S64(integral(v).ok_or_else(|| mismatch(path, "s64", v))?),
+        Ty::S64 => Val::S64(integral(v).ok_or_else(|| not_integer(path, "s64", v))?),
         Ty::U64 => Val::U64(u64_of(v, path)?),
         Ty::F32 => Val::Float32(float_of(v, path, "f32")? as f32),
         Ty::F64 => Val::Float64(float_of(v, path, "f64")?),
@@ -585,7 +594,7 @@ pub fn scalar_to_core(v: &Value, s: &Scalar, path: &Path) -> Result<wasmtime::Va
         Scalar::U16 => W::I32(int_in(v, path, "u16", 0, u16::MAX.into())? as i32),
         Scalar::S32 => W::I32(int_in(v, path, "s32", i32::MIN.into(), i32::MAX.into())? as i32),
         Scalar::U32 => W::I32(int_in(v, path, "u32", 0, u32::MAX.into())? as u32 as i32),
-        Scalar::S64 => W::I64(integral(v).ok_or_else(|| mismatch(path, "s64", v))?),
+        Scalar::S64 => W::I64(integral(v).ok_or_else(|| not_integer(path, "s64", v))?),
         Scalar::U64 => W::I64(u64_of(v, path)? as i64),
         Scalar::F32 => W::F32((float_of(v, path, "f32")? as f32).to_bits()),
         Scalar::F64 => W::F64(float_of(v, path, "f64")?.to_bits()),

@@ -27,6 +27,9 @@ fn check_target(target: &[u8]) -> Result<&str, Error> {
         Some((_, "")) => Err(Error::invalid(format!(
             "name required in function ID \"{text}\""
         ))),
+        Some(("", _)) => Err(Error::invalid(format!(
+            "namespace required in function ID \"{text}\""
+        ))),
         Some(_) => Ok(text),
     }
 }
@@ -98,22 +101,24 @@ fn call_loaded(
         }
         _ => fail(
             lua,
-            Error::new(
-                Kind::Unavailable,
-                format!(
-                    "{id}: entries of kind `{}` cannot be called",
-                    loaded.entry.kind
-                ),
-            ),
+            unavailable(format!(
+                "{id}: entries of kind `{}` cannot be called",
+                loaded.entry.kind
+            )),
         ),
     }
 }
 
+/// The message of a Lua error, without mlua's wrapping or the traceback.
 fn lua_error_text(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+    let text = match e {
+        mlua::Error::CallbackError { cause, .. } => return lua_error_text(cause),
         mlua::Error::RuntimeError(m) => m.clone(),
         other => other.to_string(),
+    };
+    match text.find("\nstack traceback:") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 
@@ -134,10 +139,9 @@ fn lua_function(
     }
     let func = match source {
         LuaSource::Handler => state.handlers.borrow().get(&id).cloned().ok_or_else(|| {
-            Error::new(
-                Kind::Unavailable,
-                format!("{id}: the handler of this entry was added in another Lua state"),
-            )
+            unavailable(format!(
+                "{id}: the handler of this entry was added in another Lua state"
+            ))
         })?,
         LuaSource::Code { text, chunk_name } => {
             let value: Value = lua
@@ -245,9 +249,10 @@ fn call_wasm(
                 0 => Ok(MultiValue::new()),
                 1 => Ok(MultiValue::from_iter([to_lua(&out[0], &results[0])?])),
                 _ => {
-                    let t = lua.create_table().map_err(lua_internal)?;
+                    let t = lua.create_table().map_err(|e| lua_internal(f, e))?;
                     for (i, (v, s)) in out.iter().zip(results).enumerate() {
-                        t.raw_set(i + 1, to_lua(v, s)?).map_err(lua_internal)?;
+                        t.raw_set(i + 1, to_lua(v, s)?)
+                            .map_err(|e| lua_internal(f, e))?;
                     }
                     Ok(MultiValue::from_iter([Value::Table(t)]))
                 }
@@ -269,7 +274,7 @@ fn call_wasm(
                 return Ok(MultiValue::new());
             };
             let ty = &f.results[0].ty;
-            top_level_result(lua, first, ty).map_err(lua_internal)
+            top_level_result(lua, first, ty).map_err(|e| lua_internal(f, e))
         }
     }
 }
@@ -298,6 +303,18 @@ fn top_level_result(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
     }
 }
 
-fn lua_internal(e: mlua::Error) -> Error {
-    Error::internal(e.to_string())
+/// A failure of Lua itself while building results, named by entry.
+fn lua_internal(f: &Function, e: mlua::Error) -> Error {
+    Error::internal(format!(
+        "{}: cannot convert the result to Lua: {}",
+        f.id,
+        lua_error_text(&e)
+    ))
+}
+
+/// A permanent condition: retrying the same call cannot help.
+fn unavailable(message: String) -> Error {
+    let mut e = Error::new(Kind::Unavailable, message);
+    e.retryable = false;
+    e
 }

@@ -32,6 +32,8 @@ enum Live {
 #[derive(Default)]
 pub struct Pool {
     hot: AtomicPtr<Live>,
+    // Boxed so that moving an instance between the slot, this list and a call moves a pointer.
+    #[allow(clippy::vec_box)]
     warm: Mutex<Vec<Box<Live>>>,
 }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the dev rock into empty temporary trees for lua5.4 and LuaJIT and loads it from
+# there: the check of the issue's "luarocks make" promise, run by `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+check() { # VM LUA_VERSION TREE_SUBDIR [luarocks extra args...]
+  local vm=$1 version=$2 sub=$3
+  shift 3
+  local tree
+  tree=$(mktemp -d)
+  luarocks --lua-version="$version" --tree "$tree" make wippy-dev-1.rockspec "$@" >"$tree.log" 2>&1 ||
+    { cat "$tree.log"; return 1; }
+  local out
+  out=$("$vm" -e "package.cpath='$tree/lib/lua/$sub/?.so;'..package.cpath
+    package.path='$tree/share/lua/$sub/?.lua;'..package.path
+    local w = require('wippy')
+    assert(require('funcs') == w.funcs, 'funcs shim')
+    io.write(w.version)")
+  echo "rock: $vm loads wippy $out from $tree"
+  rm -rf "$tree" "$tree.log"
+}
+check lua5.4 5.4 5.4
+check luajit 5.1 5.1 LUA=/usr/bin/luajit LUA_INCDIR=/usr/include/luajit-2.1
