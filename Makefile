@@ -4,7 +4,7 @@ CARGO    ?= cargo
 LUA54    ?= lua5.4
 LUAJIT   ?= luajit
 BUILD    := build
-RELEASE  := target/release
+RELEASE  := $(or $(CARGO_TARGET_DIR),target)/release
 GUESTS   := $(BUILD)/guests
 # Where LuaRocks puts pure-Lua shims for `require("funcs")`.
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua

@@ -37,7 +37,7 @@ feature=`'$(LUA)' -e 'io.write(jit and "luajit" or "lua" .. _VERSION:sub(5):gsub
 echo "wippy: cargo build --release --features $feature,module" &&
 cargo build --release --features "$feature,module" &&
 mkdir -p build/rock &&
-cp target/release/libwippy.so build/rock/wippy.so
+cp "${CARGO_TARGET_DIR:-target}/release/libwippy.so" build/rock/wippy.so
 ]],
    install = {
       lib = {
