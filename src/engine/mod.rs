@@ -6,8 +6,10 @@ pub mod wit;
 
 use std::sync::{Arc, OnceLock};
 
+use wasmtime::component::ResourceTable;
 use wasmtime::component::{self, ComponentExportIndex};
 use wasmtime::{Config, Engine, Module, ResourceLimiter};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::convert::{Scalar, Ty};
 use crate::registry::{Code, Entry, Limits, Spec, WasmFunction};
@@ -25,21 +27,40 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// Per-store host data: the caller's context and the store's limits.
+/// Per-store host data: the caller's context, WASI state and the store's limits.
 pub struct HostState {
     /// The security context of the call running in this store.
     pub ctx: Arc<Context>,
     pub memory_bytes: u64,
     /// Set when the guest asked for more memory than `limits.memory_bytes`.
     pub memory_denied: bool,
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
 }
 
 impl HostState {
     pub fn new(limits: &Limits) -> HostState {
+        // Functions get no arguments, environment, preopens or network (capabilities come with
+        // the `imports` profiles); their stdout and stderr go to the host's stderr.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(std::io::stderr())
+            .stderr(std::io::stderr())
+            .build();
         HostState {
             ctx: Context::root(),
             memory_bytes: limits.memory_bytes,
             memory_denied: false,
+            wasi,
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
         }
     }
 }
@@ -132,9 +153,7 @@ fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
                     .into(),
             ]);
         }
-        return Err(vec![
-            "components are not supported yet by this version of wippy: use a core module (with `wit` for strings, lists and records)".into(),
-        ]);
+        return prepare_component(id, f, &bytes);
     }
     if matches!(f.code, Code::Binary { .. }) && !bytes.starts_with(b"\0asm") {
         return Err(vec![
@@ -457,20 +476,7 @@ fn wrap_component(
             one_line(&format!("{err:#}"))
         )]
     })?;
-    let (iface, name) = match e.canonical.split_once('#') {
-        Some((iface, name)) => (Some(iface), name),
-        None => (None, e.canonical.as_str()),
-    };
-    let parent = match iface {
-        Some(i) => Some(
-            comp.get_export_index(None, i)
-                .ok_or_else(|| vec![format!("component does not export `{i}`")])?,
-        ),
-        None => None,
-    };
-    let export = comp
-        .get_export_index(parent.as_ref(), name)
-        .ok_or_else(|| vec![format!("component does not export `{}`", e.canonical)])?;
+    let export = component_export(&comp, &e.canonical)?;
     let linker = component::Linker::<HostState>::new(engine());
     let pre = linker.instantiate_pre(&comp).map_err(|err| {
         vec![format!(
@@ -480,3 +486,167 @@ fn wrap_component(
     })?;
     Ok(Callee::Component { pre, export })
 }
+
+/// A component: its own WIT (decoded from the binary) gives the export and the types.
+fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Function, Vec<String>> {
+    let (resolve, world) = match wit_parser::decoding::decode(bytes) {
+        Ok(wit_parser::decoding::DecodedWasm::Component(resolve, world)) => (resolve, world),
+        Ok(_) => return Err(vec!["the binary is a WIT package, not a component".into()]),
+        Err(e) => {
+            return Err(vec![format!(
+                "invalid component: {}",
+                one_line(&format!("{e:#}"))
+            )])
+        }
+    };
+    let wit = wit::Wit { resolve, world };
+    let exports = wit.exports();
+    let method_names: Vec<String> = exports.iter().map(|e| e.method.clone()).collect();
+    let chosen = match &f.common.method {
+        Some(m) => exports
+            .iter()
+            .position(|e| &e.method == m || &e.canonical == m),
+        None if exports.len() == 1 => Some(0),
+        None => {
+            return Err(vec![format!(
+                "`method` is required: the component exports {}",
+                list_or_none(&method_names)
+            )])
+        }
+    };
+    let Some(chosen) = chosen else {
+        let m = f.common.method.clone().unwrap_or_default();
+        return Err(vec![format!(
+            "method `{m}` is not exported by the component (exported functions: {})",
+            list_or_none(&method_names)
+        )]);
+    };
+    let e = &exports[chosen];
+    let comp = component::Component::new(engine(), bytes).map_err(|err| {
+        vec![format!(
+            "cannot compile the component: {}",
+            one_line(&format!("{err:#}"))
+        )]
+    })?;
+    let export = component_export(&comp, &e.canonical)?;
+    let mut linker = component::Linker::<HostState>::new(engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|err| {
+        vec![format!(
+            "cannot link WASI: {}",
+            one_line(&format!("{err:#}"))
+        )]
+    })?;
+    stub_unknown_imports(&mut linker, &comp).map_err(|err| {
+        vec![format!(
+            "cannot link component imports: {}",
+            one_line(&format!("{err:#}"))
+        )]
+    })?;
+    let pre = linker.instantiate_pre(&comp).map_err(|err| {
+        vec![format!(
+            "cannot link component: {}",
+            one_line(&format!("{err:#}"))
+        )]
+    })?;
+    let params: Vec<Param> = e
+        .func
+        .params
+        .iter()
+        .map(|p| Param {
+            name: p.name.clone(),
+            ty: wit.ty(&p.ty),
+            wit: wit.type_name(&p.ty),
+        })
+        .collect();
+    let results: Vec<Param> = e
+        .func
+        .result
+        .iter()
+        .map(|t| Param {
+            name: "result".into(),
+            ty: wit.ty(t),
+            wit: wit.type_name(t),
+        })
+        .collect();
+    Ok(Function {
+        id: id.to_string(),
+        params,
+        results,
+        signature: wit.signature(&e.func),
+        callee: Callee::Component { pre, export },
+        limits: f.common.limits.clone(),
+    })
+}
+
+/// The export index of `iface#name` or `name` in a component.
+fn component_export(
+    comp: &component::Component,
+    canonical: &str,
+) -> Result<ComponentExportIndex, Vec<String>> {
+    let (iface, name) = match canonical.split_once('#') {
+        Some((iface, name)) => (Some(iface), name),
+        None => (None, canonical),
+    };
+    let parent = match iface {
+        Some(i) => Some(
+            comp.get_export_index(None, i)
+                .ok_or_else(|| vec![format!("component does not export `{i}`")])?,
+        ),
+        None => None,
+    };
+    comp.get_export_index(parent.as_ref(), name)
+        .ok_or_else(|| vec![format!("component does not export `{canonical}`")])
+}
+
+/// Imports the host does not provide still link, and trap when the guest calls them.
+///
+/// WASI (`wasi:*`) is left to the WASI linker, which matches versions semver-compatibly: stubbing
+/// an exact `wasi:cli/stdout@0.2.6` would shadow the host's 0.2.12.
+fn stub_unknown_imports(
+    linker: &mut component::Linker<HostState>,
+    comp: &component::Component,
+) -> wasmtime::Result<()> {
+    use component::types::ComponentItem;
+    let ty = comp.component_type();
+    for (name, ext) in ty.imports(engine()) {
+        if name.starts_with("wasi:") {
+            continue;
+        }
+        match ext.ty {
+            ComponentItem::ComponentInstance(inst) => {
+                let mut li = linker.instance(name)?;
+                for (item, ext) in inst.exports(engine()) {
+                    match ext.ty {
+                        ComponentItem::ComponentFunc(_) => {
+                            let full = format!("{name}#{item}");
+                            li.func_new(item, move |_, _, _, _| {
+                                wasmtime::bail!(
+                                    "unknown import: `{full}` is not provided by this host"
+                                )
+                            })?;
+                        }
+                        ComponentItem::Resource(_) => {
+                            li.resource(
+                                item,
+                                component::ResourceType::host::<StubResource>(),
+                                |_, _| Ok(()),
+                            )?;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ComponentItem::ComponentFunc(_) => {
+                let full = name.to_string();
+                linker.root().func_new(name, move |_, _, _, _| {
+                    wasmtime::bail!("unknown import: `{full}` is not provided by this host")
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The host type behind stubbed imported resources.
+struct StubResource;

@@ -203,11 +203,8 @@ fn trap_error(id: &str, e: wasmtime::Error, memory_denied: bool) -> Error {
     };
     let trap_text = match trap {
         Some(t) => t.to_string().trim_start_matches("wasm trap: ").to_string(),
-        None => format!("{e:#}")
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        // Past wasmtime's "error while executing at wasm backtrace" context: the cause.
+        None => e.root_cause().to_string(),
     };
     let mut err = Error::new(kind, format!("{id}: wasm trap: {trap_text}"));
     err.details = Some(Details {
