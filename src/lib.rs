@@ -18,19 +18,13 @@ pub use runtime::check_path;
 /// Builds the module table. In module mode mlua skips its per-allocation protected calls
 /// (`skip_memory_check`): like C modules, a Lua allocation failure then raises a Lua error
 /// directly, which costs nothing on the hot path.
-#[cfg_attr(
-    feature = "module",
-    mlua::lua_module(name = "wippy", skip_memory_check)
-)]
+#[cfg_attr(feature = "module", mlua::lua_module(name = "wippy", skip_memory_check))]
 pub fn wippy(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
     lua_api::module(lua)
 }
 
 /// `require("wippy.funcs")`: the `funcs` table of the module.
-#[cfg_attr(
-    feature = "module",
-    mlua::lua_module(name = "wippy_funcs", skip_memory_check)
-)]
+#[cfg_attr(feature = "module", mlua::lua_module(name = "wippy_funcs", skip_memory_check))]
 pub fn wippy_funcs(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
     lua_api::module(lua)?.get("funcs")
 }

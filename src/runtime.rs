@@ -31,11 +31,7 @@ pub fn generation() -> u64 {
 }
 
 fn snapshot() -> Snapshot {
-    ENTRIES
-        .read()
-        .ok()
-        .and_then(|g| g.clone())
-        .unwrap_or_default()
+    ENTRIES.read().ok().and_then(|g| g.clone()).unwrap_or_default()
 }
 
 /// The entry with this ID.
@@ -61,12 +57,7 @@ fn diagnostic(entry: &Entry, message: String) -> Diagnostic {
         Origin::File { file, line } => (Some(file.clone()), *line),
         Origin::Api => (None, 0),
     };
-    Diagnostic {
-        file,
-        line,
-        entry: entry.id.to_string(),
-        message,
-    }
+    Diagnostic { file, line, entry: entry.id.to_string(), message }
 }
 
 /// Compiles and checks every entry: the prepared functions and the problems found.
@@ -114,22 +105,14 @@ fn init_directories(entries: &[(Entry, Option<Function>)]) -> Vec<Diagnostic> {
             continue;
         }
         if let Err(e) = std::fs::create_dir_all(&dir.path) {
-            problems.push(diagnostic(
-                entry,
-                format!("cannot create directory {}: {e}", dir.path.display()),
-            ));
+            problems.push(diagnostic(entry, format!("cannot create directory {}: {e}", dir.path.display())));
             continue;
         }
         #[cfg(unix)]
         if let Some(mode) = dir.mode {
             use std::os::unix::fs::PermissionsExt;
-            if let Err(e) =
-                std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(mode))
-            {
-                problems.push(diagnostic(
-                    entry,
-                    format!("cannot set mode {mode:o} on {}: {e}", dir.path.display()),
-                ));
+            if let Err(e) = std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(mode)) {
+                problems.push(diagnostic(entry, format!("cannot set mode {mode:o} on {}: {e}", dir.path.display())));
             }
         }
     }
@@ -146,11 +129,7 @@ fn prepare_path(
     let mut batch = registry::load_batch(path, &Current(current.clone()));
     let changed: Vec<Entry> = std::mem::take(&mut batch.entries)
         .into_iter()
-        .filter(|e| {
-            !current
-                .get(&e.id.to_string())
-                .is_some_and(|old| same_definition(e, &old.entry))
-        })
+        .filter(|e| !current.get(&e.id.to_string()).is_some_and(|old| same_definition(e, &old.entry)))
         .collect();
     let (prepared, mut problems) = compile(changed);
     if create_dirs && batch.problems.is_empty() && problems.is_empty() {
@@ -182,12 +161,7 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
     }
     for (entry, func) in prepared {
         let generation = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
-        let loaded = Loaded {
-            entry: Arc::new(entry),
-            func: func.map(Arc::new),
-            pool: Pool::default(),
-            generation,
-        };
+        let loaded = Loaded { entry: Arc::new(entry), func: func.map(Arc::new), pool: Pool::default(), generation };
         map.insert(loaded.entry.id.to_string(), Arc::new(loaded));
     }
     *guard = Some(Arc::new(map));
@@ -220,11 +194,7 @@ pub fn add(entry: Entry) -> Result<(), Diagnostics> {
 ///
 /// # Errors
 /// The entry's problems.
-pub fn validate_node(
-    node: &registry::value::Node,
-    base_dir: &Path,
-    has_handler: bool,
-) -> Result<Entry, Diagnostics> {
+pub fn validate_node(node: &registry::value::Node, base_dir: &Path, has_handler: bool) -> Result<Entry, Diagnostics> {
     registry::entry_from_node(node, base_dir, has_handler, &Current(snapshot()))
 }
 
@@ -242,7 +212,5 @@ pub fn remove(id: &str) -> bool {
 /// # Errors
 /// The diagnostics text.
 pub fn check_path(path: &Path) -> Result<(), String> {
-    prepare_path(path, &Snapshot::default(), false)
-        .map(|_| ())
-        .map_err(|d| d.to_string())
+    prepare_path(path, &Snapshot::default(), false).map(|_| ()).map_err(|d| d.to_string())
 }

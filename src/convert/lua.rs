@@ -4,6 +4,7 @@ use mlua::{LightUserData, Lua, Table, Value};
 use wasmtime::component::Val;
 
 use super::path::{ConvError, Path};
+use super::resource::ResourceHooks;
 use super::ty::{Case, Field, Scalar, Ty};
 
 /// Address whose identity is `wippy.null`.
@@ -40,10 +41,7 @@ fn mismatch(path: &Path, expected: &str, v: &Value) -> ConvError {
 fn integral(v: &Value) -> Option<i64> {
     match *v {
         Value::Integer(i) => Some(i),
-        Value::Number(n)
-            if n.fract() == 0.0
-                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) =>
-        {
+        Value::Number(n) if n.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) => {
             Some(n as i64)
         }
         _ => None,
@@ -53,10 +51,7 @@ fn integral(v: &Value) -> Option<i64> {
 fn int_in(v: &Value, path: &Path, name: &str, lo: i64, hi: i64) -> Result<i64, ConvError> {
     match integral(v) {
         Some(i) if (lo..=hi).contains(&i) => Ok(i),
-        Some(i) => Err(ConvError::new(
-            path,
-            format!("expected {name}, got {i} (out of range {lo}..={hi})"),
-        )),
+        Some(i) => Err(ConvError::new(path, format!("expected {name}, got {i} (out of range {lo}..={hi})"))),
         None => Err(not_integer(path, name, v)),
     }
 }
@@ -64,9 +59,7 @@ fn int_in(v: &Value, path: &Path, name: &str, lo: i64, hi: i64) -> Result<i64, C
 /// A number that is not integral (or too large for an integer) names its value.
 fn not_integer(path: &Path, name: &str, v: &Value) -> ConvError {
     match v {
-        Value::Number(n) => {
-            ConvError::new(path, format!("expected {name}, got {n} (not an integer)"))
-        }
+        Value::Number(n) => ConvError::new(path, format!("expected {name}, got {n} (not an integer)")),
         _ => mismatch(path, name, v),
     }
 }
@@ -75,9 +68,7 @@ fn u64_of(v: &Value, path: &Path) -> Result<u64, ConvError> {
     match *v {
         Value::Integer(i) => Ok(i as u64),
         // Above 2^63 only a float can carry the value (LuaJIT); below it `integral` applies.
-        Value::Number(n) if n.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&n) => {
-            Ok(n as u64)
-        }
+        Value::Number(n) if n.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&n) => Ok(n as u64),
         _ => Err(not_integer(path, "u64", v)),
     }
 }
@@ -95,17 +86,13 @@ fn char_of(v: &Value, path: &Path) -> Result<char, ConvError> {
         return Err(mismatch(path, "char", v));
     };
     let bytes = s.as_bytes();
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ConvError::new(path, "expected char, got invalid UTF-8"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ConvError::new(path, "expected char, got invalid UTF-8"))?;
     let mut chars = text.chars();
     match (chars.next(), chars.next()) {
         (Some(c), None) => Ok(c),
         _ => Err(ConvError::new(
             path,
-            format!(
-                "expected char (a string of one code point), got a string of {} code points",
-                text.chars().count()
-            ),
+            format!("expected char (a string of one code point), got a string of {} code points", text.chars().count()),
         )),
     }
 }
@@ -129,26 +116,15 @@ fn string_of(v: &Value, path: &Path) -> Result<String, ConvError> {
 
 fn enum_index(v: &Value, names: &[String], path: &Path) -> Result<usize, ConvError> {
     let Value::String(s) = v else {
-        return Err(mismatch(
-            path,
-            &format!("enum case ({})", names.join("|")),
-            v,
-        ));
+        return Err(mismatch(path, &format!("enum case ({})", names.join("|")), v));
     };
     let bytes = s.as_bytes();
-    names
-        .iter()
-        .position(|n| n.as_bytes() == &bytes[..])
-        .ok_or_else(|| {
-            ConvError::new(
-                path,
-                format!(
-                    "unknown enum case \"{}\", expected one of: {}",
-                    String::from_utf8_lossy(&bytes),
-                    names.join(", ")
-                ),
-            )
-        })
+    names.iter().position(|n| n.as_bytes() == &bytes[..]).ok_or_else(|| {
+        ConvError::new(
+            path,
+            format!("unknown enum case \"{}\", expected one of: {}", String::from_utf8_lossy(&bytes), names.join(", ")),
+        )
+    })
 }
 
 /// Reads an array table: its length, after rejecting tables with only non-array keys.
@@ -158,10 +134,7 @@ fn array_len(t: &Table, path: &Path, expected: &str) -> Result<usize, ConvError>
         if let Ok(Some((k, _))) = t.pairs::<Value, Value>().next().transpose() {
             return Err(ConvError::new(
                 path,
-                format!(
-                    "expected {expected} (an array table), got a table with key {}",
-                    got(&k)
-                ),
+                format!("expected {expected} (an array table), got a table with key {}", got(&k)),
             ));
         }
     }
@@ -200,13 +173,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
                 }
                 Val::List(out)
             }
-            _ => {
-                return Err(mismatch(
-                    path,
-                    "list<u8> (a string or an array of bytes)",
-                    v,
-                ))
-            }
+            _ => return Err(mismatch(path, "list<u8> (a string or an array of bytes)", v)),
         },
         Ty::List(elem) => {
             let Value::Table(t) = v else {
@@ -236,11 +203,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
             if len != types.len() {
                 return Err(ConvError::new(
                     path,
-                    format!(
-                        "expected {} (an array of {} values), got an array of {len}",
-                        ty.describe(),
-                        types.len()
-                    ),
+                    format!("expected {} (an array of {} values), got an array of {len}", ty.describe(), types.len()),
                 ));
             }
             let mut out = Vec::with_capacity(len);
@@ -257,21 +220,18 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
         Ty::Option(inner) => option_in(lua, v, inner, path)?,
         Ty::Result(ok, err) => result_in(lua, v, ok.as_deref(), err.as_deref(), path)?,
         Ty::Flags(names) => Val::Flags(flags_in(v, names, path)?),
-        Ty::Unsupported(what) => {
-            return Err(ConvError::new(
-                path,
-                format!("{what} values are not supported yet"),
-            ))
+        Ty::Own(info) | Ty::Borrow(info) => {
+            let own = matches!(ty, Ty::Own(_));
+            let hooks = lua
+                .app_data_ref::<ResourceHooks>()
+                .ok_or_else(|| ConvError::new(path, "resources are not available in this Lua state"))?;
+            Val::Resource((hooks.unwrap)(lua, v, info, own).map_err(|m| ConvError::new(path, m))?)
         }
+        Ty::Unsupported(what) => return Err(ConvError::new(path, format!("{what} values are not supported yet"))),
     })
 }
 
-fn record_in(
-    lua: &Lua,
-    t: &Table,
-    fields: &[Field],
-    path: &mut Path,
-) -> Result<Vec<(String, Val)>, ConvError> {
+fn record_in(lua: &Lua, t: &Table, fields: &[Field], path: &mut Path) -> Result<Vec<(String, Val)>, ConvError> {
     let mut out = Vec::with_capacity(fields.len());
     for f in fields {
         let mut item: Value = t.raw_get(f.name.as_str()).unwrap_or(Value::Nil);
@@ -282,10 +242,7 @@ fn record_in(
         }
         path.push_field(&f.name);
         if item.is_nil() && !matches!(f.ty, Ty::Option(_)) {
-            return Err(ConvError::new(
-                path,
-                format!("missing field (expected {})", f.ty.describe()),
-            ));
+            return Err(ConvError::new(path, format!("missing field (expected {})", f.ty.describe())));
         }
         out.push((f.name.clone(), to_val(lua, &item, &f.ty, path)?));
         path.pop();
@@ -310,75 +267,38 @@ fn option_in(lua: &Lua, v: &Value, inner: &Ty, path: &mut Path) -> Result<Val, C
 /// The single `key = value` pair of a `{case = payload}` table.
 fn single_pair(t: &Table, path: &Path, what: &str) -> Result<(String, Value), ConvError> {
     let mut pairs = t.pairs::<Value, Value>();
-    let first = pairs
-        .next()
-        .transpose()
-        .map_err(|e| ConvError::new(path, e.to_string()))?;
+    let first = pairs.next().transpose().map_err(|e| ConvError::new(path, e.to_string()))?;
     let Some((Value::String(k), payload)) = first else {
         return Err(ConvError::new(
             path,
-            format!(
-                "expected {what} (a table with one key), got an empty or non-string-keyed table"
-            ),
+            format!("expected {what} (a table with one key), got an empty or non-string-keyed table"),
         ));
     };
     if pairs.next().is_some() {
-        return Err(ConvError::new(
-            path,
-            format!("expected {what} (a table with exactly one key), got several keys"),
-        ));
+        return Err(ConvError::new(path, format!("expected {what} (a table with exactly one key), got several keys")));
     }
     Ok((String::from_utf8_lossy(&k.as_bytes()).into_owned(), payload))
 }
 
 fn variant_in(lua: &Lua, v: &Value, cases: &[Case], path: &mut Path) -> Result<Val, ConvError> {
-    let names = || {
-        cases
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = || cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     let (name, payload) = match v {
-        Value::String(s) => (
-            String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-            Value::Nil,
-        ),
+        Value::String(s) => (String::from_utf8_lossy(&s.as_bytes()).into_owned(), Value::Nil),
         Value::Table(t) => single_pair(t, path, "variant {case = payload}")?,
-        _ => {
-            return Err(mismatch(
-                path,
-                "variant ({case = payload} or a case name)",
-                v,
-            ))
-        }
+        _ => return Err(mismatch(path, "variant ({case = payload} or a case name)", v)),
     };
     let Some(case) = cases.iter().find(|c| c.name == name) else {
-        return Err(ConvError::new(
-            path,
-            format!(
-                "unknown variant case \"{name}\", expected one of: {}",
-                names()
-            ),
-        ));
+        return Err(ConvError::new(path, format!("unknown variant case \"{name}\", expected one of: {}", names())));
     };
     path.push_field(&case.name);
     let payload = match &case.ty {
         None => match payload {
             Value::Nil | Value::Boolean(true) => None,
-            other => {
-                return Err(ConvError::new(
-                    path,
-                    format!("case has no payload, got {}", got(&other)),
-                ))
-            }
+            other => return Err(ConvError::new(path, format!("case has no payload, got {}", got(&other)))),
         },
         Some(ty) => {
             if payload.is_nil() && !matches!(ty, Ty::Option(_)) {
-                return Err(ConvError::new(
-                    path,
-                    format!("missing payload (expected {})", ty.describe()),
-                ));
+                return Err(ConvError::new(path, format!("missing payload (expected {})", ty.describe())));
             }
             Some(Box::new(to_val(lua, &payload, ty, path)?))
         }
@@ -387,13 +307,7 @@ fn variant_in(lua: &Lua, v: &Value, cases: &[Case], path: &mut Path) -> Result<V
     Ok(Val::Variant(case.name.clone(), payload))
 }
 
-fn result_in(
-    lua: &Lua,
-    v: &Value,
-    ok: Option<&Ty>,
-    err: Option<&Ty>,
-    path: &mut Path,
-) -> Result<Val, ConvError> {
+fn result_in(lua: &Lua, v: &Value, ok: Option<&Ty>, err: Option<&Ty>, path: &mut Path) -> Result<Val, ConvError> {
     let Value::Table(t) = v else {
         return Err(mismatch(path, "result ({ok = value} or {err = value})", v));
     };
@@ -401,52 +315,30 @@ fn result_in(
     let ty = match name.as_str() {
         "ok" => ok,
         "err" => err,
-        other => {
-            return Err(ConvError::new(
-                path,
-                format!("expected result key \"ok\" or \"err\", got \"{other}\""),
-            ))
-        }
+        other => return Err(ConvError::new(path, format!("expected result key \"ok\" or \"err\", got \"{other}\""))),
     };
     path.push_field(&name);
     let payload = match ty {
         None => match payload {
             Value::Boolean(true) | Value::Nil => None,
-            other => {
-                return Err(ConvError::new(
-                    path,
-                    format!("expected true (no payload), got {}", got(&other)),
-                ))
-            }
+            other => return Err(ConvError::new(path, format!("expected true (no payload), got {}", got(&other)))),
         },
         Some(ty) => Some(Box::new(to_val(lua, &payload, ty, path)?)),
     };
     path.pop();
-    Ok(Val::Result(if name == "ok" {
-        Ok(payload)
-    } else {
-        Err(payload)
-    }))
+    Ok(Val::Result(if name == "ok" { Ok(payload) } else { Err(payload) }))
 }
 
 fn flags_in(v: &Value, names: &[String], path: &Path) -> Result<Vec<String>, ConvError> {
     let Value::Table(t) = v else {
-        return Err(mismatch(
-            path,
-            "flags (a set table or an array of names)",
-            v,
-        ));
+        return Err(mismatch(path, "flags (a set table or an array of names)", v));
     };
     let mut set = vec![false; names.len()];
     let lookup = |k: &[u8]| {
         names.iter().position(|n| n.as_bytes() == k).ok_or_else(|| {
             ConvError::new(
                 path,
-                format!(
-                    "unknown flag \"{}\", expected any of: {}",
-                    String::from_utf8_lossy(k),
-                    names.join(", ")
-                ),
+                format!("unknown flag \"{}\", expected any of: {}", String::from_utf8_lossy(k), names.join(", ")),
             )
         })
     };
@@ -459,20 +351,15 @@ fn flags_in(v: &Value, names: &[String], path: &Path) -> Result<Vec<String>, Con
                 return Err(ConvError::new(
                     path,
                     format!(
-                    "expected flags as {{name = true}} or {{\"name\"}}, got key {} with value {}",
-                    got(&k),
-                    got(&val)
-                ),
+                        "expected flags as {{name = true}} or {{\"name\"}}, got key {} with value {}",
+                        got(&k),
+                        got(&val)
+                    ),
                 ))
             }
         }
     }
-    Ok(names
-        .iter()
-        .zip(set)
-        .filter(|(_, on)| *on)
-        .map(|(n, _)| n.clone())
-        .collect())
+    Ok(names.iter().zip(set).filter(|(_, on)| *on).map(|(n, _)| n.clone()).collect())
 }
 
 /// Converts a component value to Lua. `slot` says whether a `none` here must be
@@ -490,15 +377,10 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
         (Val::U64(i), _) => Value::Integer(i as i64),
         (Val::Float32(f), _) => Value::Number(f.into()),
         (Val::Float64(f), _) => Value::Number(f),
-        (Val::Char(c), _) => {
-            Value::String(lua.create_string(c.encode_utf8(&mut [0; 4]).as_bytes())?)
-        }
+        (Val::Char(c), _) => Value::String(lua.create_string(c.encode_utf8(&mut [0; 4]).as_bytes())?),
         (Val::String(s), _) => Value::String(lua.create_string(&s)?),
         (Val::List(items), Ty::Bytes) => {
-            let bytes: Vec<u8> = items
-                .into_iter()
-                .map(|v| if let Val::U8(b) = v { b } else { 0 })
-                .collect();
+            let bytes: Vec<u8> = items.into_iter().map(|v| if let Val::U8(b) = v { b } else { 0 }).collect();
             Value::String(lua.create_string(&bytes)?)
         }
         (Val::List(items), Ty::List(elem)) => {
@@ -526,10 +408,7 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
             Value::Table(t)
         }
         (Val::Variant(name, payload), Ty::Variant(cases)) => {
-            let case_ty = cases
-                .iter()
-                .find(|c| c.name == name)
-                .and_then(|c| c.ty.as_ref());
+            let case_ty = cases.iter().find(|c| c.name == name).and_then(|c| c.ty.as_ref());
             match (payload, case_ty) {
                 (Some(p), Some(ty)) => {
                     let t = lua.create_table_with_capacity(0, 1)?;
@@ -564,6 +443,12 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
             t.raw_set(key, value)?;
             Value::Table(t)
         }
+        (Val::Resource(r), Ty::Own(info) | Ty::Borrow(info)) => {
+            let hooks = lua
+                .app_data_ref::<ResourceHooks>()
+                .ok_or_else(|| mlua::Error::runtime("resources are not available in this Lua state"))?;
+            (hooks.wrap)(lua, r, info)?
+        }
         (Val::Flags(names), _) => {
             let t = lua.create_table_with_capacity(0, names.len())?;
             for n in names {
@@ -572,10 +457,7 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
             Value::Table(t)
         }
         (other, ty) => {
-            return Err(mlua::Error::runtime(format!(
-                "cannot convert {other:?} returned as {} to Lua",
-                ty.describe()
-            )))
+            return Err(mlua::Error::runtime(format!("cannot convert {other:?} returned as {} to Lua", ty.describe())))
         }
     })
 }
@@ -620,36 +502,18 @@ pub fn scalar_from_core(lua: &Lua, v: &wasmtime::Val, s: &Scalar) -> Result<Valu
         Scalar::S32 => Value::Integer(i32_of().into()),
         Scalar::U32 => Value::Integer((i32_of() as u32).into()),
         Scalar::S64 | Scalar::U64 => Value::Integer(if let W::I64(i) = v { *i } else { 0 }),
-        Scalar::F32 => Value::Number(if let W::F32(b) = v {
-            f32::from_bits(*b).into()
-        } else {
-            0.0
-        }),
-        Scalar::F64 => Value::Number(if let W::F64(b) = v {
-            f64::from_bits(*b)
-        } else {
-            0.0
-        }),
+        Scalar::F32 => Value::Number(if let W::F32(b) = v { f32::from_bits(*b).into() } else { 0.0 }),
+        Scalar::F64 => Value::Number(if let W::F64(b) = v { f64::from_bits(*b) } else { 0.0 }),
         Scalar::Char => {
-            let c = char::from_u32(i32_of() as u32).ok_or_else(|| {
-                format!(
-                    "guest returned {:#x}, which is not a valid char",
-                    i32_of() as u32
-                )
-            })?;
-            Value::String(
-                lua.create_string(c.encode_utf8(&mut [0; 4]).as_bytes())
-                    .map_err(|e| e.to_string())?,
-            )
+            let c = char::from_u32(i32_of() as u32)
+                .ok_or_else(|| format!("guest returned {:#x}, which is not a valid char", i32_of() as u32))?;
+            Value::String(lua.create_string(c.encode_utf8(&mut [0; 4]).as_bytes()).map_err(|e| e.to_string())?)
         }
         Scalar::Enum(names) => {
             let i = i32_of() as u32 as usize;
-            let name = names.get(i).ok_or_else(|| {
-                format!(
-                    "guest returned enum index {i}, but the enum has {} cases",
-                    names.len()
-                )
-            })?;
+            let name = names
+                .get(i)
+                .ok_or_else(|| format!("guest returned enum index {i}, but the enum has {} cases", names.len()))?;
             Value::String(lua.create_string(name).map_err(|e| e.to_string())?)
         }
     })
@@ -669,19 +533,12 @@ pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
     use wasmtime::ValRaw as R;
     let int = || match v {
         Num::Int(i) => Some(i),
-        Num::Float(f)
-            if f.fract() == 0.0
-                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
-        {
+        Num::Float(f) if f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) => {
             Some(f as i64)
         }
         _ => None,
     };
-    let ranged = |lo: i64, hi: i64| {
-        int()
-            .filter(|i| (lo..=hi).contains(i))
-            .map(|i| R::i32(i as i32))
-    };
+    let ranged = |lo: i64, hi: i64| int().filter(|i| (lo..=hi).contains(i)).map(|i| R::i32(i as i32));
     let float = || match v {
         Num::Int(i) => Some(i as f64),
         Num::Float(f) => Some(f),
@@ -697,9 +554,7 @@ pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
         Scalar::S16 => ranged(i16::MIN.into(), i16::MAX.into()),
         Scalar::U16 => ranged(0, u16::MAX.into()),
         Scalar::S32 => ranged(i32::MIN.into(), i32::MAX.into()),
-        Scalar::U32 => int()
-            .filter(|i| (0..=u32::MAX as i64).contains(i))
-            .map(|i| R::u32(i as u32)),
+        Scalar::U32 => int().filter(|i| (0..=u32::MAX as i64).contains(i)).map(|i| R::u32(i as u32)),
         Scalar::S64 => int().map(R::i64),
         Scalar::U64 => match v {
             Num::Int(i) => Some(R::i64(i)),

@@ -2,6 +2,7 @@
 
 mod lua;
 mod path;
+pub mod resource;
 pub mod ty;
 
 pub use lua::{from_val, null, scalar_from_core, scalar_raw, scalar_to_core, to_val, Num};

@@ -61,10 +61,7 @@ pub struct ConvError {
 
 impl ConvError {
     pub fn new(path: &Path, message: impl Into<String>) -> ConvError {
-        ConvError {
-            path: path.to_string(),
-            message: message.into(),
-        }
+        ConvError { path: path.to_string(), message: message.into() }
     }
 }
 

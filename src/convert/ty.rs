@@ -31,7 +31,11 @@ pub enum Ty {
     Option(Box<Ty>),
     Result(Option<Box<Ty>>, Option<Box<Ty>>),
     Flags(Arc<[String]>),
-    /// A type this version cannot convert yet (resources, futures, streams, maps).
+    /// An owned resource handle: the userdata is given away by the call.
+    Own(Arc<super::resource::ResourceInfo>),
+    /// A borrowed resource handle: the userdata stays usable.
+    Borrow(Arc<super::resource::ResourceInfo>),
+    /// A type this version cannot convert yet (futures, streams, maps).
     Unsupported(&'static str),
 }
 
@@ -82,10 +86,7 @@ impl Ty {
             CType::Tuple(t) => Ty::Tuple(t.types().map(|t| Ty::from_component(&t)).collect()),
             CType::Variant(v) => Ty::Variant(
                 v.cases()
-                    .map(|c| Case {
-                        name: c.name.to_string(),
-                        ty: c.ty.as_ref().map(Ty::from_component),
-                    })
+                    .map(|c| Case { name: c.name.to_string(), ty: c.ty.as_ref().map(Ty::from_component) })
                     .collect(),
             ),
             CType::Enum(e) => Ty::Enum(e.names().map(str::to_string).collect()),
@@ -123,10 +124,7 @@ impl Ty {
             Ty::Bytes => "list<u8>".into(),
             Ty::List(t) => format!("list<{}>", t.describe()),
             Ty::Record(fields) => {
-                let inner: Vec<String> = fields
-                    .iter()
-                    .map(|f| format!("{}: {}", f.name, f.ty.describe()))
-                    .collect();
+                let inner: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name, f.ty.describe())).collect();
                 format!("record {{ {} }}", inner.join(", "))
             }
             Ty::Tuple(ts) => {
@@ -152,6 +150,8 @@ impl Ty {
                 (Some(o), Some(e)) => format!("result<{}, {}>", o.describe(), e.describe()),
             },
             Ty::Flags(names) => format!("flags {{ {} }}", names.join(", ")),
+            Ty::Own(r) => r.name.clone(),
+            Ty::Borrow(r) => format!("borrow<{}>", r.name),
             Ty::Unsupported(what) => (*what).into(),
         }
     }

@@ -10,12 +10,7 @@ pub fn is_component(bytes: &[u8]) -> bool {
 
 /// Writes a core function type as `(i32, i32) -> i32`.
 pub fn core_sig(params: &[wasmtime::ValType], results: &[wasmtime::ValType]) -> String {
-    let list = |ts: &[wasmtime::ValType]| {
-        ts.iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = |ts: &[wasmtime::ValType]| ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
     match results.len() {
         0 => format!("({})", list(params)),
         1 => format!("({}) -> {}", list(params), results[0]),
@@ -51,11 +46,9 @@ pub fn add_export_aliases(bytes: &[u8], aliases: &[(String, String)]) -> Result<
         };
         if id == 7 {
             had_exports = true;
-            let reader = wasmparser::ExportSectionReader::new(wasmparser::BinaryReader::new(
-                &bytes[range.clone()],
-                range.start,
-            ))
-            .map_err(|e| e.to_string())?;
+            let reader =
+                wasmparser::ExportSectionReader::new(wasmparser::BinaryReader::new(&bytes[range.clone()], range.start))
+                    .map_err(|e| e.to_string())?;
             let mut entries: Vec<(String, u8, u32)> = Vec::new();
             for export in reader {
                 let e = export.map_err(|e| e.to_string())?;
@@ -121,8 +114,7 @@ mod tests {
 
     #[test]
     fn aliases_point_at_the_same_function() {
-        let bytes =
-            wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 7))"#).unwrap();
+        let bytes = wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 7))"#).unwrap();
         let out = add_export_aliases(&bytes, &[("x:y/api#f".into(), "f".into())]).unwrap();
         let engine = wasmtime::Engine::default();
         let module = wasmtime::Module::new(&engine, &out).unwrap();

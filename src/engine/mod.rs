@@ -11,6 +11,7 @@ use wasmtime::component::{self, ComponentExportIndex};
 use wasmtime::{Config, Engine, Module, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::convert::resource::{Method, ResourceInfo};
 use crate::convert::{Scalar, Ty};
 use crate::registry::{Code, Entry, Limits, Spec, WasmFunction};
 use crate::security::Context;
@@ -42,10 +43,7 @@ impl HostState {
     pub fn new(limits: &Limits) -> HostState {
         // Functions get no arguments, environment, preopens or network (capabilities come with
         // the `imports` profiles); their stdout and stderr go to the host's stderr.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(std::io::stderr())
-            .stderr(std::io::stderr())
-            .build();
+        let wasi = WasiCtxBuilder::new().stdout(std::io::stderr()).stderr(std::io::stderr()).build();
         HostState {
             ctx: Context::root(),
             memory_bytes: limits.memory_bytes,
@@ -58,20 +56,12 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl ResourceLimiter for HostState {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let ok = desired as u64 <= self.memory_bytes;
         if !ok {
             self.memory_denied = true;
@@ -79,12 +69,7 @@ impl ResourceLimiter for HostState {
         Ok(ok)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        _desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(true)
     }
 }
@@ -101,16 +86,13 @@ pub struct Param {
 /// How a function is reached.
 pub enum Callee {
     /// A core export whose parameters and results are single core values.
-    Core {
-        pre: wasmtime::InstancePre<HostState>,
-        export: String,
-        params: Vec<Scalar>,
-        results: Vec<Scalar>,
-    },
+    Core { pre: wasmtime::InstancePre<HostState>, export: String, params: Vec<Scalar>, results: Vec<Scalar> },
     /// A component export (a component, or a core module wrapped with its WIT).
     Component {
         pre: component::InstancePre<HostState>,
         export: ComponentExportIndex,
+        /// The instance holding live resources of this component, shared by its entries.
+        sticky: Arc<crate::pool::Sticky>,
     },
 }
 
@@ -148,24 +130,17 @@ fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
     };
     if core::is_component(&bytes) {
         if f.common.wit.is_some() {
-            return Err(vec![
-                "`wit` is only for core modules: a component carries its own types (remove `wit`)"
-                    .into(),
-            ]);
+            return Err(
+                vec!["`wit` is only for core modules: a component carries its own types (remove `wit`)".into()],
+            );
         }
         return prepare_component(id, f, &bytes);
     }
     if matches!(f.code, Code::Binary { .. }) && !bytes.starts_with(b"\0asm") {
-        return Err(vec![
-            "not a WebAssembly binary (it does not start with the `\\0asm` magic number)".into(),
-        ]);
+        return Err(vec!["not a WebAssembly binary (it does not start with the `\\0asm` magic number)".into()]);
     }
-    let module = Module::from_binary(engine(), &bytes).map_err(|e| {
-        vec![format!(
-            "invalid WebAssembly module: {}",
-            one_line(&format!("{e:#}"))
-        )]
-    })?;
+    let module = Module::from_binary(engine(), &bytes)
+        .map_err(|e| vec![format!("invalid WebAssembly module: {}", one_line(&format!("{e:#}")))])?;
     if let Some(import) = module.imports().next() {
         return Err(vec![format!(
             "core module imports `{}`.`{}`, but this version links no imports into core modules (remove the import)",
@@ -180,30 +155,18 @@ fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
 }
 
 pub(crate) fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 fn exported_funcs(module: &Module) -> Vec<String> {
-    module
-        .exports()
-        .filter(|e| e.ty().func().is_some())
-        .map(|e| e.name().to_string())
-        .collect()
+    module.exports().filter(|e| e.ty().func().is_some()).map(|e| e.name().to_string()).collect()
 }
 
 fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
         "(none)".into()
     } else {
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -231,28 +194,14 @@ fn prepare_plain_core(id: &str, f: &WasmFunction, module: Module) -> Result<Func
         wasmtime::ValType::I64 => Ok(Scalar::S64),
         wasmtime::ValType::F32 => Ok(Scalar::F32),
         wasmtime::ValType::F64 => Ok(Scalar::F64),
-        other => Err(format!(
-            "export `{method}` uses the core type {other}, which cannot be called from Lua"
-        )),
+        other => Err(format!("export `{method}` uses the core type {other}, which cannot be called from Lua")),
     };
-    let params: Vec<Scalar> = ty
-        .params()
-        .map(scalar)
-        .collect::<Result<_, _>>()
-        .map_err(|e| vec![e])?;
-    let results: Vec<Scalar> = ty
-        .results()
-        .map(scalar)
-        .collect::<Result<_, _>>()
-        .map_err(|e| vec![e])?;
+    let params: Vec<Scalar> = ty.params().map(scalar).collect::<Result<_, _>>().map_err(|e| vec![e])?;
+    let results: Vec<Scalar> = ty.results().map(scalar).collect::<Result<_, _>>().map_err(|e| vec![e])?;
     let named = |prefix: &str, list: &[Scalar]| -> Vec<Param> {
         list.iter()
             .enumerate()
-            .map(|(i, s)| Param {
-                name: format!("{prefix}{i}"),
-                ty: s.to_ty(),
-                wit: s.to_ty().describe(),
-            })
+            .map(|(i, s)| Param { name: format!("{prefix}{i}"), ty: s.to_ty(), wit: s.to_ty().describe() })
             .collect()
     };
     let params_named = named("p", &params);
@@ -264,21 +213,13 @@ fn prepare_plain_core(id: &str, f: &WasmFunction, module: Module) -> Result<Func
         params: params_named,
         results: results_named,
         signature,
-        callee: Callee::Core {
-            pre,
-            export: method,
-            params,
-            results,
-        },
+        callee: Callee::Core { pre, export: method, params, results },
         limits: f.common.limits.clone(),
     })
 }
 
 fn signature_text(params: &[Param], results: &[Param]) -> String {
-    let ps: Vec<String> = params
-        .iter()
-        .map(|p| format!("{}: {}", p.name, p.wit))
-        .collect();
+    let ps: Vec<String> = params.iter().map(|p| format!("{}: {}", p.name, p.wit)).collect();
     match results.len() {
         0 => format!("func({})", ps.join(", ")),
         1 => format!("func({}) -> {}", ps.join(", "), results[0].wit),
@@ -291,12 +232,7 @@ fn signature_text(params: &[Param], results: &[Param]) -> String {
 
 fn link_core(module: &Module) -> Result<wasmtime::InstancePre<HostState>, Vec<String>> {
     let linker = wasmtime::Linker::<HostState>::new(engine());
-    linker.instantiate_pre(module).map_err(|e| {
-        vec![format!(
-            "cannot link module: {}",
-            one_line(&format!("{e:#}"))
-        )]
-    })
+    linker.instantiate_pre(module).map_err(|e| vec![format!("cannot link module: {}", one_line(&format!("{e:#}")))])
 }
 
 /// A core module with `wit`: check every WIT export against the module, then call scalar
@@ -315,23 +251,17 @@ fn prepare_core_with_wit(
     }
     let method_names: Vec<String> = exports.iter().map(|e| e.method.clone()).collect();
     let chosen = match &f.common.method {
-        Some(m) => exports.iter().position(|e| {
-            &e.method == m || &e.canonical == m || (!m.contains('#') && &e.name == m)
-        }),
+        Some(m) => {
+            exports.iter().position(|e| &e.method == m || &e.canonical == m || (!m.contains('#') && &e.name == m))
+        }
         None if exports.len() == 1 => Some(0),
         None => {
-            return Err(vec![format!(
-                "`method` is required: `wit` declares {}",
-                list_or_none(&method_names)
-            )]);
+            return Err(vec![format!("`method` is required: `wit` declares {}", list_or_none(&method_names))]);
         }
     };
     let Some(chosen) = chosen else {
         let m = f.common.method.clone().unwrap_or_default();
-        return Err(vec![format!(
-            "method `{m}` is not declared in `wit` (declared: {})",
-            list_or_none(&method_names)
-        )]);
+        return Err(vec![format!("method `{m}` is not declared in `wit` (declared: {})", list_or_none(&method_names))]);
     };
 
     // Every WIT function must be exported, under its canonical name, `iface#name` or `name`,
@@ -342,12 +272,8 @@ fn prepare_core_with_wit(
     let funcs = exported_funcs(&module);
     for e in &exports {
         let candidates = [e.canonical.as_str(), e.method.as_str(), e.name.as_str()];
-        let Some(found) = candidates.iter().find(|n| {
-            module
-                .get_export(n)
-                .and_then(|x| x.func().cloned())
-                .is_some()
-        }) else {
+        let Some(found) = candidates.iter().find(|n| module.get_export(n).and_then(|x| x.func().cloned()).is_some())
+        else {
             problems.push(format!(
                 "`wit` declares `{}`, but the module does not export it (expected a function export named `{}`; exported functions: {})",
                 e.method,
@@ -358,9 +284,7 @@ fn prepare_core_with_wit(
             continue;
         };
         let found = found.to_string();
-        let sig = wit
-            .resolve
-            .wasm_signature(wit_parser::abi::AbiVariant::GuestExport, &e.func);
+        let sig = wit.resolve.wasm_signature(wit_parser::abi::AbiVariant::GuestExport, &e.func);
         let want_p: Vec<wasmtime::ValType> = sig.params.iter().map(core::flat).collect();
         let want_r: Vec<wasmtime::ValType> = sig.results.iter().map(core::flat).collect();
         if let Some(ty) = module.get_export(&found).and_then(|x| x.func().cloned()) {
@@ -382,10 +306,7 @@ fn prepare_core_with_wit(
         if found != e.canonical {
             aliases.push((e.canonical.clone(), found.clone()));
             // The post-return function follows its function's name.
-            aliases.push((
-                format!("cabi_post_{}", e.canonical),
-                format!("cabi_post_{found}"),
-            ));
+            aliases.push((format!("cabi_post_{}", e.canonical), format!("cabi_post_{found}")));
         }
         core_names.push(found);
     }
@@ -398,43 +319,20 @@ fn prepare_core_with_wit(
         .func
         .params
         .iter()
-        .map(|p| Param {
-            name: p.name.clone(),
-            ty: wit.ty(&p.ty),
-            wit: wit.type_name(&p.ty),
-        })
+        .map(|p| Param { name: p.name.clone(), ty: wit.ty(&p.ty), wit: wit.type_name(&p.ty) })
         .collect();
-    let results: Vec<Param> = e
-        .func
-        .result
-        .iter()
-        .map(|t| Param {
-            name: "result".into(),
-            ty: wit.ty(t),
-            wit: wit.type_name(t),
-        })
-        .collect();
+    let results: Vec<Param> =
+        e.func.result.iter().map(|t| Param { name: "result".into(), ty: wit.ty(t), wit: wit.type_name(t) }).collect();
     let signature = wit.signature(&e.func);
     let scalars: Option<Vec<Scalar>> = params.iter().map(|p| Scalar::from_ty(&p.ty)).collect();
-    let result_scalars: Option<Vec<Scalar>> =
-        results.iter().map(|p| Scalar::from_ty(&p.ty)).collect();
+    let result_scalars: Option<Vec<Scalar>> = results.iter().map(|p| Scalar::from_ty(&p.ty)).collect();
     let callee = match (scalars, result_scalars) {
-        (Some(ps), Some(rs)) => Callee::Core {
-            pre: link_core(&module)?,
-            export: core_names[chosen].clone(),
-            params: ps,
-            results: rs,
-        },
+        (Some(ps), Some(rs)) => {
+            Callee::Core { pre: link_core(&module)?, export: core_names[chosen].clone(), params: ps, results: rs }
+        }
         _ => wrap_component(&wit, e, bytes, &aliases)?,
     };
-    Ok(Function {
-        id: id.to_string(),
-        params,
-        results,
-        signature,
-        callee,
-        limits: f.common.limits.clone(),
-    })
+    Ok(Function { id: id.to_string(), params, results, signature, callee, limits: f.common.limits.clone() })
 }
 
 /// Embeds the WIT into the core module and encodes it as a component (wit-component).
@@ -444,20 +342,10 @@ fn wrap_component(
     bytes: &[u8],
     aliases: &[(String, String)],
 ) -> Result<Callee, Vec<String>> {
-    let mut core = core::add_export_aliases(bytes, aliases)
-        .map_err(|m| vec![format!("cannot rewrite module exports: {m}")])?;
-    wit_component::embed_component_metadata(
-        &mut core,
-        &wit.resolve,
-        wit.world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .map_err(|err| {
-        vec![format!(
-            "cannot embed `wit`: {}",
-            one_line(&format!("{err:#}"))
-        )]
-    })?;
+    let mut core =
+        core::add_export_aliases(bytes, aliases).map_err(|m| vec![format!("cannot rewrite module exports: {m}")])?;
+    wit_component::embed_component_metadata(&mut core, &wit.resolve, wit.world, wit_component::StringEncoding::UTF8)
+        .map_err(|err| vec![format!("cannot embed `wit`: {}", one_line(&format!("{err:#}")))])?;
     let encoded = wit_component::ComponentEncoder::default()
         .module(&core)
         .and_then(|enc| enc.validate(true).encode())
@@ -470,48 +358,91 @@ fn wrap_component(
             };
             vec![format!("module does not match its `wit` under the canonical ABI: {msg}{hint}")]
         })?;
-    let comp = component::Component::new(engine(), &encoded).map_err(|err| {
-        vec![format!(
-            "cannot compile the wrapped component: {}",
-            one_line(&format!("{err:#}"))
-        )]
-    })?;
+    let comp = component::Component::new(engine(), &encoded)
+        .map_err(|err| vec![format!("cannot compile the wrapped component: {}", one_line(&format!("{err:#}")))])?;
     let export = component_export(&comp, &e.canonical)?;
     let linker = component::Linker::<HostState>::new(engine());
-    let pre = linker.instantiate_pre(&comp).map_err(|err| {
-        vec![format!(
-            "cannot link component: {}",
-            one_line(&format!("{err:#}"))
-        )]
-    })?;
-    Ok(Callee::Component { pre, export })
+    let pre = linker
+        .instantiate_pre(&comp)
+        .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])?;
+    Ok(Callee::Component { pre, export, sticky: Arc::default() })
 }
 
-/// A component: its own WIT (decoded from the binary) gives the export and the types.
-fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Function, Vec<String>> {
+/// A component compiled once per distinct binary: entries naming different exports of one
+/// file share its code, its resource types and its linking, so a resource made through one
+/// entry can be passed to another.
+struct Compiled {
+    comp: component::Component,
+    wit: wit::Wit,
+    exports: Vec<wit::Export>,
+    pre: component::InstancePre<HostState>,
+    sticky: Arc<crate::pool::Sticky>,
+}
+
+fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
+    use sha2::Digest;
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Compiled>>>> = OnceLock::new();
+    let key: [u8; 32] = sha2::Sha256::digest(bytes).into();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
     let (resolve, world) = match wit_parser::decoding::decode(bytes) {
         Ok(wit_parser::decoding::DecodedWasm::Component(resolve, world)) => (resolve, world),
         Ok(_) => return Err(vec!["the binary is a WIT package, not a component".into()]),
-        Err(e) => {
-            return Err(vec![format!(
-                "invalid component: {}",
-                one_line(&format!("{e:#}"))
-            )])
-        }
+        Err(e) => return Err(vec![format!("invalid component: {}", one_line(&format!("{e:#}")))]),
     };
-    let wit = wit::Wit { resolve, world };
+    let mut wit = wit::Wit { resolve, world, resources: Default::default() };
     let exports = wit.exports();
+    // Every resource with methods gets its info first, so method signatures can name it.
+    for e in &exports {
+        if let Some(r) = wit::Wit::method_of(&e.func) {
+            let r = wit.dealias(r);
+            let name = wit.resolve.types[r].name.clone().unwrap_or_default();
+            wit.resources.entry(r).or_insert_with(|| Arc::new(ResourceInfo { name, methods: OnceLock::new() }));
+        }
+    }
+    let comp = component::Component::new(engine(), bytes)
+        .map_err(|err| vec![format!("cannot compile the component: {}", one_line(&format!("{err:#}")))])?;
+    for (r, info) in &wit.resources {
+        let mut methods = Vec::new();
+        for m in exports.iter().filter(|m| wit::Wit::method_of(&m.func).map(|x| wit.dealias(x)) == Some(*r)) {
+            let short = m.name.rsplit('.').next().unwrap_or(&m.name).to_string();
+            methods.push(Method {
+                label: format!("{}.{short}", info.name),
+                name: short,
+                export: component_export(&comp, &m.canonical)?,
+                params: m.func.params.iter().skip(1).map(|p| (p.name.clone(), wit.ty(&p.ty))).collect(),
+                result: m.func.result.as_ref().map(|t| wit.ty(t)),
+            });
+        }
+        let _ = info.methods.set(methods);
+    }
+    let mut linker = component::Linker::<HostState>::new(engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|err| vec![format!("cannot link WASI: {}", one_line(&format!("{err:#}")))])?;
+    stub_unknown_imports(&mut linker, &comp)
+        .map_err(|err| vec![format!("cannot link component imports: {}", one_line(&format!("{err:#}")))])?;
+    let pre = linker
+        .instantiate_pre(&comp)
+        .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])?;
+    let compiled = Arc::new(Compiled { comp, wit, exports, pre, sticky: Arc::default() });
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, compiled.clone());
+    }
+    Ok(compiled)
+}
+
+/// A component entry: its own WIT (decoded from the binary) gives the export and the types.
+fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Function, Vec<String>> {
+    let c = compiled_component(bytes)?;
+    let (wit, exports) = (&c.wit, &c.exports);
     let method_names: Vec<String> = exports.iter().map(|e| e.method.clone()).collect();
     let chosen = match &f.common.method {
-        Some(m) => exports
-            .iter()
-            .position(|e| &e.method == m || &e.canonical == m),
+        Some(m) => exports.iter().position(|e| &e.method == m || &e.canonical == m),
         None if exports.len() == 1 => Some(0),
         None => {
-            return Err(vec![format!(
-                "`method` is required: the component exports {}",
-                list_or_none(&method_names)
-            )])
+            return Err(vec![format!("`method` is required: the component exports {}", list_or_none(&method_names))])
         }
     };
     let Some(chosen) = chosen else {
@@ -522,80 +453,38 @@ fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Functio
         )]);
     };
     let e = &exports[chosen];
-    let comp = component::Component::new(engine(), bytes).map_err(|err| {
-        vec![format!(
-            "cannot compile the component: {}",
-            one_line(&format!("{err:#}"))
-        )]
-    })?;
-    let export = component_export(&comp, &e.canonical)?;
-    let mut linker = component::Linker::<HostState>::new(engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|err| {
-        vec![format!(
-            "cannot link WASI: {}",
-            one_line(&format!("{err:#}"))
-        )]
-    })?;
-    stub_unknown_imports(&mut linker, &comp).map_err(|err| {
-        vec![format!(
-            "cannot link component imports: {}",
-            one_line(&format!("{err:#}"))
-        )]
-    })?;
-    let pre = linker.instantiate_pre(&comp).map_err(|err| {
-        vec![format!(
-            "cannot link component: {}",
-            one_line(&format!("{err:#}"))
-        )]
-    })?;
+    let export = component_export(&c.comp, &e.canonical)?;
     let params: Vec<Param> = e
         .func
         .params
         .iter()
-        .map(|p| Param {
-            name: p.name.clone(),
-            ty: wit.ty(&p.ty),
-            wit: wit.type_name(&p.ty),
-        })
+        .map(|p| Param { name: p.name.clone(), ty: wit.ty(&p.ty), wit: wit.type_name(&p.ty) })
         .collect();
-    let results: Vec<Param> = e
-        .func
-        .result
-        .iter()
-        .map(|t| Param {
-            name: "result".into(),
-            ty: wit.ty(t),
-            wit: wit.type_name(t),
-        })
-        .collect();
+    let results: Vec<Param> =
+        e.func.result.iter().map(|t| Param { name: "result".into(), ty: wit.ty(t), wit: wit.type_name(t) }).collect();
     Ok(Function {
         id: id.to_string(),
         params,
         results,
         signature: wit.signature(&e.func),
-        callee: Callee::Component { pre, export },
+        callee: Callee::Component { pre: c.pre.clone(), export, sticky: c.sticky.clone() },
         limits: f.common.limits.clone(),
     })
 }
 
 /// The export index of `iface#name` or `name` in a component.
-fn component_export(
-    comp: &component::Component,
-    canonical: &str,
-) -> Result<ComponentExportIndex, Vec<String>> {
+fn component_export(comp: &component::Component, canonical: &str) -> Result<ComponentExportIndex, Vec<String>> {
     let (iface, name) = match canonical.split_once('#') {
         Some((iface, name)) => (Some(iface), name),
         None => (None, canonical),
     };
     let parent = match iface {
-        Some(i) => Some(
-            comp.get_export_index(None, i)
-                .ok_or_else(|| vec![format!("component does not export `{i}`")])?,
-        ),
+        Some(i) => {
+            Some(comp.get_export_index(None, i).ok_or_else(|| vec![format!("component does not export `{i}`")])?)
+        }
         None => None,
     };
-    comp.get_export_index(parent.as_ref(), name)
-        .ok_or_else(|| vec![format!("component does not export `{canonical}`")])
+    comp.get_export_index(parent.as_ref(), name).ok_or_else(|| vec![format!("component does not export `{canonical}`")])
 }
 
 /// Imports the host does not provide still link, and trap when the guest calls them.
@@ -620,17 +509,11 @@ fn stub_unknown_imports(
                         ComponentItem::ComponentFunc(_) => {
                             let full = format!("{name}#{item}");
                             li.func_new(item, move |_, _, _, _| {
-                                wasmtime::bail!(
-                                    "unknown import: `{full}` is not provided by this host"
-                                )
+                                wasmtime::bail!("unknown import: `{full}` is not provided by this host")
                             })?;
                         }
                         ComponentItem::Resource(_) => {
-                            li.resource(
-                                item,
-                                component::ResourceType::host::<StubResource>(),
-                                |_, _| Ok(()),
-                            )?;
+                            li.resource(item, component::ResourceType::host::<StubResource>(), |_, _| Ok(()))?;
                         }
                         _ => {}
                     }

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use wit_parser::{Function, Resolve, Type, TypeDefKind, WorldId, WorldItem, WorldKey};
+use std::collections::HashMap;
+
+use wit_parser::{Function, FunctionKind, Resolve, Type, TypeDefKind, TypeId, WorldId, WorldItem, WorldKey};
+
+use crate::convert::resource::ResourceInfo;
 
 use crate::convert::ty::{Case, Field, Ty};
 
@@ -14,6 +18,8 @@ const PACKAGE: &str = "wippy:entry";
 pub struct Wit {
     pub resolve: Resolve,
     pub world: WorldId,
+    /// Resource types the world exports, by (de-aliased) type ID; empty for core modules.
+    pub resources: HashMap<TypeId, Arc<ResourceInfo>>,
 }
 
 /// One function the world exports.
@@ -30,9 +36,7 @@ pub struct Export {
 fn is_full_document(text: &str) -> bool {
     text.lines().any(|line| {
         let line = line.trim_start();
-        ["package ", "interface ", "world ", "use "]
-            .iter()
-            .any(|kw| line.starts_with(kw))
+        ["package ", "interface ", "world ", "use "].iter().any(|kw| line.starts_with(kw))
     })
 }
 
@@ -102,45 +106,28 @@ pub fn parse(text: &str) -> Result<Wit, String> {
         wrap_bare(text)
     };
     let mut resolve = Resolve::default();
-    let pkg = resolve.push_str("wit", &source).map_err(|e| {
-        located(
-            "invalid `wit`",
-            &resolve.render_error(&e),
-            prefix.len(),
-            per_line,
-        )
-    })?;
+    let pkg = resolve
+        .push_str("wit", &source)
+        .map_err(|e| located("invalid `wit`", &resolve.render_error(&e), prefix.len(), per_line))?;
     let world = resolve
         .select_world(&[pkg], None)
         .map_err(|e| format!("invalid `wit`: {}", super::one_line(&format!("{e:#}"))))?;
-    Ok(Wit { resolve, world })
+    Ok(Wit { resolve, world, resources: HashMap::new() })
 }
 
 /// Turns a rendered parser error (`message --> file:L:C | snippet`) into
 /// `what at line L, column C: message`.
-pub fn located(
-    what: &str,
-    rendered: &str,
-    first_line_shift: usize,
-    other_lines_shift: usize,
-) -> String {
+pub fn located(what: &str, rendered: &str, first_line_shift: usize, other_lines_shift: usize) -> String {
     let message = rendered.lines().next().unwrap_or_default().trim();
-    let location = rendered
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("--> "))
-        .and_then(|loc| {
-            let mut parts = loc.rsplitn(3, ':');
-            let col: usize = parts.next()?.trim().parse().ok()?;
-            let line: usize = parts.next()?.trim().parse().ok()?;
-            Some((line, col))
-        });
+    let location = rendered.lines().find_map(|l| l.trim().strip_prefix("--> ")).and_then(|loc| {
+        let mut parts = loc.rsplitn(3, ':');
+        let col: usize = parts.next()?.trim().parse().ok()?;
+        let line: usize = parts.next()?.trim().parse().ok()?;
+        Some((line, col))
+    });
     match location {
         Some((line, col)) => {
-            let shift = if line == 1 {
-                first_line_shift
-            } else {
-                other_lines_shift
-            };
+            let shift = if line == 1 { first_line_shift } else { other_lines_shift };
             let col = col.saturating_sub(shift).max(1);
             format!("{what} at line {line}, column {col}: {message}")
         }
@@ -158,6 +145,22 @@ fn interface_names(text: &str) -> Vec<String> {
 }
 
 impl Wit {
+    /// Follows `type x = y` (and `use`) to the type defined.
+    pub fn dealias(&self, mut id: TypeId) -> TypeId {
+        while let TypeDefKind::Type(Type::Id(next)) = self.resolve.types[id].kind {
+            id = next;
+        }
+        id
+    }
+
+    /// The resource type a method belongs to, for `[method]` exports.
+    pub fn method_of(f: &Function) -> Option<TypeId> {
+        match f.kind {
+            FunctionKind::Method(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Every function the world exports, in declaration order.
     pub fn exports(&self) -> Vec<Export> {
         let world = &self.resolve.worlds[self.world];
@@ -218,14 +221,7 @@ impl Wit {
                     TypeDefKind::List(t) => format!("list<{}>", self.type_name(t)),
                     TypeDefKind::Option(t) => format!("option<{}>", self.type_name(t)),
                     TypeDefKind::Tuple(t) => {
-                        format!(
-                            "tuple<{}>",
-                            t.types
-                                .iter()
-                                .map(|t| self.type_name(t))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
+                        format!("tuple<{}>", t.types.iter().map(|t| self.type_name(t)).collect::<Vec<_>>().join(", "))
                     }
                     TypeDefKind::Result(r) => match (&r.ok, &r.err) {
                         (None, None) => "result".into(),
@@ -237,16 +233,10 @@ impl Wit {
                     },
                     TypeDefKind::Type(t) => self.type_name(t),
                     TypeDefKind::Handle(wit_parser::Handle::Own(r)) => {
-                        format!(
-                            "own<{}>",
-                            self.resolve.types[*r].name.clone().unwrap_or_default()
-                        )
+                        self.resolve.types[*r].name.clone().unwrap_or_default()
                     }
                     TypeDefKind::Handle(wit_parser::Handle::Borrow(r)) => {
-                        format!(
-                            "borrow<{}>",
-                            self.resolve.types[*r].name.clone().unwrap_or_default()
-                        )
+                        format!("borrow<{}>", self.resolve.types[*r].name.clone().unwrap_or_default())
                     }
                     TypeDefKind::Future(_) => "future".into(),
                     TypeDefKind::Stream(_) => "stream".into(),
@@ -258,11 +248,7 @@ impl Wit {
 
     /// `func(a: s32, b: s32) -> s32`.
     pub fn signature(&self, f: &Function) -> String {
-        let params: Vec<String> = f
-            .params
-            .iter()
-            .map(|p| format!("{}: {}", p.name, self.type_name(&p.ty)))
-            .collect();
+        let params: Vec<String> = f.params.iter().map(|p| format!("{}: {}", p.name, self.type_name(&p.ty))).collect();
         match &f.result {
             Some(r) => format!("func({}) -> {}", params.join(", "), self.type_name(r)),
             None => format!("func({})", params.join(", ")),
@@ -301,16 +287,11 @@ impl Wit {
                 TypeDefKind::Variant(v) => Ty::Variant(
                     v.cases
                         .iter()
-                        .map(|c| Case {
-                            name: c.name.clone(),
-                            ty: c.ty.as_ref().map(|t| self.ty(t)),
-                        })
+                        .map(|c| Case { name: c.name.clone(), ty: c.ty.as_ref().map(|t| self.ty(t)) })
                         .collect(),
                 ),
                 TypeDefKind::Enum(e) => Ty::Enum(e.cases.iter().map(|c| c.name.clone()).collect()),
-                TypeDefKind::Flags(f) => {
-                    Ty::Flags(f.flags.iter().map(|c| c.name.clone()).collect())
-                }
+                TypeDefKind::Flags(f) => Ty::Flags(f.flags.iter().map(|c| c.name.clone()).collect()),
                 TypeDefKind::Option(t) => Ty::Option(Box::new(self.ty(t))),
                 TypeDefKind::Result(r) => Ty::Result(
                     r.ok.as_ref().map(|t| Box::new(self.ty(t))),
@@ -319,7 +300,15 @@ impl Wit {
                 TypeDefKind::List(Type::U8) => Ty::Bytes,
                 TypeDefKind::List(t) => Ty::List(Box::new(self.ty(t))),
                 TypeDefKind::Type(t) => self.ty(t),
-                TypeDefKind::Handle(_) | TypeDefKind::Resource => Ty::Unsupported("resource"),
+                TypeDefKind::Handle(wit_parser::Handle::Own(r)) => match self.resources.get(&self.dealias(*r)) {
+                    Some(info) => Ty::Own(info.clone()),
+                    None => Ty::Unsupported("resource"),
+                },
+                TypeDefKind::Handle(wit_parser::Handle::Borrow(r)) => match self.resources.get(&self.dealias(*r)) {
+                    Some(info) => Ty::Borrow(info.clone()),
+                    None => Ty::Unsupported("resource"),
+                },
+                TypeDefKind::Resource => Ty::Unsupported("resource"),
                 TypeDefKind::Map(..) => Ty::Unsupported("map"),
                 TypeDefKind::FixedLengthList(..) => Ty::Unsupported("fixed-length list"),
                 TypeDefKind::Future(_) => Ty::Unsupported("future"),
@@ -343,7 +332,8 @@ mod tests {
 
     #[test]
     fn interfaces_are_exported_with_canonical_names() {
-        let wit = parse("interface api {\n  record point { x: s32, y: s32 }\n  shift: func(p: point) -> point;\n}").unwrap();
+        let wit =
+            parse("interface api {\n  record point { x: s32, y: s32 }\n  shift: func(p: point) -> point;\n}").unwrap();
         let e = &wit.exports()[0];
         assert_eq!(e.method, "api#shift");
         assert_eq!(e.canonical, "wippy:entry/api#shift");
@@ -352,9 +342,7 @@ mod tests {
 
     #[test]
     fn parse_errors_keep_the_users_line() {
-        let err = parse("add: func(a: s32) -> s32;\nbad: func(a: nope) -> s32;")
-            .err()
-            .unwrap();
+        let err = parse("add: func(a: s32) -> s32;\nbad: func(a: nope) -> s32;").err().unwrap();
         assert!(err.contains("nope"), "{err}");
         assert!(err.contains("at line 2, column 14"), "{err}");
     }

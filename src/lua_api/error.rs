@@ -22,15 +22,10 @@ impl UserData for LuaError {
             }
         });
         methods.add_method("stack", |_, this, ()| Ok(this.0.stack.clone()));
-        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(this.0.message.clone())
-        });
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.message.clone()));
         methods.add_meta_method(MetaMethod::Eq, |_, this, other: Value| {
             Ok(match other {
-                Value::UserData(ud) => ud
-                    .borrow::<LuaError>()
-                    .map(|o| o.0 == this.0)
-                    .unwrap_or(false),
+                Value::UserData(ud) => ud.borrow::<LuaError>().map(|o| o.0 == this.0).unwrap_or(false),
                 _ => false,
             })
         });
@@ -40,10 +35,7 @@ impl UserData for LuaError {
 /// `nil, err` as a call returns it.
 pub fn fail(lua: &Lua, err: Error) -> mlua::Result<mlua::MultiValue> {
     let ud = lua.create_userdata(LuaError(err))?;
-    Ok(mlua::MultiValue::from_iter([
-        Value::Nil,
-        Value::UserData(ud),
-    ]))
+    Ok(mlua::MultiValue::from_iter([Value::Nil, Value::UserData(ud)]))
 }
 
 /// `wippy.errors.is(v)`.

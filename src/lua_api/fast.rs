@@ -124,10 +124,7 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
     let Some(f) = loaded.func.as_ref() else {
         return Outcome::Slow;
     };
-    let Callee::Core {
-        params, results, ..
-    } = &f.callee
-    else {
+    let Callee::Core { params, results, .. } = &f.callee else {
         return Outcome::Slow;
     };
     if params.len() > MAX_FLAT || results.len() > 1 || (n - 1) as usize != params.len() {
@@ -154,10 +151,7 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
     match push_scalar(l, &raw[0], s) {
         Ok(()) => Outcome::Done(1),
         Err(message) => {
-            *state.pending.borrow_mut() = Some(crate::error::Error::internal(format!(
-                "{}: {message}",
-                f.id
-            )));
+            *state.pending.borrow_mut() = Some(crate::error::Error::internal(format!("{}: {message}", f.id)));
             Outcome::Failed
         }
     }
@@ -178,24 +172,17 @@ unsafe fn push_scalar(l: *mut ffi::lua_State, raw: &ValRaw, s: &Scalar) -> Resul
         Scalar::F32 => ffi::lua_pushnumber(l, f32::from_bits(raw.get_f32()).into()),
         Scalar::F64 => ffi::lua_pushnumber(l, f64::from_bits(raw.get_f64())),
         Scalar::Char => {
-            let c = char::from_u32(i32v as u32).ok_or_else(|| {
-                format!(
-                    "guest returned {:#x}, which is not a valid char",
-                    i32v as u32
-                )
-            })?;
+            let c = char::from_u32(i32v as u32)
+                .ok_or_else(|| format!("guest returned {:#x}, which is not a valid char", i32v as u32))?;
             let mut buf = [0u8; 4];
             let text = c.encode_utf8(&mut buf);
             ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
         }
         Scalar::Enum(names) => {
             let i = i32v as u32 as usize;
-            let name = names.get(i).ok_or_else(|| {
-                format!(
-                    "guest returned enum index {i}, but the enum has {} cases",
-                    names.len()
-                )
-            })?;
+            let name = names
+                .get(i)
+                .ok_or_else(|| format!("guest returned enum index {i}, but the enum has {} cases", names.len()))?;
             ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
         }
     }

@@ -6,6 +6,7 @@ use mlua::{Lua, MultiValue, Value};
 use wasmtime::component::Val;
 
 use super::error::fail;
+use super::resource;
 use super::state::{data, StateData};
 use crate::convert::{self, Path, Scalar, Ty};
 use crate::engine::{Callee, Function};
@@ -15,21 +16,14 @@ use crate::runtime::Loaded;
 
 /// Checks a target in the order §2 gives; returns the ID text.
 fn check_target(target: &[u8]) -> Result<&str, Error> {
-    let text = std::str::from_utf8(target)
-        .map_err(|_| Error::invalid("function ID must be valid UTF-8"))?;
+    let text = std::str::from_utf8(target).map_err(|_| Error::invalid("function ID must be valid UTF-8"))?;
     if text.is_empty() {
         return Err(Error::invalid("function ID required"));
     }
     match text.split_once(':') {
-        None => Err(Error::invalid(format!(
-            "namespace required in function ID \"{text}\""
-        ))),
-        Some((_, "")) => Err(Error::invalid(format!(
-            "name required in function ID \"{text}\""
-        ))),
-        Some(("", _)) => Err(Error::invalid(format!(
-            "namespace required in function ID \"{text}\""
-        ))),
+        None => Err(Error::invalid(format!("namespace required in function ID \"{text}\""))),
+        Some((_, "")) => Err(Error::invalid(format!("name required in function ID \"{text}\""))),
+        Some(("", _)) => Err(Error::invalid(format!("namespace required in function ID \"{text}\""))),
         Some(_) => Ok(text),
     }
 }
@@ -48,9 +42,7 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
         Some(Value::String(s)) => s,
         other => {
             let got = other.as_ref().map(type_name).unwrap_or("no value");
-            return Err(mlua::Error::runtime(format!(
-                "bad argument #1 to 'call' (string expected, got {got})"
-            )));
+            return Err(mlua::Error::runtime(format!("bad argument #1 to 'call' (string expected, got {got})")));
         }
     };
     let rest: Vec<Value> = args.collect();
@@ -61,10 +53,7 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
         None => {
             return match check_target(&bytes) {
                 Err(e) => fail(lua, e),
-                Ok(id) => fail(
-                    lua,
-                    Error::new(Kind::NotFound, format!("function not found: {id}")),
-                ),
+                Ok(id) => fail(lua, Error::new(Kind::NotFound, format!("function not found: {id}"))),
             }
         }
     };
@@ -72,12 +61,7 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     call_loaded(lua, &state, &loaded, rest)
 }
 
-fn call_loaded(
-    lua: &Lua,
-    state: &StateData,
-    loaded: &Arc<Loaded>,
-    args: Vec<Value>,
-) -> mlua::Result<MultiValue> {
+fn call_loaded(lua: &Lua, state: &StateData, loaded: &Arc<Loaded>, args: Vec<Value>) -> mlua::Result<MultiValue> {
     if let Some(f) = &loaded.func {
         return match call_wasm(lua, state, loaded, f, &args) {
             Ok(values) => Ok(values),
@@ -93,19 +77,10 @@ fn call_loaded(
             };
             match func.call::<MultiValue>(MultiValue::from_iter(args)) {
                 Ok(values) => Ok(values),
-                Err(e) => fail(
-                    lua,
-                    Error::internal(format!("{id}: {}", lua_error_text(&e))),
-                ),
+                Err(e) => fail(lua, Error::internal(format!("{id}: {}", lua_error_text(&e)))),
             }
         }
-        _ => fail(
-            lua,
-            unavailable(format!(
-                "{id}: entries of kind `{}` cannot be called",
-                loaded.entry.kind
-            )),
-        ),
+        _ => fail(lua, unavailable(format!("{id}: entries of kind `{}` cannot be called", loaded.entry.kind))),
     }
 }
 
@@ -137,51 +112,36 @@ fn lua_function(
             return Ok(f.clone());
         }
     }
-    let func = match source {
-        LuaSource::Handler => state.handlers.borrow().get(&id).cloned().ok_or_else(|| {
-            unavailable(format!(
-                "{id}: the handler of this entry was added in another Lua state"
-            ))
-        })?,
-        LuaSource::Code { text, chunk_name } => {
-            let value: Value = lua
-                .load(text.as_str())
-                .set_name(chunk_name.as_str())
-                .call(())
-                .map_err(|e| {
-                    Error::internal(format!(
-                        "{id}: loading the Lua source failed: {}",
-                        lua_error_text(&e)
-                    ))
+    let func =
+        match source {
+            LuaSource::Handler => state.handlers.borrow().get(&id).cloned().ok_or_else(|| {
+                unavailable(format!("{id}: the handler of this entry was added in another Lua state"))
+            })?,
+            LuaSource::Code { text, chunk_name } => {
+                let value: Value = lua.load(text.as_str()).set_name(chunk_name.as_str()).call(()).map_err(|e| {
+                    Error::internal(format!("{id}: loading the Lua source failed: {}", lua_error_text(&e)))
                 })?;
-            match (value, method) {
-                (Value::Function(f), None) => f,
-                (Value::Table(t), Some(m)) => match t.get::<Value>(m) {
-                    Ok(Value::Function(f)) => f,
-                    _ => {
+                match (value, method) {
+                    (Value::Function(f), None) => f,
+                    (Value::Table(t), Some(m)) => match t.get::<Value>(m) {
+                        Ok(Value::Function(f)) => f,
+                        _ => return Err(Error::invalid(format!("{id}: the Lua source returns no function `{m}`"))),
+                    },
+                    (Value::Table(_), None) => {
                         return Err(Error::invalid(format!(
-                            "{id}: the Lua source returns no function `{m}`"
+                            "{id}: the Lua source returns a table: set `method` to the key of the function"
                         )))
                     }
-                },
-                (Value::Table(_), None) => {
-                    return Err(Error::invalid(format!(
-                    "{id}: the Lua source returns a table: set `method` to the key of the function"
-                )))
-                }
-                (other, _) => {
-                    return Err(Error::invalid(format!(
-                    "{id}: the Lua source must return a table of functions (or a function), got {}",
-                    other.type_name()
-                )))
+                    (other, _) => {
+                        return Err(Error::invalid(format!(
+                            "{id}: the Lua source must return a table of functions (or a function), got {}",
+                            other.type_name()
+                        )))
+                    }
                 }
             }
-        }
-    };
-    state
-        .lua_funcs
-        .borrow_mut()
-        .insert(id, (loaded.generation, func.clone()));
+        };
+    state.lua_funcs.borrow_mut().insert(id, (loaded.generation, func.clone()));
     Ok(func)
 }
 
@@ -191,59 +151,35 @@ fn check_count(f: &Function, args: &[Value]) -> Result<usize, Error> {
     while n > f.params.len() && args[n - 1].is_nil() {
         n -= 1;
     }
-    let missing_ok = f.params[n.min(f.params.len())..]
-        .iter()
-        .all(|p| matches!(p.ty, Ty::Option(_)));
+    let missing_ok = f.params[n.min(f.params.len())..].iter().all(|p| matches!(p.ty, Ty::Option(_)));
     if n > f.params.len() || !missing_ok {
         let want = f.params.len();
         let plural = if want == 1 { "" } else { "s" };
-        return Err(Error::invalid(format!(
-            "{}: expected {want} argument{plural}, got {n}",
-            f.id
-        )));
+        return Err(Error::invalid(format!("{}: expected {want} argument{plural}, got {n}", f.id)));
     }
     Ok(n)
 }
 
 fn arg_error(f: &Function, i: usize, e: convert::ConvError) -> Error {
-    Error::invalid(format!(
-        "{}: argument {} ({}): {e}",
-        f.id,
-        i + 1,
-        f.params[i].name
-    ))
+    Error::invalid(format!("{}: argument {} ({}): {e}", f.id, i + 1, f.params[i].name))
 }
 
-fn call_wasm(
-    lua: &Lua,
-    state: &StateData,
-    loaded: &Loaded,
-    f: &Function,
-    args: &[Value],
-) -> Result<MultiValue, Error> {
+fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: &[Value]) -> Result<MultiValue, Error> {
     check_count(f, args)?;
     let ctx = &state.root;
     let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
     match &f.callee {
-        Callee::Core {
-            params, results, ..
-        } => {
+        Callee::Core { params, results, .. } => {
             let path = Path::new();
             let mut raw = vec![wasmtime::ValRaw::i32(0); params.len().max(results.len())];
             for (i, s) in params.iter().enumerate() {
-                let v =
-                    convert::scalar_to_core(arg(i), s, &path).map_err(|e| arg_error(f, i, e))?;
+                let v = convert::scalar_to_core(arg(i), s, &path).map_err(|e| arg_error(f, i, e))?;
                 raw[i] = Scalar::to_raw(&v);
             }
             loaded.pool.call_core(f, ctx, &mut raw)?;
-            let out: Vec<wasmtime::Val> = results
-                .iter()
-                .zip(&raw)
-                .map(|(s, r)| s.from_raw(r))
-                .collect();
+            let out: Vec<wasmtime::Val> = results.iter().zip(&raw).map(|(s, r)| s.from_raw(r)).collect();
             let to_lua = |v: &wasmtime::Val, s| {
-                convert::scalar_from_core(lua, v, s)
-                    .map_err(|m| Error::internal(format!("{}: {m}", f.id)))
+                convert::scalar_from_core(lua, v, s).map_err(|m| Error::internal(format!("{}: {m}", f.id)))
             };
             match results.len() {
                 0 => Ok(MultiValue::new()),
@@ -251,36 +187,36 @@ fn call_wasm(
                 _ => {
                     let t = lua.create_table().map_err(|e| lua_internal(f, e))?;
                     for (i, (v, s)) in out.iter().zip(results).enumerate() {
-                        t.raw_set(i + 1, to_lua(v, s)?)
-                            .map_err(|e| lua_internal(f, e))?;
+                        t.raw_set(i + 1, to_lua(v, s)?).map_err(|e| lua_internal(f, e))?;
                     }
                     Ok(MultiValue::from_iter([Value::Table(t)]))
                 }
             }
         }
         Callee::Component { .. } => {
+            resource::begin_call(lua, None);
             let mut path = Path::new();
             let mut vals = Vec::with_capacity(f.params.len());
             for (i, p) in f.params.iter().enumerate() {
                 path.clear();
-                vals.push(
-                    convert::to_val(lua, arg(i), &p.ty, &mut path)
-                        .map_err(|e| arg_error(f, i, e))?,
-                );
+                vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
             }
+            let pinned = resource::pinned_for_call(lua);
             let mut out = vec![Val::Bool(false); f.results.len()];
-            loaded.pool.call_component(f, ctx, &vals, &mut out)?;
-            let Some(first) = out.into_iter().next() else {
-                return Ok(MultiValue::new());
+            let produced = loaded.pool.call_component(f, ctx, &vals, &mut out, pinned.as_ref())?;
+            resource::finish_call(lua, produced);
+            let result = match out.into_iter().next() {
+                Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),
+                None => Ok(MultiValue::new()),
             };
-            let ty = &f.results[0].ty;
-            top_level_result(lua, first, ty).map_err(|e| lua_internal(f, e))
+            resource::begin_call(lua, None);
+            result
         }
     }
 }
 
 /// A top-level `result<T, E>` becomes `value, nil` or `nil, e` (§2.1).
-fn top_level_result(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
+pub fn results_to_lua(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
     match (v, ty) {
         (Val::Result(r), Ty::Result(ok, err)) => {
             let (payload, pty) = match &r {
@@ -297,19 +233,13 @@ fn top_level_result(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
                 MultiValue::from_iter([Value::Nil, value])
             })
         }
-        (v, ty) => Ok(MultiValue::from_iter([convert::from_val(
-            lua, v, ty, false,
-        )?])),
+        (v, ty) => Ok(MultiValue::from_iter([convert::from_val(lua, v, ty, false)?])),
     }
 }
 
 /// A failure of Lua itself while building results, named by entry.
 fn lua_internal(f: &Function, e: mlua::Error) -> Error {
-    Error::internal(format!(
-        "{}: cannot convert the result to Lua: {}",
-        f.id,
-        lua_error_text(&e)
-    ))
+    Error::internal(format!("{}: cannot convert the result to Lua: {}", f.id, lua_error_text(&e)))
 }
 
 /// A permanent condition: retrying the same call cannot help.

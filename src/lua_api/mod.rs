@@ -4,6 +4,7 @@ mod error;
 mod fast;
 mod funcs;
 mod registry;
+mod resource;
 mod state;
 
 use mlua::{Lua, Table, Value};
@@ -19,6 +20,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     if let Ok(Value::Table(t)) = lua.named_registry_value::<Value>(MODULE_KEY) {
         return Ok(t);
     }
+    resource::install(lua);
     let m = lua.create_table()?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
     m.set("null", crate::convert::null())?;
@@ -26,17 +28,11 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     m.set("registry", lua.create_userdata(registry::Registry)?)?;
 
     let funcs = lua.create_table()?;
-    funcs.set(
-        "call",
-        fast::create_call(lua, lua.create_function(funcs::call)?)?,
-    )?;
+    funcs.set("call", fast::create_call(lua, lua.create_function(funcs::call)?)?)?;
     m.set("funcs", funcs.clone())?;
 
     let errors = lua.create_table()?;
-    errors.set(
-        "is",
-        lua.create_function(|_, v: Value| Ok(error::is_error(&v)))?,
-    )?;
+    errors.set("is", lua.create_function(|_, v: Value| Ok(error::is_error(&v)))?)?;
     m.set("errors", errors)?;
 
     // `require("funcs")` and `require("wippy.funcs")` give the same table once wippy is loaded.

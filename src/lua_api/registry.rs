@@ -68,11 +68,9 @@ fn lua_to_node(v: &Value, path: &str) -> Result<Node, String> {
         Value::Boolean(b) => NodeValue::Bool(*b),
         Value::Integer(i) => NodeValue::Int(*i),
         Value::Number(f) => NodeValue::Float(*f),
-        Value::String(s) => NodeValue::Str(
-            s.to_str()
-                .map_err(|_| format!("field \"{path}\": invalid UTF-8"))?
-                .to_string(),
-        ),
+        Value::String(s) => {
+            NodeValue::Str(s.to_str().map_err(|_| format!("field \"{path}\": invalid UTF-8"))?.to_string())
+        }
         Value::LightUserData(_) if *v == null() => NodeValue::Null,
         Value::Table(t) => {
             let len = t.raw_len();
@@ -82,15 +80,8 @@ fn lua_to_node(v: &Value, path: &str) -> Result<Node, String> {
                 let (k, item) = pair.map_err(|e| e.to_string())?;
                 count += 1;
                 if let Value::String(k) = &k {
-                    let key = k
-                        .to_str()
-                        .map_err(|_| format!("field \"{path}\": key is not valid UTF-8"))?
-                        .to_string();
-                    let sub = if path.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{path}.{key}")
-                    };
+                    let key = k.to_str().map_err(|_| format!("field \"{path}\": key is not valid UTF-8"))?.to_string();
+                    let sub = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
                     map.push((key, lua_to_node(&item, &sub)?));
                 }
             }
@@ -105,16 +96,11 @@ fn lua_to_node(v: &Value, path: &str) -> Result<Node, String> {
                 map.sort_by(|a, b| a.0.cmp(&b.0));
                 NodeValue::Map(map)
             } else {
-                return Err(format!(
-                    "field \"{path}\": a table must be an array or have only string keys"
-                ));
+                return Err(format!("field \"{path}\": a table must be an array or have only string keys"));
             }
         }
         other => {
-            return Err(format!(
-                "field \"{path}\": {} values cannot be stored in the registry",
-                other.type_name()
-            ))
+            return Err(format!("field \"{path}\": {} values cannot be stored in the registry", other.type_name()))
         }
     };
     Ok(Node::new(0, value))
@@ -129,22 +115,14 @@ fn entry_table(lua: &Lua, e: &Entry) -> mlua::Result<Table> {
     t.raw_set("id", e.id.to_string())?;
     t.raw_set("kind", e.kind.as_str())?;
     let meta = node_to_lua(lua, &e.meta, false)?;
-    t.raw_set(
-        "meta",
-        if meta.is_nil() {
-            Value::Table(lua.create_table()?)
-        } else {
-            meta
-        },
-    )?;
+    t.raw_set("meta", if meta.is_nil() { Value::Table(lua.create_table()?) } else { meta })?;
     Ok(t)
 }
 
 fn matches_filter(l: &Loaded, kind: Option<&str>, namespace: Option<&str>) -> bool {
     let e = &l.entry;
     kind.is_none_or(|k| e.kind == k)
-        && namespace
-            .is_none_or(|ns| e.id.namespace == ns || e.id.namespace.starts_with(&format!("{ns}.")))
+        && namespace.is_none_or(|ns| e.id.namespace == ns || e.id.namespace.starts_with(&format!("{ns}.")))
 }
 
 /// The `wippy.registry` object.
@@ -157,16 +135,8 @@ impl UserData for Registry {
             None => Ok(Value::Nil),
         });
         methods.add_method("entries", |lua, _, filter: Option<Table>| {
-            let kind: Option<String> = filter
-                .as_ref()
-                .map(|f| f.get("kind"))
-                .transpose()?
-                .flatten();
-            let ns: Option<String> = filter
-                .as_ref()
-                .map(|f| f.get("namespace"))
-                .transpose()?
-                .flatten();
+            let kind: Option<String> = filter.as_ref().map(|f| f.get("kind")).transpose()?.flatten();
+            let ns: Option<String> = filter.as_ref().map(|f| f.get("namespace")).transpose()?.flatten();
             let out = lua.create_table()?;
             for l in runtime::entries() {
                 if matches_filter(&l, kind.as_deref(), ns.as_deref()) {
@@ -181,10 +151,7 @@ impl UserData for Registry {
                 data(lua).handlers.borrow_mut().remove(&id);
                 Ok(MultiValue::from_iter([Value::Boolean(true)]))
             } else {
-                fail(
-                    lua,
-                    Error::new(Kind::NotFound, format!("entry not found: {id}")),
-                )
+                fail(lua, Error::new(Kind::NotFound, format!("entry not found: {id}")))
             }
         });
         methods.add_method("describe", |lua, _, id: String| describe(lua, &id));
@@ -199,10 +166,7 @@ fn add(lua: &Lua, entry: Table) -> mlua::Result<MultiValue> {
         other => {
             return fail(
                 lua,
-                Error::invalid(format!(
-                    "field \"handler\": expected a function, got {}",
-                    other.type_name()
-                )),
+                Error::invalid(format!("field \"handler\": expected a function, got {}", other.type_name())),
             )
         }
     };
@@ -240,23 +204,14 @@ fn add(lua: &Lua, entry: Table) -> mlua::Result<MultiValue> {
 
 fn describe(lua: &Lua, id: &str) -> mlua::Result<MultiValue> {
     let Some(l) = runtime::get(id) else {
-        return fail(
-            lua,
-            Error::new(Kind::NotFound, format!("entry not found: {id}")),
-        );
+        return fail(lua, Error::new(Kind::NotFound, format!("entry not found: {id}")));
     };
     let Some(f) = &l.func else {
         let why = match l.entry.spec {
             Spec::FunctionLua(_) => "Lua functions have no WIT signature",
             _ => "the entry is not a WebAssembly function",
         };
-        return fail(
-            lua,
-            Error::invalid(format!(
-                "{id}: cannot describe an entry of kind `{}`: {why}",
-                l.entry.kind
-            )),
-        );
+        return fail(lua, Error::invalid(format!("{id}: cannot describe an entry of kind `{}`: {why}", l.entry.kind)));
     };
     let list = |items: &[crate::engine::Param]| -> mlua::Result<Table> {
         let t = lua.create_table()?;

@@ -25,6 +25,10 @@ pub struct StateData {
     pub pending: RefCell<Option<Error>>,
     /// The context of calls made outside any executor.
     pub root: Arc<Context>,
+    /// The instance resources of the call being converted live in (see `resource`).
+    pub call_pinned: RefCell<Option<Arc<crate::pool::Pinned>>>,
+    /// Owned resource handles passed to the call being made.
+    pub moved: RefCell<Vec<mlua::AnyUserData>>,
 }
 
 /// The state's data, created on first use. Shared (`Rc`) so the raw `funcs.call` closure
@@ -40,6 +44,8 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
         handlers: RefCell::default(),
         pending: RefCell::default(),
         root: Context::root(),
+        call_pinned: RefCell::default(),
+        moved: RefCell::default(),
     });
     lua.set_app_data(d.clone());
     d
@@ -47,11 +53,7 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
 
 impl StateData {
     /// The entry for a target, through the cache.
-    pub fn lookup(
-        &self,
-        target: &[u8],
-        id: impl FnOnce() -> Option<String>,
-    ) -> Option<Arc<Loaded>> {
+    pub fn lookup(&self, target: &[u8], id: impl FnOnce() -> Option<String>) -> Option<Arc<Loaded>> {
         let now = runtime::generation();
         let mut cache = self.cache.borrow_mut();
         if self.generation.get() != now {

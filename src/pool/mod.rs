@@ -6,9 +6,9 @@
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
-use wasmtime::component::{self, Val};
+use wasmtime::component::{self, ComponentExportIndex, ResourceAny, Val};
 use wasmtime::{Store, Trap, ValRaw, WasmBacktrace};
 
 use crate::engine::{engine, Callee, Function, HostState};
@@ -17,14 +17,8 @@ use crate::security::Context;
 
 /// A live instance and the function to call on it.
 enum Live {
-    Core {
-        store: Store<HostState>,
-        func: wasmtime::Func,
-    },
-    Component {
-        store: Store<HostState>,
-        func: component::Func,
-    },
+    Core { store: Store<HostState>, func: wasmtime::Func },
+    Component { store: Store<HostState>, func: component::Func, instance: component::Instance },
 }
 
 /// Warm instances of one entry: one in a lock-free slot (the common, sequential case costs
@@ -61,33 +55,25 @@ impl Pool {
         store.limiter(|s| s);
         match &f.callee {
             Callee::Core { pre, export, .. } => {
-                let instance = pre
-                    .instantiate(&mut store)
-                    .map_err(|e| instantiate_error(&f.id, e))?;
-                let func = instance.get_func(&mut store, export).ok_or_else(|| {
-                    Error::internal(format!("{}: export `{export}` vanished", f.id))
-                })?;
+                let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
+                let func = instance
+                    .get_func(&mut store, export)
+                    .ok_or_else(|| Error::internal(format!("{}: export `{export}` vanished", f.id)))?;
                 Ok(Box::new(Live::Core { store, func }))
             }
-            Callee::Component { pre, export } => {
-                let instance = pre
-                    .instantiate(&mut store)
-                    .map_err(|e| instantiate_error(&f.id, e))?;
+            Callee::Component { pre, export, .. } => {
+                let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
                 let func = instance
                     .get_func(&mut store, export)
                     .ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
-                Ok(Box::new(Live::Component { store, func }))
+                Ok(Box::new(Live::Component { store, func, instance }))
             }
         }
     }
 
     fn give_back(&self, live: Box<Live>) {
         let p = Box::into_raw(live);
-        if self
-            .hot
-            .compare_exchange(ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
+        if self.hot.compare_exchange(ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed).is_err() {
             // SAFETY: the exchange failed, so `p` is still ours alone.
             let live = unsafe { Box::from_raw(p) };
             if let Ok(mut w) = self.warm.lock() {
@@ -101,23 +87,12 @@ impl Pool {
     ///
     /// # Errors
     /// A trap (`INTERNAL` with details) or an instantiation failure.
-    pub fn call_core(
-        &self,
-        f: &Function,
-        ctx: &Arc<Context>,
-        raw: &mut [ValRaw],
-    ) -> Result<(), Error> {
-        let Callee::Core {
-            params, results, ..
-        } = &f.callee
-        else {
+    pub fn call_core(&self, f: &Function, ctx: &Arc<Context>, raw: &mut [ValRaw]) -> Result<(), Error> {
+        let Callee::Core { params, results, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
         if raw.len() < params.len().max(results.len()) {
-            return Err(Error::internal(format!(
-                "{}: argument buffer too short",
-                f.id
-            )));
+            return Err(Error::internal(format!("{}: argument buffer too short", f.id)));
         }
         let mut live = self.take(f)?;
         let Live::Core { store, func } = &mut *live else {
@@ -136,7 +111,9 @@ impl Pool {
         }
     }
 
-    /// Calls a component export with component values.
+    /// Calls a component export with component values. With `pinned`, the call runs in that
+    /// instance (its resources are arguments). Returns the instance the results live in when
+    /// they hold resources: it is then pinned (kept out of the pool) while they live.
     ///
     /// # Errors
     /// A trap (`INTERNAL` with details) or an instantiation failure.
@@ -146,21 +123,126 @@ impl Pool {
         ctx: &Arc<Context>,
         args: &[Val],
         results: &mut [Val],
-    ) -> Result<(), Error> {
+        pinned: Option<&Arc<Pinned>>,
+    ) -> Result<Option<Arc<Pinned>>, Error> {
+        let Callee::Component { export, sticky, .. } = &f.callee else {
+            return Err(Error::internal(format!("{}: not a component function", f.id)));
+        };
+        // While resources of this component live, its calls run in their instance, so that
+        // handles from different calls can meet in one call.
+        let pinned = pinned.cloned().or_else(|| sticky.get().filter(|p| p.is_alive()));
+        if let Some(p) = pinned {
+            p.call(&f.id, export, ctx, args, results)?;
+            return Ok(Some(p));
+        }
         let mut live = self.take(f)?;
-        let Live::Component { store, func } = &mut *live else {
-            return Err(Error::internal(format!(
-                "{}: not a component function",
-                f.id
-            )));
+        let Live::Component { store, func, .. } = &mut *live else {
+            return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
         begin(store, ctx);
         match func.call(&mut *store, args, results) {
+            Ok(()) if results.iter().any(holds_resource) => {
+                let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
+                sticky.set(&p);
+                Ok(Some(p))
+            }
             Ok(()) => {
                 self.give_back(live);
-                Ok(())
+                Ok(None)
             }
             Err(e) => Err(trap_error(&f.id, e, store.data().memory_denied)),
+        }
+    }
+}
+
+/// The instance that holds a component's live resources, if any (weakly: it goes with the
+/// last handle).
+#[derive(Default)]
+pub struct Sticky(Mutex<Weak<Pinned>>);
+
+impl Sticky {
+    fn get(&self) -> Option<Arc<Pinned>> {
+        self.0.lock().ok().and_then(|w| w.upgrade())
+    }
+
+    fn set(&self, p: &Arc<Pinned>) {
+        if let Ok(mut w) = self.0.lock() {
+            *w = Arc::downgrade(p);
+        }
+    }
+}
+
+/// True when a value holds a resource handle anywhere inside.
+fn holds_resource(v: &Val) -> bool {
+    match v {
+        Val::Resource(_) => true,
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => items.iter().any(holds_resource),
+        Val::Record(fields) => fields.iter().any(|(_, v)| holds_resource(v)),
+        Val::Variant(_, Some(p)) | Val::Option(Some(p)) => holds_resource(p),
+        Val::Result(Ok(Some(p)) | Err(Some(p))) => holds_resource(p),
+        _ => false,
+    }
+}
+
+/// An instance kept for the resources that live in it; it goes away with the last of them.
+/// After a trap it is gone (`None`): its resources fail with a clear error.
+pub struct Pinned {
+    live: Mutex<Option<Box<Live>>>,
+}
+
+impl Pinned {
+    /// False once a trap took the instance.
+    fn is_alive(&self) -> bool {
+        self.live.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+
+    /// Calls an export of the pinned instance (a resource method or a function taking its
+    /// resources).
+    ///
+    /// # Errors
+    /// A trap, or an instance lost to an earlier trap.
+    pub fn call(
+        &self,
+        id: &str,
+        export: &ComponentExportIndex,
+        ctx: &Arc<Context>,
+        args: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Error> {
+        let mut guard = self.live.lock().map_err(|_| Error::internal(format!("{id}: instance lock poisoned")))?;
+        let Some(live) = guard.as_mut() else {
+            return Err(Error::invalid(format!(
+                "{id}: the instance holding this resource trapped earlier; the resource is gone"
+            )));
+        };
+        let Live::Component { store, instance, .. } = &mut **live else {
+            return Err(Error::internal(format!("{id}: not a component instance")));
+        };
+        begin(store, ctx);
+        let func =
+            instance.get_func(&mut *store, export).ok_or_else(|| Error::internal(format!("{id}: export vanished")))?;
+        match func.call(&mut *store, args, results) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = trap_error(id, e, store.data().memory_denied);
+                *guard = None;
+                Err(err)
+            }
+        }
+    }
+
+    /// Drops a resource owned by the host (`r:drop()`, `__gc`, `__close`).
+    pub fn drop_resource(&self, r: ResourceAny) {
+        if let Ok(mut guard) = self.live.lock() {
+            if let Some(live) = guard.as_mut() {
+                if let Live::Component { store, .. } = &mut **live {
+                    // A failing destructor can only poison this instance, which goes with its
+                    // last resource anyway.
+                    if r.resource_drop(&mut *store).is_err() {
+                        *guard = None;
+                    }
+                }
+            }
         }
     }
 }
@@ -183,10 +265,7 @@ fn trap_error(id: &str, e: wasmtime::Error, memory_denied: bool) -> Error {
         bt.frames()
             .iter()
             .map(|fr| {
-                let name = fr
-                    .func_name()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("<func {}>", fr.func_index()));
+                let name = fr.func_name().map(str::to_string).unwrap_or_else(|| format!("<func {}>", fr.func_index()));
                 format!("{}!{name}", fr.module().name().unwrap_or("<module>"))
             })
             .collect::<Vec<_>>()
@@ -207,10 +286,7 @@ fn trap_error(id: &str, e: wasmtime::Error, memory_denied: bool) -> Error {
         None => e.root_cause().to_string(),
     };
     let mut err = Error::new(kind, format!("{id}: wasm trap: {trap_text}"));
-    err.details = Some(Details {
-        reason,
-        trap: trap_text,
-    });
+    err.details = Some(Details { reason, trap: trap_text });
     err.stack = stack;
     err
 }

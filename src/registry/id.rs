@@ -11,9 +11,7 @@ const NAME_RULE: &str = "use letters, digits, \"_\", \".\" and \"-\", starting w
 pub fn is_namespace(s: &str) -> bool {
     s.split('.').all(|segment| {
         let mut chars = segment.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     })
 }
@@ -21,9 +19,7 @@ pub fn is_namespace(s: &str) -> bool {
 /// Whether `s` is a valid entry name: `[A-Za-z0-9_][A-Za-z0-9_.-]*`.
 pub fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
@@ -54,32 +50,21 @@ pub fn parse_id(s: &str) -> Result<Id, String> {
         return Err("entry ID required (\"namespace:name\")".into());
     }
     let Some((namespace, name)) = s.split_once(':') else {
-        return Err(format!(
-            "namespace required in entry ID {s:?} (\"namespace:name\")"
-        ));
+        return Err(format!("namespace required in entry ID {s:?} (\"namespace:name\")"));
     };
     if namespace.is_empty() {
-        return Err(format!(
-            "namespace required in entry ID {s:?} (\"namespace:name\")"
-        ));
+        return Err(format!("namespace required in entry ID {s:?} (\"namespace:name\")"));
     }
     if name.is_empty() {
         return Err(format!("name required in entry ID {s:?}"));
     }
     if !is_namespace(namespace) {
-        return Err(format!(
-            "invalid namespace {namespace:?} in entry ID {s:?}: {NAMESPACE_RULE}"
-        ));
+        return Err(format!("invalid namespace {namespace:?} in entry ID {s:?}: {NAMESPACE_RULE}"));
     }
     if !is_name(name) {
-        return Err(format!(
-            "invalid name {name:?} in entry ID {s:?}: {NAME_RULE}"
-        ));
+        return Err(format!("invalid name {name:?} in entry ID {s:?}: {NAME_RULE}"));
     }
-    Ok(Id {
-        namespace: namespace.into(),
-        name: name.into(),
-    })
+    Ok(Id { namespace: namespace.into(), name: name.into() })
 }
 
 /// A reference to another entry: a full ID, or a bare name in `namespace`.
@@ -87,10 +72,7 @@ pub fn parse_ref(s: &str, namespace: &str) -> Result<Id, String> {
     if s.contains(':') {
         parse_id(s)
     } else if is_name(s) {
-        Ok(Id {
-            namespace: namespace.into(),
-            name: s.into(),
-        })
+        Ok(Id { namespace: namespace.into(), name: s.into() })
     } else {
         Err(format!(
             "invalid reference {s:?}: expected an entry ID (\"namespace:name\") or a name in \
@@ -108,9 +90,7 @@ mod tests {
         for ok in ["app", "app.api", "_x.y-z", "A1.b_2"] {
             assert!(is_namespace(ok), "{ok}");
         }
-        for bad in [
-            "", ".app", "app.", "app..x", "1app", "app.-x", "a b", "app:x", "é",
-        ] {
+        for bad in ["", ".app", "app.", "app..x", "1app", "app.-x", "a b", "app:x", "é"] {
             assert!(!is_namespace(bad), "{bad}");
         }
     }
@@ -128,10 +108,7 @@ mod tests {
     #[test]
     fn ids() {
         let id = parse_id("app.api:compute.v2").unwrap();
-        assert_eq!(
-            (id.namespace.as_str(), id.name.as_str()),
-            ("app.api", "compute.v2")
-        );
+        assert_eq!((id.namespace.as_str(), id.name.as_str()), ("app.api", "compute.v2"));
         assert_eq!(id.to_string(), "app.api:compute.v2");
         let cases = [
             ("", "entry ID required"),
@@ -150,10 +127,7 @@ mod tests {
     #[test]
     fn refs() {
         assert_eq!(parse_ref("data", "app").unwrap().to_string(), "app:data");
-        assert_eq!(
-            parse_ref("lib:data", "app").unwrap().to_string(),
-            "lib:data"
-        );
+        assert_eq!(parse_ref("lib:data", "app").unwrap().to_string(), "lib:data");
         assert!(parse_ref("a b", "app").is_err());
         assert!(parse_ref("lib:", "app").is_err());
     }

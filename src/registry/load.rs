@@ -11,8 +11,7 @@ use super::id::{check_name, check_namespace, is_name, is_namespace, parse_id};
 use super::model::*;
 use super::paths::{normalize, parent_dir};
 use super::validate::{
-    check_entry, mismatch, read_file, string, suggest, type_name, Head, PendingWasm, Place, Ref,
-    Report,
+    check_entry, mismatch, read_file, string, suggest, type_name, Head, PendingWasm, Place, Ref, Report,
 };
 use super::value::{Node, Value};
 use super::{yaml, Diagnostic, Diagnostics, Known};
@@ -67,11 +66,7 @@ impl Batch {
         let mut diags = self.problems;
         diags.extend(more);
         let order = |d: &Diagnostic| {
-            let file = d
-                .file
-                .as_ref()
-                .and_then(|f| files.iter().position(|x| x == f))
-                .map_or(0, |i| i + 1);
+            let file = d.file.as_ref().and_then(|f| files.iter().position(|x| x == f)).map_or(0, |i| i + 1);
             (file, d.line)
         };
         diags.sort_by_key(order);
@@ -88,27 +83,15 @@ pub fn load_batch(path: &Path, known: &dyn Known) -> Batch {
         let mut seen = HashSet::new();
         find_index_files(path, &mut files, &mut seen, &mut diags);
         if files.is_empty() && diags.is_empty() {
-            diags.push(file_problem(
-                path,
-                0,
-                format!("no {INDEX_FILE} file found in this directory or below it"),
-            ));
+            diags.push(file_problem(path, 0, format!("no {INDEX_FILE} file found in this directory or below it")));
         }
         (path.to_path_buf(), files)
     } else if path.is_file() {
         (parent_dir(path), vec![path.to_path_buf()])
     } else {
-        let message = if path.exists() {
-            "not a file or a directory"
-        } else {
-            "no such file or directory"
-        };
+        let message = if path.exists() { "not a file or a directory" } else { "no such file or directory" };
         diags.push(file_problem(path, 0, message.into()));
-        return Batch {
-            entries: Vec::new(),
-            problems: diags,
-            files: Vec::new(),
-        };
+        return Batch { entries: Vec::new(), problems: diags, files: Vec::new() };
     };
 
     let mut drafts = Vec::new();
@@ -116,11 +99,7 @@ pub fn load_batch(path: &Path, known: &dyn Known) -> Batch {
         load_file(file, &root, &mut drafts, &mut diags);
     }
     let entries = finish(drafts, known, &mut diags);
-    Batch {
-        entries,
-        problems: diags,
-        files,
-    }
+    Batch { entries, problems: diags, files }
 }
 
 /// Validates one entry given from Lua (`registry:add`): `node` is a mapping with `id` (or
@@ -151,9 +130,7 @@ pub fn entry_from_node(
             if let Some(text) = string(&mut r, id_node, "id") {
                 match parse_id(&text) {
                     Ok(parsed) => {
-                        let agrees = |node: Option<&Node>, part: &str| {
-                            node.is_none_or(|n| n.as_str() == Some(part))
-                        };
+                        let agrees = |node: Option<&Node>, part: &str| node.is_none_or(|n| n.as_str() == Some(part));
                         if agrees(namespace, &parsed.namespace) && agrees(name, &parsed.name) {
                             id = Some(parsed);
                         } else {
@@ -181,10 +158,7 @@ pub fn entry_from_node(
                 }
             }
         }
-        (None, _, _) => r.error(
-            node.line,
-            "missing required field \"id\" (or \"namespace\" and \"name\")",
-        ),
+        (None, _, _) => r.error(node.line, "missing required field \"id\" (or \"namespace\" and \"name\")"),
     }
     if let Some(id) = &id {
         r.entry = id.to_string();
@@ -196,17 +170,9 @@ pub fn entry_from_node(
         .filter(|(k, _)| !matches!(k.as_str(), "id" | "namespace" | "name" | "kind" | "meta"))
         .cloned()
         .collect();
-    let place = Place {
-        yaml_dir: base_dir.to_path_buf(),
-        root: base_dir.to_path_buf(),
-    };
+    let place = Place { yaml_dir: base_dir.to_path_buf(), root: base_dir.to_path_buf() };
     let namespace = id.as_ref().map(|id| id.namespace.clone());
-    let head = Head {
-        namespace: namespace.as_deref(),
-        kind: kind.as_deref(),
-        line: node.line,
-        api: true,
-    };
+    let head = Head { namespace: namespace.as_deref(), kind: kind.as_deref(), line: node.line, api: true };
     let checked = check_entry(&mut r, &place, &head, &mut meta, &mut fields, has_handler);
     let label = r.entry.clone();
     let draft = Draft {
@@ -231,20 +197,10 @@ pub fn entry_from_node(
 }
 
 fn file_problem(file: &Path, line: u32, message: String) -> Diagnostic {
-    Diagnostic {
-        file: Some(file.to_path_buf()),
-        line,
-        entry: "-".into(),
-        message,
-    }
+    Diagnostic { file: Some(file.to_path_buf()), line, entry: "-".into(), message }
 }
 
-fn find_index_files(
-    dir: &Path,
-    files: &mut Vec<PathBuf>,
-    seen: &mut HashSet<PathBuf>,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn find_index_files(dir: &Path, files: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>, diags: &mut Vec<Diagnostic>) {
     // Symbolic links may loop back to a directory already scanned.
     if let Ok(canonical) = dir.canonicalize() {
         if !seen.insert(canonical) {
@@ -258,10 +214,7 @@ fn find_index_files(
             return;
         }
     };
-    let mut names: Vec<_> = listing
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name())
-        .collect();
+    let mut names: Vec<_> = listing.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
     names.sort();
     let mut subdirs = Vec::new();
     for name in names {
@@ -280,9 +233,9 @@ fn find_index_files(
 }
 
 fn load_file(file: &Path, root: &Path, drafts: &mut Vec<Draft>, diags: &mut Vec<Diagnostic>) {
-    let text = match read_file(file).and_then(|bytes| {
-        String::from_utf8(bytes).map_err(|_| "the file is not valid UTF-8 text".to_string())
-    }) {
+    let text = match read_file(file)
+        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "the file is not valid UTF-8 text".to_string()))
+    {
         Ok(text) => text,
         Err(why) => {
             diags.push(file_problem(file, 0, why));
@@ -336,25 +289,15 @@ fn load_file(file: &Path, root: &Path, drafts: &mut Vec<Draft>, diags: &mut Vec<
     }
     let namespace = match field("namespace") {
         None => {
-            r.error(
-                doc.line,
-                "missing required field \"namespace\" (like namespace: app)",
-            );
+            r.error(doc.line, "missing required field \"namespace\" (like namespace: app)");
             None
         }
-        Some(node) => string(&mut r, node, "namespace").and_then(|ns| {
-            check_namespace(&ns)
-                .map_err(|why| r.error(node.line, why))
-                .ok()
-                .map(|_| ns)
-        }),
+        Some(node) => string(&mut r, node, "namespace")
+            .and_then(|ns| check_namespace(&ns).map_err(|why| r.error(node.line, why)).ok().map(|_| ns)),
     };
     let entries = match field("entries") {
         None => {
-            r.error(
-                doc.line,
-                "missing required field \"entries\" (a list of entries)",
-            );
+            r.error(doc.line, "missing required field \"entries\" (a list of entries)");
             return;
         }
         Some(node) => match &node.value {
@@ -365,19 +308,9 @@ fn load_file(file: &Path, root: &Path, drafts: &mut Vec<Draft>, diags: &mut Vec<
             }
         },
     };
-    let place = Place {
-        yaml_dir: parent_dir(file),
-        root: root.to_path_buf(),
-    };
+    let place = Place { yaml_dir: parent_dir(file), root: root.to_path_buf() };
     for (index, item) in entries.iter().enumerate() {
-        drafts.push(load_entry(
-            diags,
-            file,
-            &place,
-            namespace.as_deref(),
-            index,
-            item,
-        ));
+        drafts.push(load_entry(diags, file, &place, namespace.as_deref(), index, item));
     }
 }
 
@@ -398,10 +331,7 @@ fn load_entry(
         kind: None,
         meta: Node::null(),
         fields: Vec::new(),
-        origin: Origin::File {
-            file: file.to_path_buf(),
-            line: item.line,
-        },
+        origin: Origin::File { file: file.to_path_buf(), line: item.line },
         spec: None,
         refs: Vec::new(),
         wasm: None,
@@ -410,10 +340,7 @@ fn load_entry(
     let Value::Map(items) = &item.value else {
         r.error(
             item.line,
-            format!(
-                "expected an entry (a mapping with \"name\" and \"kind\"), got {}",
-                type_name(&item.value)
-            ),
+            format!("expected an entry (a mapping with \"name\" and \"kind\"), got {}", type_name(&item.value)),
         );
         draft.label = r.entry;
         return draft;
@@ -428,10 +355,7 @@ fn load_entry(
                         r.error(node.line, why);
                     }
                 } else if let Some(ns) = namespace.filter(|ns| is_namespace(ns)) {
-                    draft.id = Some(Id {
-                        namespace: ns.to_string(),
-                        name,
-                    });
+                    draft.id = Some(Id { namespace: ns.to_string(), name });
                 }
             }
         }
@@ -441,25 +365,9 @@ fn load_entry(
     }
     draft.kind = entry_kind(&mut r, item, field("kind"));
     draft.meta = field("meta").cloned().unwrap_or_else(Node::null);
-    draft.fields = items
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "name" | "kind" | "meta"))
-        .cloned()
-        .collect();
-    let head = Head {
-        namespace,
-        kind: draft.kind.as_deref(),
-        line: item.line,
-        api: false,
-    };
-    let checked = check_entry(
-        &mut r,
-        place,
-        &head,
-        &mut draft.meta,
-        &mut draft.fields,
-        false,
-    );
+    draft.fields = items.iter().filter(|(k, _)| !matches!(k.as_str(), "name" | "kind" | "meta")).cloned().collect();
+    let head = Head { namespace, kind: draft.kind.as_deref(), line: item.line, api: false };
+    let checked = check_entry(&mut r, place, &head, &mut draft.meta, &mut draft.fields, false);
     draft.label = r.entry;
     draft.spec = checked.spec;
     draft.refs = checked.refs;
@@ -469,10 +377,7 @@ fn load_entry(
 
 fn entry_kind(r: &mut Report<'_>, entry: &Node, node: Option<&Node>) -> Option<String> {
     let Some(node) = node else {
-        r.error(
-            entry.line,
-            "missing required field \"kind\" (like kind: function.wasm)",
-        );
+        r.error(entry.line, "missing required field \"kind\" (like kind: function.wasm)");
         return None;
     };
     let kind = string(r, node, "kind")?;
@@ -493,12 +398,7 @@ struct Target {
 /// The batch checks; returns the entries that passed every check.
 fn finish(mut drafts: Vec<Draft>, known: &dyn Known, diags: &mut Vec<Diagnostic>) -> Vec<Entry> {
     let error = |diags: &mut Vec<Diagnostic>, d: &Draft, line: u32, message: String| {
-        diags.push(Diagnostic {
-            file: d.file.clone(),
-            line,
-            entry: d.label.clone(),
-            message,
-        })
+        diags.push(Diagnostic { file: d.file.clone(), line, entry: d.label.clone(), message })
     };
     let mut first: HashMap<Id, usize> = HashMap::new();
     let mut failed = vec![false; drafts.len()];
@@ -510,12 +410,7 @@ fn finish(mut drafts: Vec<Draft>, known: &dyn Known, diags: &mut Vec<Diagnostic>
                     Some(file) => format!("{}:{}", file.display(), drafts[j].line),
                     None => "registry:add".into(),
                 };
-                error(
-                    diags,
-                    d,
-                    d.line,
-                    format!("duplicate entry ID {id} (first declared at {at})"),
-                );
+                error(diags, d, d.line, format!("duplicate entry ID {id} (first declared at {at})"));
                 failed[i] = true;
             }
             None => {
@@ -546,21 +441,14 @@ fn finish(mut drafts: Vec<Draft>, known: &dyn Known, diags: &mut Vec<Diagnostic>
     for (i, d) in drafts.iter().enumerate() {
         let mut refs_ok = true;
         for rf in &d.refs {
-            let place = if rf.field == rf.what {
-                String::new()
-            } else {
-                format!(" in {:?}", rf.field)
-            };
+            let place = if rf.field == rf.what { String::new() } else { format!(" in {:?}", rf.field) };
             match target(&rf.id) {
                 None => {
                     error(
                         diags,
                         d,
                         rf.line,
-                        format!(
-                            "{} reference {:?}{place} not found (no {} entry {})",
-                            rf.what, rf.raw, rf.want, rf.id
-                        ),
+                        format!("{} reference {:?}{place} not found (no {} entry {})", rf.what, rf.raw, rf.want, rf.id),
                     );
                     refs_ok = false;
                 }
@@ -601,14 +489,7 @@ fn finish(mut drafts: Vec<Draft>, known: &dyn Known, diags: &mut Vec<Diagnostic>
                 _ => {}
             }
         }
-        entries.push(Entry {
-            id,
-            kind,
-            meta: d.meta,
-            fields: d.fields,
-            origin: d.origin,
-            spec,
-        });
+        entries.push(Entry { id, kind, meta: d.meta, fields: d.fields, origin: d.origin, spec });
     }
     entries
 }
@@ -622,12 +503,7 @@ fn read_wasm(
     target: &dyn Fn(&Id) -> Option<Target>,
 ) -> Option<Code> {
     let mut push = |line: u32, message: String| {
-        diags.push(Diagnostic {
-            file: d.file.clone(),
-            line,
-            entry: d.label.clone(),
-            message,
-        })
+        diags.push(Diagnostic { file: d.file.clone(), line, entry: d.label.clone(), message })
     };
     let base = match &wasm.fs {
         // A broken fs.directory entry has already been reported.
@@ -658,10 +534,7 @@ fn read_wasm(
             return None;
         }
     }
-    Some(Code::Binary {
-        path,
-        bytes: Arc::from(bytes),
-    })
+    Some(Code::Binary { path, bytes: Arc::from(bytes) })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -755,9 +628,7 @@ mod tests {
             2 => Value::Int(rng.next(2000) as i64 - 1000),
             3 => Value::Seq((0..rng.next(3)).map(|_| node(rng, depth + 1)).collect()),
             _ => Value::Map(
-                (0..rng.next(4))
-                    .map(|_| (KEYS[rng.next(KEYS.len())].to_string(), node(rng, depth + 1)))
-                    .collect(),
+                (0..rng.next(4)).map(|_| (KEYS[rng.next(KEYS.len())].to_string(), node(rng, depth + 1))).collect(),
             ),
         }
     }

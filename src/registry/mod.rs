@@ -42,14 +42,7 @@ impl fmt::Display for Diagnostic {
             Some(file) if self.line == 0 => {
                 write!(f, "{}: {}: {}", file.display(), self.entry, self.message)
             }
-            Some(file) => write!(
-                f,
-                "{}:{}: {}: {}",
-                file.display(),
-                self.line,
-                self.entry,
-                self.message
-            ),
+            Some(file) => write!(f, "{}:{}: {}: {}", file.display(), self.line, self.entry, self.message),
             None => write!(f, "{}: {}", self.entry, self.message),
         }
     }
@@ -96,14 +89,8 @@ mod tests {
             entry: entry.into(),
             message: "boom".into(),
         };
-        let all = Diagnostics(vec![
-            d(Some("app/_index.yaml"), 3, "app:x"),
-            d(Some("app"), 0, "-"),
-            d(None, 0, "app:y"),
-        ]);
-        assert_eq!(
-            all.to_string(),
-            "app/_index.yaml:3: app:x: boom\napp: -: boom\napp:y: boom"
-        );
+        let all =
+            Diagnostics(vec![d(Some("app/_index.yaml"), 3, "app:x"), d(Some("app"), 0, "-"), d(None, 0, "app:y")]);
+        assert_eq!(all.to_string(), "app/_index.yaml:3: app:x: boom\napp: -: boom\napp:y: boom");
     }
 }

@@ -187,12 +187,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_execution_ms: 0,
-            memory_bytes: 256 << 20,
-            fuel: 0,
-            max_retained_memory_bytes: 64 << 20,
-        }
+        Limits { max_execution_ms: 0, memory_bytes: 256 << 20, fuel: 0, max_retained_memory_bytes: 64 << 20 }
     }
 }
 

@@ -68,11 +68,7 @@ mod tests {
             ("tests/ui/files/../x.wat", "tests/ui/x.wat"),
         ];
         for (input, expected) in cases {
-            assert_eq!(
-                normalize(Path::new(input)),
-                PathBuf::from(expected),
-                "{input}"
-            );
+            assert_eq!(normalize(Path::new(input)), PathBuf::from(expected), "{input}");
         }
     }
 

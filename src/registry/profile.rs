@@ -36,9 +36,7 @@ pub fn parse_profile(s: &str) -> Result<Profile, String> {
         "wasi:clocks" | "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => Profile::Clocks,
         "wasi:random" => Profile::Random,
         "wasi:cli" => Profile::Cli,
-        "wasi:filesystem" | "wasi:filesystem/types" | "wasi:filesystem/preopens" => {
-            Profile::Filesystem
-        }
+        "wasi:filesystem" | "wasi:filesystem/types" | "wasi:filesystem/preopens" => Profile::Filesystem,
         "wasi:sockets" => Profile::Sockets,
         "wasi:http" | "wasi:http/types" | "wasi:http/outgoing-handler" => Profile::Http,
         "funcs" | "wippy:runtime" | "wippy:runtime/funcs" => Profile::Funcs,
@@ -49,9 +47,8 @@ pub fn parse_profile(s: &str) -> Result<Profile, String> {
             Some(("wasi:cli", i)) if is_interface(i) => Profile::Cli,
             Some(("wasi:sockets", i)) if is_interface(i) => Profile::Sockets,
             _ => {
-                let hint = suggest(name, PROFILE_NAMES)
-                    .map(|close| format!(" did you mean {close:?}?"))
-                    .unwrap_or_default();
+                let hint =
+                    suggest(name, PROFILE_NAMES).map(|close| format!(" did you mean {close:?}?")).unwrap_or_default();
                 return Err(format!(
                     "unknown profile {s:?};{hint} known profiles: {} (or an interface they \
                      provide, like \"wasi:io/poll@0.2.3\")",
@@ -64,10 +61,7 @@ pub fn parse_profile(s: &str) -> Result<Profile, String> {
 }
 
 fn is_interface(s: &str) -> bool {
-    s == "*"
-        || (!s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    s == "*" || (!s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
 }
 
 #[cfg(test)]
@@ -104,13 +98,7 @@ mod tests {
 
     #[test]
     fn unknown_names() {
-        for name in [
-            "",
-            "wasi",
-            "wasi:io/poll@",
-            "wasi:random/",
-            "wasi:http/incoming-handler",
-        ] {
+        for name in ["", "wasi", "wasi:io/poll@", "wasi:random/", "wasi:http/incoming-handler"] {
             assert!(parse_profile(name).is_err(), "{name}");
         }
         let err = parse_profile("wasi:gpu").unwrap_err();

@@ -34,12 +34,7 @@ pub(crate) struct Report<'a> {
 
 impl<'a> Report<'a> {
     pub fn new(diags: &'a mut Vec<Diagnostic>, file: Option<PathBuf>, entry: String) -> Self {
-        Report {
-            diags,
-            file,
-            entry,
-            errors: 0,
-        }
+        Report { diags, file, entry, errors: 0 }
     }
 
     pub fn error(&mut self, line: u32, message: impl Into<String>) {
@@ -107,16 +102,7 @@ pub(crate) struct Head<'a> {
     pub api: bool,
 }
 
-const COMMON: &[&str] = &[
-    "method",
-    "wit",
-    "imports",
-    "wasi",
-    "pool",
-    "limits",
-    "options",
-    "transport",
-];
+const COMMON: &[&str] = &["method", "wit", "imports", "wasi", "pool", "limits", "options", "transport"];
 
 /// Substitutes `file://` values in `meta` and `fields`, then checks the fields of the kind.
 pub(crate) fn check_entry(
@@ -135,28 +121,15 @@ pub(crate) fn check_entry(
     if !matches!(meta.value, Value::Null | Value::Map(_)) {
         mismatch(r, meta, "meta", "a mapping");
     }
-    let mut checked = Checked {
-        spec: None,
-        refs: Vec::new(),
-        wasm: None,
-    };
+    let mut checked = Checked { spec: None, refs: Vec::new(), wasm: None };
     let Some(kind) = head.kind else {
         return checked;
     };
     if has_handler && kind != "function.lua" {
-        r.error(
-            head.line,
-            format!("\"handler\" is only allowed for function.lua entries, not {kind}"),
-        );
+        r.error(head.line, format!("\"handler\" is only allowed for function.lua entries, not {kind}"));
     }
     let top = Obj::new(fields, "");
-    let mut k = KindCheck {
-        r,
-        place,
-        head,
-        kind,
-        refs: &mut checked.refs,
-    };
+    let mut k = KindCheck { r, place, head, kind, refs: &mut checked.refs };
     let spec = match kind {
         "fs.directory" => k.fs_directory(&top).map(Spec::FsDirectory),
         "env.variable" => k.env_variable(&top).map(Spec::EnvVariable),
@@ -171,12 +144,7 @@ pub(crate) fn check_entry(
             checked.wasm = wasm;
             let command = k.command(meta);
             let options = top.get("options").cloned().unwrap_or_else(Node::null);
-            Some(Spec::ProcessWasm(ProcessWasm {
-                code,
-                common,
-                command,
-                options,
-            }))
+            Some(Spec::ProcessWasm(ProcessWasm { code, common, command, options }))
         }
         "function.lua" => k.function_lua(&top, has_handler, &files),
         _ => Some(Spec::Unknown),
@@ -188,13 +156,7 @@ pub(crate) fn check_entry(
 }
 
 /// Replaces every string starting with `file://` by the contents of that file.
-fn substitute(
-    r: &mut Report<'_>,
-    place: &Place,
-    node: &mut Node,
-    path: &str,
-    files: &mut Vec<(String, PathBuf)>,
-) {
+fn substitute(r: &mut Report<'_>, place: &Place, node: &mut Node, path: &str, files: &mut Vec<(String, PathBuf)>) {
     match &mut node.value {
         Value::Str(s) => {
             let Some(rel) = s.strip_prefix("file://") else {
@@ -222,10 +184,7 @@ fn substitute(
                     *s = text;
                     files.push((path.to_string(), file));
                 }
-                Err(why) => r.error(
-                    node.line,
-                    format!("field {path:?}: cannot read {s:?}: {why}"),
-                ),
+                Err(why) => r.error(node.line, format!("field {path:?}: cannot read {s:?}: {why}")),
             }
         }
         Value::Seq(items) => {
@@ -287,11 +246,7 @@ impl KindCheck<'_, '_, '_> {
             };
             self.r.error(
                 self.head.line,
-                format!(
-                    "missing required field {:?}{hint} for kind {}",
-                    obj.path(key),
-                    self.kind
-                ),
+                format!("missing required field {:?}{hint} for kind {}", obj.path(key), self.kind),
             );
             return None;
         };
@@ -299,27 +254,14 @@ impl KindCheck<'_, '_, '_> {
         Some((value, node.line))
     }
 
-    fn reference(
-        &mut self,
-        node: &Node,
-        field: String,
-        what: &'static str,
-        want: &'static str,
-    ) -> Option<Id> {
+    fn reference(&mut self, node: &Node, field: String, what: &'static str, want: &'static str) -> Option<Id> {
         let raw = non_empty_string(self.r, node, &field)?;
         match self.head.namespace {
             // A bare name cannot be resolved without a namespace; that error is reported.
             None if !raw.contains(':') => None,
             namespace => match parse_ref(&raw, namespace.unwrap_or_default()) {
                 Ok(id) => {
-                    self.refs.push(Ref {
-                        id: id.clone(),
-                        raw,
-                        field,
-                        line: node.line,
-                        what,
-                        want,
-                    });
+                    self.refs.push(Ref { id: id.clone(), raw, field, line: node.line, what, want });
                     Some(id)
                 }
                 Err(why) => {
@@ -338,32 +280,19 @@ impl KindCheck<'_, '_, '_> {
                 Some("project") => Some(&self.place.root),
                 Some("module") => Some(&self.place.yaml_dir),
                 Some(other) => {
-                    self.r.error(
-                        node.line,
-                        format!(
-                            "field \"base\": expected \"project\" or \"module\", got {other:?}"
-                        ),
-                    );
+                    self.r
+                        .error(node.line, format!("field \"base\": expected \"project\" or \"module\", got {other:?}"));
                     None
                 }
                 None => None,
             },
         };
-        let auto_init = top
-            .get("auto_init")
-            .and_then(|n| boolean(self.r, n, "auto_init"))
-            .unwrap_or(false);
+        let auto_init = top.get("auto_init").and_then(|n| boolean(self.r, n, "auto_init")).unwrap_or(false);
         let mode = top.get("mode").and_then(|n| mode(self.r, n));
         let (directory, line) = self.required_string(top, "directory")?;
         let path = normalize(&base?.join(&directory));
         if path.exists() && !path.is_dir() {
-            self.r.error(
-                line,
-                format!(
-                    "field \"directory\": {} exists but is not a directory",
-                    path.display()
-                ),
-            );
+            self.r.error(line, format!("field \"directory\": {} exists but is not a directory", path.display()));
         } else if !path.exists() && !auto_init {
             self.r.error(
                 line,
@@ -374,11 +303,7 @@ impl KindCheck<'_, '_, '_> {
                 ),
             );
         }
-        Some(FsDirectory {
-            path,
-            auto_init,
-            mode,
-        })
+        Some(FsDirectory { path, auto_init, mode })
     }
 
     fn env_variable(&mut self, top: &Obj<'_>) -> Option<EnvVariable> {
@@ -411,23 +336,12 @@ impl KindCheck<'_, '_, '_> {
         check_keys(self.r, top, &allowed);
         let common = self.common(top, false);
         let (source, _) = self.required_string(top, "source")?;
-        Some(WasmFunction {
-            code: Code::Wat(source),
-            common,
-        })
+        Some(WasmFunction { code: Code::Wat(source), common })
     }
 
-    fn wasm_code_and_common(
-        &mut self,
-        top: &Obj<'_>,
-        process: bool,
-    ) -> (Code, Common, Option<PendingWasm>) {
-        let allowed: Vec<&str> = ["fs", "path", "hash"]
-            .iter()
-            .chain(COMMON)
-            .copied()
-            .filter(|k| !process || *k != "pool")
-            .collect();
+    fn wasm_code_and_common(&mut self, top: &Obj<'_>, process: bool) -> (Code, Common, Option<PendingWasm>) {
+        let allowed: Vec<&str> =
+            ["fs", "path", "hash"].iter().chain(COMMON).copied().filter(|k| !process || *k != "pool").collect();
         if process {
             if let Some(node) = top.get("pool") {
                 self.r.error(
@@ -439,28 +353,17 @@ impl KindCheck<'_, '_, '_> {
                     ),
                 );
             }
-            let others: Vec<_> = top
-                .items
-                .iter()
-                .filter(|(k, _)| k != "pool")
-                .cloned()
-                .collect();
+            let others: Vec<_> = top.items.iter().filter(|(k, _)| k != "pool").cloned().collect();
             check_keys(self.r, &Obj::new(&others, ""), &allowed);
         } else {
             check_keys(self.r, top, &allowed);
         }
         let common = self.common(top, process);
-        let fs = top
-            .get("fs")
-            .and_then(|n| self.reference(n, "fs".into(), "fs", "fs.directory"));
+        let fs = top.get("fs").and_then(|n| self.reference(n, "fs".into(), "fs", "fs.directory"));
         let hash = top.get("hash").and_then(|node| {
             let written = string(self.r, node, "hash")?;
             match parse_hash(&written) {
-                Some(digest) => Some(Hash {
-                    written,
-                    digest,
-                    line: node.line,
-                }),
+                Some(digest) => Some(Hash { written, digest, line: node.line }),
                 None => {
                     let hint = if parse_hash(&format!("sha256:{written}")).is_some() {
                         "; add the \"sha256:\" prefix"
@@ -478,10 +381,7 @@ impl KindCheck<'_, '_, '_> {
                 }
             }
         });
-        let placeholder = Code::Binary {
-            path: PathBuf::new(),
-            bytes: Arc::from(Vec::new()),
-        };
+        let placeholder = Code::Binary { path: PathBuf::new(), bytes: Arc::from(Vec::new()) };
         let Some((path, line)) = self.required_string(top, "path") else {
             return (placeholder, common, None);
         };
@@ -500,20 +400,13 @@ impl KindCheck<'_, '_, '_> {
             // The reference is broken (already reported): there is no directory to read from.
             return (placeholder, common, None);
         }
-        let pending = PendingWasm {
-            fs,
-            path,
-            line,
-            hash,
-        };
+        let pending = PendingWasm { fs, path, line, hash };
         (placeholder, common, Some(pending))
     }
 
     fn common(&mut self, top: &Obj<'_>, process: bool) -> Common {
         let r = &mut *self.r;
-        let method = top
-            .get("method")
-            .and_then(|n| non_empty_string(r, n, "method"));
+        let method = top.get("method").and_then(|n| non_empty_string(r, n, "method"));
         let wit = top.get("wit").and_then(|n| string(r, n, "wit"));
         let mut imports = Vec::new();
         if let Some(items) = top.get("imports").and_then(|n| sequence(r, n, "imports")) {
@@ -559,29 +452,14 @@ impl KindCheck<'_, '_, '_> {
             Some(node) => self.wasi(node),
             None => Wasi::default(),
         };
-        Common {
-            method,
-            wit,
-            imports,
-            wasi,
-            pool,
-            limits,
-        }
+        Common { method, wit, imports, wasi, pool, limits }
     }
 
     /// `key` at the top level or as `options.key`; both is an error.
-    fn aliased<'n>(
-        &mut self,
-        top: &Obj<'n>,
-        options: &Obj<'n>,
-        key: &str,
-    ) -> Option<(&'n Node, String)> {
+    fn aliased<'n>(&mut self, top: &Obj<'n>, options: &Obj<'n>, key: &str) -> Option<(&'n Node, String)> {
         match (top.get(key), options.get(key)) {
             (Some(_), Some(alias)) => {
-                self.r.error(
-                    alias.line,
-                    format!("\"{key}\" and \"options.{key}\" set the same thing; keep one"),
-                );
+                self.r.error(alias.line, format!("\"{key}\" and \"options.{key}\" set the same thing; keep one"));
                 None
             }
             (Some(node), None) => Some((node, format!("{key}."))),
@@ -596,11 +474,7 @@ impl KindCheck<'_, '_, '_> {
             return wasi;
         };
         let obj = Obj::new(items, "wasi.");
-        check_keys(
-            self.r,
-            &obj,
-            &["args", "cwd", "env", "mounts", "allowed_hosts"],
-        );
+        check_keys(self.r, &obj, &["args", "cwd", "env", "mounts", "allowed_hosts"]);
         if let Some(n) = obj.get("args") {
             wasi.args = strings(self.r, n, "wasi.args");
         }
@@ -616,9 +490,7 @@ impl KindCheck<'_, '_, '_> {
                 };
                 let item_obj = Obj::new(fields, &prefix);
                 check_keys(self.r, &item_obj, &["id", "name", "required"]);
-                let name = item_obj
-                    .get("name")
-                    .and_then(|n| non_empty_string(self.r, n, &format!("{prefix}name")));
+                let name = item_obj.get("name").and_then(|n| non_empty_string(self.r, n, &format!("{prefix}name")));
                 let required = item_obj
                     .get("required")
                     .and_then(|n| boolean(self.r, n, &format!("{prefix}required")))
@@ -626,8 +498,7 @@ impl KindCheck<'_, '_, '_> {
                 let id = match item_obj.get("id") {
                     Some(n) => self.reference(n, format!("{prefix}id"), "env", "env.variable"),
                     None => {
-                        self.r
-                            .error(item.line, format!("missing required field \"{prefix}id\""));
+                        self.r.error(item.line, format!("missing required field \"{prefix}id\""));
                         None
                     }
                 };
@@ -636,10 +507,7 @@ impl KindCheck<'_, '_, '_> {
                 }
             }
         }
-        if let Some(list) = obj
-            .get("mounts")
-            .and_then(|n| sequence(self.r, n, "wasi.mounts"))
-        {
+        if let Some(list) = obj.get("mounts").and_then(|n| sequence(self.r, n, "wasi.mounts")) {
             for (i, item) in list.iter().enumerate() {
                 let prefix = format!("wasi.mounts[{i}].");
                 let Some(fields) = mapping(self.r, item, &prefix[..prefix.len() - 1]) else {
@@ -667,17 +535,12 @@ impl KindCheck<'_, '_, '_> {
                 let fs = match item_obj.get("fs") {
                     Some(n) => self.reference(n, format!("{prefix}fs"), "fs", "fs.directory"),
                     None => {
-                        self.r
-                            .error(item.line, format!("missing required field \"{prefix}fs\""));
+                        self.r.error(item.line, format!("missing required field \"{prefix}fs\""));
                         None
                     }
                 };
                 if let (Some(fs), Some(guest)) = (fs, guest) {
-                    wasi.mounts.push(Mount {
-                        fs,
-                        guest,
-                        read_only,
-                    });
+                    wasi.mounts.push(Mount { fs, guest, read_only });
                 }
             }
         }
@@ -692,53 +555,32 @@ impl KindCheck<'_, '_, '_> {
         let fields = mapping(self.r, node, "meta.command")?;
         let obj = Obj::new(fields, "meta.command.");
         check_keys(self.r, &obj, &["name", "short"]);
-        let short = obj
-            .get("short")
-            .and_then(|n| string(self.r, n, "meta.command.short"));
+        let short = obj.get("short").and_then(|n| string(self.r, n, "meta.command.short"));
         let Some(name) = obj.get("name") else {
-            self.r.error(
-                node.line,
-                "missing required field \"meta.command.name\" (the command's name)",
-            );
+            self.r.error(node.line, "missing required field \"meta.command.name\" (the command's name)");
             return None;
         };
         let name = non_empty_string(self.r, name, "meta.command.name")?;
         Some(Command { name, short })
     }
 
-    fn function_lua(
-        &mut self,
-        top: &Obj<'_>,
-        has_handler: bool,
-        files: &[(String, PathBuf)],
-    ) -> Option<Spec> {
+    fn function_lua(&mut self, top: &Obj<'_>, has_handler: bool, files: &[(String, PathBuf)]) -> Option<Spec> {
         check_keys(self.r, top, &["source", "method"]);
         if has_handler {
             for key in ["source", "method"] {
                 if let Some(node) = top.get(key) {
-                    self.r.error(
-                        node.line,
-                        format!("\"{key}\" cannot be combined with \"handler\"; give one of them"),
-                    );
+                    self.r.error(node.line, format!("\"{key}\" cannot be combined with \"handler\"; give one of them"));
                 }
             }
-            return Some(Spec::FunctionLua(LuaFunction {
-                source: LuaSource::Handler,
-                method: None,
-            }));
+            return Some(Spec::FunctionLua(LuaFunction { source: LuaSource::Handler, method: None }));
         }
-        let method = top
-            .get("method")
-            .and_then(|n| non_empty_string(self.r, n, "method"));
+        let method = top.get("method").and_then(|n| non_empty_string(self.r, n, "method"));
         let (text, _) = self.required_string(top, "source")?;
         let chunk_name = match files.iter().find(|(field, _)| field == "source") {
             Some((_, file)) => format!("@{}", file.display()),
             None => format!("={}", self.r.entry),
         };
-        Some(Spec::FunctionLua(LuaFunction {
-            source: LuaSource::Code { text, chunk_name },
-            method,
-        }))
+        Some(Spec::FunctionLua(LuaFunction { source: LuaSource::Code { text, chunk_name }, method }))
     }
 }
 
@@ -748,11 +590,7 @@ fn pool(r: &mut Report<'_>, node: &Node, prefix: &str) -> Pool {
         return pool;
     };
     let obj = Obj::new(items, prefix);
-    check_keys(
-        r,
-        &obj,
-        &["type", "size", "workers", "buffer", "max_size", "isolate"],
-    );
+    check_keys(r, &obj, &["type", "size", "workers", "buffer", "max_size", "isolate"]);
     if let Some(n) = obj.get("type") {
         let path = obj.path("type");
         pool.kind = match string(r, n, &path).as_deref() {
@@ -779,14 +617,7 @@ fn pool(r: &mut Report<'_>, node: &Node, prefix: &str) -> Pool {
         match u32::try_from(value) {
             Ok(v) => Some(v),
             Err(_) => {
-                r.error(
-                    n.line,
-                    format!(
-                        "field {:?}: {value} is too large (at most {})",
-                        obj.path(key),
-                        u32::MAX
-                    ),
-                );
+                r.error(n.line, format!("field {:?}: {value} is too large (at most {})", obj.path(key), u32::MAX));
                 None
             }
         }
@@ -795,10 +626,7 @@ fn pool(r: &mut Report<'_>, node: &Node, prefix: &str) -> Pool {
     pool.workers = u32_field(r, "workers");
     pool.buffer = u32_field(r, "buffer");
     pool.max_size = u32_field(r, "max_size");
-    pool.isolate = obj
-        .get("isolate")
-        .and_then(|n| boolean(r, n, &obj.path("isolate")))
-        .unwrap_or(false);
+    pool.isolate = obj.get("isolate").and_then(|n| boolean(r, n, &obj.path("isolate"))).unwrap_or(false);
     pool
 }
 
@@ -808,16 +636,7 @@ fn limits(r: &mut Report<'_>, node: &Node, prefix: &str) -> Limits {
         return limits;
     };
     let obj = Obj::new(items, prefix);
-    check_keys(
-        r,
-        &obj,
-        &[
-            "max_execution_ms",
-            "memory_bytes",
-            "fuel",
-            "max_retained_memory_bytes",
-        ],
-    );
+    check_keys(r, &obj, &["max_execution_ms", "memory_bytes", "fuel", "max_retained_memory_bytes"]);
     let mut field = |key: &str, slot: &mut u64| {
         if let Some(v) = obj.get(key).and_then(|n| uint(r, n, &obj.path(key))) {
             *slot = v;
@@ -826,10 +645,7 @@ fn limits(r: &mut Report<'_>, node: &Node, prefix: &str) -> Limits {
     field("max_execution_ms", &mut limits.max_execution_ms);
     field("memory_bytes", &mut limits.memory_bytes);
     field("fuel", &mut limits.fuel);
-    field(
-        "max_retained_memory_bytes",
-        &mut limits.max_retained_memory_bytes,
-    );
+    field("max_retained_memory_bytes", &mut limits.max_retained_memory_bytes);
     limits
 }
 
@@ -863,13 +679,7 @@ fn mode(r: &mut Report<'_>, node: &Node) -> Option<u32> {
         .flatten()
         .filter(|m| *m <= 0o7777);
     if parsed.is_none() {
-        r.error(
-            node.line,
-            format!(
-                "field \"mode\": expected an octal mode like \"0755\", got {}",
-                shown(&node.value)
-            ),
-        );
+        r.error(node.line, format!("field \"mode\": expected an octal mode like \"0755\", got {}", shown(&node.value)));
     }
     parsed
 }
@@ -882,10 +692,7 @@ struct Obj<'n> {
 
 impl<'n> Obj<'n> {
     fn new(items: &'n [(String, Node)], prefix: &str) -> Self {
-        Obj {
-            items,
-            prefix: prefix.to_string(),
-        }
+        Obj { items, prefix: prefix.to_string() }
     }
 
     fn path(&self, key: &str) -> String {
@@ -894,11 +701,7 @@ impl<'n> Obj<'n> {
 
     /// The value of `key`; an explicit null counts as absent.
     fn get(&self, key: &str) -> Option<&'n Node> {
-        self.items
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
-            .filter(|v| !matches!(v.value, Value::Null))
+        self.items.iter().find(|(k, _)| k == key).map(|(_, v)| v).filter(|v| !matches!(v.value, Value::Null))
     }
 }
 
@@ -934,9 +737,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
             diagonal = above;
         }
     }
@@ -967,13 +768,7 @@ fn shown(value: &Value) -> String {
 }
 
 pub(crate) fn mismatch(r: &mut Report<'_>, node: &Node, path: &str, expected: &str) {
-    r.error(
-        node.line,
-        format!(
-            "field {path:?}: expected {expected}, got {}",
-            type_name(&node.value)
-        ),
-    );
+    r.error(node.line, format!("field {path:?}: expected {expected}, got {}", type_name(&node.value)));
 }
 
 pub(crate) fn string(r: &mut Report<'_>, node: &Node, path: &str) -> Option<String> {
@@ -1017,10 +812,7 @@ fn uint(r: &mut Report<'_>, node: &Node, path: &str) -> Option<u64> {
             Value::Int(_) | Value::Float(_) => shown(&node.value),
             ref other => type_name(other).to_string(),
         };
-        r.error(
-            node.line,
-            format!("field {path:?}: expected a non-negative integer, got {got}"),
-        );
+        r.error(node.line, format!("field {path:?}: expected a non-negative integer, got {got}"));
     }
     value
 }
@@ -1038,11 +830,7 @@ fn sequence<'n>(r: &mut Report<'_>, node: &'n Node, path: &str) -> Option<&'n [N
 }
 
 /// A mapping; an empty sequence counts as an empty mapping (an empty Lua table).
-pub(crate) fn mapping<'n>(
-    r: &mut Report<'_>,
-    node: &'n Node,
-    path: &str,
-) -> Option<&'n [(String, Node)]> {
+pub(crate) fn mapping<'n>(r: &mut Report<'_>, node: &'n Node, path: &str) -> Option<&'n [(String, Node)]> {
     match &node.value {
         Value::Map(items) => Some(items),
         Value::Seq(items) if items.is_empty() => Some(&[]),
@@ -1057,11 +845,7 @@ fn strings(r: &mut Report<'_>, node: &Node, path: &str) -> Vec<String> {
     let Some(items) = sequence(r, node, path) else {
         return Vec::new();
     };
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| string(r, item, &format!("{path}[{i}]")))
-        .collect()
+    items.iter().enumerate().filter_map(|(i, item)| string(r, item, &format!("{path}[{i}]"))).collect()
 }
 
 #[cfg(test)]
@@ -1076,17 +860,8 @@ mod tests {
     fn hashes() {
         let hex = "ab".repeat(32);
         assert_eq!(parse_hash(&format!("sha256:{hex}")), Some([0xab; 32]));
-        assert_eq!(
-            parse_hash(&format!("sha256:{}", hex.to_uppercase())),
-            Some([0xab; 32])
-        );
-        for bad in [
-            "",
-            "ab",
-            "sha1:ab",
-            &format!("sha256:{}", &hex[..62]),
-            &format!("sha256:{}zz", &hex[..62]),
-        ] {
+        assert_eq!(parse_hash(&format!("sha256:{}", hex.to_uppercase())), Some([0xab; 32]));
+        for bad in ["", "ab", "sha1:ab", &format!("sha256:{}", &hex[..62]), &format!("sha256:{}zz", &hex[..62])] {
             assert_eq!(parse_hash(bad), None, "{bad}");
         }
         assert_eq!(parse_hash(&format!("sha256:{}", "+a".repeat(32))), None);
@@ -1123,18 +898,9 @@ mod tests {
         let cases: &[(Value, Result<u64, &str>)] = &[
             (Value::Int(5), Ok(5)),
             (Value::Float(5.0), Ok(5)),
-            (
-                Value::Int(-1),
-                Err("expected a non-negative integer, got -1"),
-            ),
-            (
-                Value::Float(1.5),
-                Err("expected a non-negative integer, got 1.5"),
-            ),
-            (
-                Value::Str("4".into()),
-                Err("expected a non-negative integer, got string"),
-            ),
+            (Value::Int(-1), Err("expected a non-negative integer, got -1")),
+            (Value::Float(1.5), Err("expected a non-negative integer, got 1.5")),
+            (Value::Str("4".into()), Err("expected a non-negative integer, got string")),
         ];
         for (value, expected) in cases {
             let mut diags = Vec::new();

@@ -37,9 +37,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     if nesting_bound(text) > MAX_SCAN_DEPTH {
         return Err(YamlError {
             line: 1,
-            message: format!(
-                "YAML nesting too deep to load safely; keep it under {MAX_DEPTH} levels"
-            ),
+            message: format!("YAML nesting too deep to load safely; keep it under {MAX_DEPTH} levels"),
         });
     }
     let spawned = std::thread::scope(|scope| {
@@ -52,10 +50,9 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     match spawned {
         Ok(Ok(result)) => result,
         // saphyr panicked on this input: report it instead of taking the host down.
-        Ok(Err(_)) => Err(YamlError {
-            line: 1,
-            message: "the YAML parser failed on this file (internal error)".into(),
-        }),
+        Ok(Err(_)) => {
+            Err(YamlError { line: 1, message: "the YAML parser failed on this file (internal error)".into() })
+        }
         // No thread available: the textual bound still keeps the recursion modest.
         Err(_) => parse_here(text),
     }
@@ -64,11 +61,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
 fn parse_here(text: &str) -> Result<Node, YamlError> {
     let docs = MarkedYamlOwned::load_from_str(text).map_err(|e| YamlError {
         line: line_of(e.marker().line()),
-        message: format!(
-            "invalid YAML (column {}): {}",
-            e.marker().col() + 1,
-            e.info()
-        ),
+        message: format!("invalid YAML (column {}): {}", e.marker().col() + 1, e.info()),
     })?;
     let mut docs = docs.into_iter();
     let Some(root) = docs.next() else {
@@ -81,10 +74,7 @@ fn parse_here(text: &str) -> Result<Node, YamlError> {
         });
     }
     if let Some(line) = too_deep(&root) {
-        return Err(YamlError {
-            line,
-            message: format!("YAML nested more than {MAX_DEPTH} levels deep"),
-        });
+        return Err(YamlError { line, message: format!("YAML nested more than {MAX_DEPTH} levels deep") });
     }
     if matches!(root.data, YamlDataOwned::BadValue) {
         // saphyr's representation of an empty document.
@@ -160,9 +150,7 @@ fn convert(node: MarkedYamlOwned) -> Result<Node, YamlError> {
     let value = match node.data {
         YamlDataOwned::Value(scalar) => scalar_value(scalar),
         YamlDataOwned::Representation(text, _, _) => Value::Str(text),
-        YamlDataOwned::Sequence(items) => {
-            Value::Seq(items.into_iter().map(convert).collect::<Result<_, _>>()?)
-        }
+        YamlDataOwned::Sequence(items) => Value::Seq(items.into_iter().map(convert).collect::<Result<_, _>>()?),
         YamlDataOwned::Mapping(map) => {
             let mut items = Vec::with_capacity(map.len());
             for (key, value) in map {
@@ -201,18 +189,13 @@ fn scalar_value(scalar: ScalarOwned) -> Value {
 fn key_text(key: MarkedYamlOwned) -> Result<String, YamlError> {
     let line = line_of(key.span.start.line());
     match key.data {
-        YamlDataOwned::Value(ScalarOwned::String(s)) | YamlDataOwned::Representation(s, _, _) => {
-            Ok(s)
-        }
+        YamlDataOwned::Value(ScalarOwned::String(s)) | YamlDataOwned::Representation(s, _, _) => Ok(s),
         YamlDataOwned::Value(ScalarOwned::Integer(i)) => Ok(i.to_string()),
         YamlDataOwned::Value(ScalarOwned::Boolean(b)) => Ok(b.to_string()),
         YamlDataOwned::Value(ScalarOwned::FloatingPoint(f)) => Ok(f.into_inner().to_string()),
         YamlDataOwned::Value(ScalarOwned::Null) => Ok("null".into()),
         YamlDataOwned::Tagged(_, inner) => key_text(*inner),
-        _ => Err(YamlError {
-            line,
-            message: "mapping keys must be plain strings, not sequences or mappings".into(),
-        }),
+        _ => Err(YamlError { line, message: "mapping keys must be plain strings, not sequences or mappings".into() }),
     }
 }
 
@@ -244,10 +227,7 @@ mod tests {
                         ]),
                     ),
                 ),
-                (
-                    "d",
-                    Node::new(7, map(vec![("e", Node::new(8, Value::Str("0755".into())))])),
-                ),
+                ("d", Node::new(7, map(vec![("e", Node::new(8, Value::Str("0755".into())))]))),
             ]),
         );
         assert_eq!(node, expected);
@@ -265,42 +245,25 @@ mod tests {
         let node = parse("entries:\n  - name: a\n    kind: x\n\n  - name: b\n").unwrap();
         let entries = node.get("entries").unwrap();
         assert_eq!(entries.line, 1);
-        let Value::Seq(items) = &entries.value else {
-            panic!("not a sequence")
-        };
+        let Value::Seq(items) = &entries.value else { panic!("not a sequence") };
         assert_eq!(items.iter().map(|n| n.line).collect::<Vec<_>>(), vec![2, 5]);
     }
 
     #[test]
     fn aliases_are_expanded() {
         let node = parse("a: &p {size: 2}\nb: *p\n").unwrap();
-        assert_eq!(
-            node.get("b").unwrap().get("size").unwrap().value,
-            Value::Int(2)
-        );
+        assert_eq!(node.get("b").unwrap().get("size").unwrap().value, Value::Int(2));
     }
 
     #[test]
     fn errors() {
         let cases: &[(&str, u32, &str)] = &[
-            (
-                "a: b: c\n",
-                1,
-                "invalid YAML (column 5): mapping values are not allowed",
-            ),
-            (
-                "a: 1\na: 2\n",
-                2,
-                "invalid YAML (column 1): duplicated key in mapping",
-            ),
+            ("a: b: c\n", 1, "invalid YAML (column 5): mapping values are not allowed"),
+            ("a: 1\na: 2\n", 2, "invalid YAML (column 1): duplicated key in mapping"),
             ("a: 1\n---\nb: 2\n", 3, "more than one YAML document"),
             ("? [a]\n: 1\n", 1, "mapping keys must be plain strings"),
             ("a: !!int abc\n", 1, "invalid YAML value"),
-            (
-                "a: *nope\n",
-                1,
-                "invalid YAML (column 4): while parsing node, found unknown anchor",
-            ),
+            ("a: *nope\n", 1, "invalid YAML (column 4): while parsing node, found unknown anchor"),
         ];
         for (text, line, start) in cases {
             let err = parse(text).unwrap_err();
@@ -314,10 +277,7 @@ mod tests {
         let deep_block = "- ".repeat(200_000) + "x\n";
         assert!(parse(&deep_block).unwrap_err().message.contains("too deep"));
         let deep_flow = "[".repeat(200) + &"]".repeat(200);
-        assert!(parse(&deep_flow)
-            .unwrap_err()
-            .message
-            .contains("nested more than"));
+        assert!(parse(&deep_flow).unwrap_err().message.contains("nested more than"));
         let mut aliases = String::from("a0: &a0 [[[[[[[[[[1]]]]]]]]]]\n");
         for i in 1..40 {
             aliases.push_str(&format!("a{i}: &a{i} [[[[[[[[[[*a{}]]]]]]]]]]\n", i - 1));
