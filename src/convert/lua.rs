@@ -73,6 +73,40 @@ fn u64_of(v: &Value, path: &Path) -> Result<u64, ConvError> {
     }
 }
 
+/// An `s64` argument: an integer, an integral float, or (LuaJIT) a 64-bit cdata.
+fn s64_of(lua: &Lua, v: &Value, path: &Path) -> Result<i64, ConvError> {
+    if let Some(i) = integral(v) {
+        return Ok(i);
+    }
+    match super::int64::read(lua, v) {
+        Some((bits, true)) => Ok(bits),
+        Some((bits, false)) if bits >= 0 => Ok(bits),
+        Some((bits, false)) => {
+            Err(ConvError::new(path, format!("expected s64, got {}ULL (out of range)", bits as u64)))
+        }
+        None => Err(not_integer(path, "s64", v)),
+    }
+}
+
+/// A `u64` argument: as [`u64_of`], or (LuaJIT) a 64-bit cdata.
+fn u64_any(lua: &Lua, v: &Value, path: &Path) -> Result<u64, ConvError> {
+    match super::int64::read(lua, v) {
+        Some((bits, false)) => Ok(bits as u64),
+        Some((bits, true)) if bits >= 0 => Ok(bits as u64),
+        Some((bits, true)) => Err(ConvError::new(path, format!("expected u64, got {bits}LL (negative)"))),
+        None => u64_of(v, path),
+    }
+}
+
+/// A 64-bit result: a Lua integer on 5.3+; on LuaJIT a number when exact, else a cdata.
+fn int64_out(lua: &Lua, bits: i64, signed: bool) -> mlua::Result<Value> {
+    if cfg!(feature = "luajit") {
+        super::int64::push(lua, bits, signed)
+    } else {
+        Ok(Value::Integer(bits))
+    }
+}
+
 fn float_of(v: &Value, path: &Path, name: &str) -> Result<f64, ConvError> {
     match *v {
         Value::Integer(i) => Ok(i as f64),
@@ -154,8 +188,8 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
         Ty::U16 => Val::U16(int_in(v, path, "u16", 0, u16::MAX.into())? as u16),
         Ty::S32 => Val::S32(int_in(v, path, "s32", i32::MIN.into(), i32::MAX.into())? as i32),
         Ty::U32 => Val::U32(int_in(v, path, "u32", 0, u32::MAX.into())? as u32),
-        Ty::S64 => Val::S64(integral(v).ok_or_else(|| not_integer(path, "s64", v))?),
-        Ty::U64 => Val::U64(u64_of(v, path)?),
+        Ty::S64 => Val::S64(s64_of(lua, v, path)?),
+        Ty::U64 => Val::U64(u64_any(lua, v, path)?),
         Ty::F32 => Val::Float32(float_of(v, path, "f32")? as f32),
         Ty::F64 => Val::Float64(float_of(v, path, "f64")?),
         Ty::Char => Val::Char(char_of(v, path)?),
@@ -373,8 +407,8 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
         (Val::U16(i), _) => Value::Integer(i.into()),
         (Val::S32(i), _) => Value::Integer(i.into()),
         (Val::U32(i), _) => Value::Integer(i.into()),
-        (Val::S64(i), _) => Value::Integer(i),
-        (Val::U64(i), _) => Value::Integer(i as i64),
+        (Val::S64(i), _) => int64_out(lua, i, true)?,
+        (Val::U64(i), _) => int64_out(lua, i as i64, false)?,
         (Val::Float32(f), _) => Value::Number(f.into()),
         (Val::Float64(f), _) => Value::Number(f),
         (Val::Char(c), _) => Value::String(lua.create_string(c.encode_utf8(&mut [0; 4]).as_bytes())?),
@@ -463,7 +497,7 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
 }
 
 /// Converts a Lua value for a parameter that lowers to a single core value.
-pub fn scalar_to_core(v: &Value, s: &Scalar, path: &Path) -> Result<wasmtime::Val, ConvError> {
+pub fn scalar_to_core(lua: &Lua, v: &Value, s: &Scalar, path: &Path) -> Result<wasmtime::Val, ConvError> {
     use wasmtime::Val as W;
     Ok(match s {
         Scalar::Bool => match v {
@@ -476,8 +510,8 @@ pub fn scalar_to_core(v: &Value, s: &Scalar, path: &Path) -> Result<wasmtime::Va
         Scalar::U16 => W::I32(int_in(v, path, "u16", 0, u16::MAX.into())? as i32),
         Scalar::S32 => W::I32(int_in(v, path, "s32", i32::MIN.into(), i32::MAX.into())? as i32),
         Scalar::U32 => W::I32(int_in(v, path, "u32", 0, u32::MAX.into())? as u32 as i32),
-        Scalar::S64 => W::I64(integral(v).ok_or_else(|| not_integer(path, "s64", v))?),
-        Scalar::U64 => W::I64(u64_of(v, path)? as i64),
+        Scalar::S64 => W::I64(s64_of(lua, v, path)?),
+        Scalar::U64 => W::I64(u64_any(lua, v, path)? as i64),
         Scalar::F32 => W::F32((float_of(v, path, "f32")? as f32).to_bits()),
         Scalar::F64 => W::F64(float_of(v, path, "f64")?.to_bits()),
         Scalar::Char => W::I32(char_of(v, path)? as i32),
@@ -501,7 +535,10 @@ pub fn scalar_from_core(lua: &Lua, v: &wasmtime::Val, s: &Scalar) -> Result<Valu
         Scalar::U16 => Value::Integer((i32_of() as u16).into()),
         Scalar::S32 => Value::Integer(i32_of().into()),
         Scalar::U32 => Value::Integer((i32_of() as u32).into()),
-        Scalar::S64 | Scalar::U64 => Value::Integer(if let W::I64(i) = v { *i } else { 0 }),
+        Scalar::S64 | Scalar::U64 => {
+            let bits = if let W::I64(i) = v { *i } else { 0 };
+            int64_out(lua, bits, matches!(s, Scalar::S64)).map_err(|e| e.to_string())?
+        }
         Scalar::F32 => Value::Number(if let W::F32(b) = v { f32::from_bits(*b).into() } else { 0.0 }),
         Scalar::F64 => Value::Number(if let W::F64(b) = v { f64::from_bits(*b) } else { 0.0 }),
         Scalar::Char => {

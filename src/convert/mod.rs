@@ -1,5 +1,6 @@
 //! WIT ⇄ Lua values, driven by the WIT type (SPEC §3), with errors that name the path.
 
+pub mod int64;
 mod lua;
 mod path;
 pub mod resource;

@@ -127,7 +127,9 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
     let Callee::Core { params, results, .. } = &f.callee else {
         return Outcome::Slow;
     };
-    if params.len() > MAX_FLAT || results.len() > 1 || (n - 1) as usize != params.len() {
+    // On LuaJIT a 64-bit result may need a cdata, which the mlua path makes.
+    let wide = cfg!(feature = "luajit") && matches!(results.first(), Some(Scalar::S64 | Scalar::U64));
+    if wide || params.len() > MAX_FLAT || results.len() > 1 || (n - 1) as usize != params.len() {
         return Outcome::Slow;
     }
     let mut raw = [ValRaw::i32(0); MAX_FLAT];

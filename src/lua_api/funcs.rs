@@ -173,7 +173,7 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
             let path = Path::new();
             let mut raw = vec![wasmtime::ValRaw::i32(0); params.len().max(results.len())];
             for (i, s) in params.iter().enumerate() {
-                let v = convert::scalar_to_core(arg(i), s, &path).map_err(|e| arg_error(f, i, e))?;
+                let v = convert::scalar_to_core(lua, arg(i), s, &path).map_err(|e| arg_error(f, i, e))?;
                 raw[i] = Scalar::to_raw(&v);
             }
             loaded.pool.call_core(f, ctx, &mut raw)?;

@@ -21,6 +21,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         return Ok(t);
     }
     resource::install(lua);
+    crate::convert::int64::install(lua);
     let m = lua.create_table()?;
     m.set("version", env!("CARGO_PKG_VERSION"))?;
     m.set("null", crate::convert::null())?;

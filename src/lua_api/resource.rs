@@ -59,6 +59,8 @@ impl UserData for LuaResource {
                 None => Ok(Value::Nil),
             }
         });
+        // `<close>` variables exist from Lua 5.4 on.
+        #[cfg(feature = "lua54")]
         methods.add_meta_method(MetaMethod::Close, |_, this, ()| {
             this.release();
             Ok(())

@@ -14,9 +14,7 @@ const EMPTY_WASM_SHA256: &str = "93a44bbb96c751218e4c00d479e4c14358122a389acca16
 
 /// A fresh directory tree under the target's temporary directory.
 fn tree(name: &str, files: &[(&str, &[u8])]) -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("registry")
-        .join(name);
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("registry").join(name);
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root).unwrap();
     for (path, contents) in files {
@@ -32,10 +30,7 @@ fn id(s: &str) -> Id {
 }
 
 fn by_id<'a>(entries: &'a [Entry], s: &str) -> &'a Entry {
-    entries
-        .iter()
-        .find(|e| e.id.to_string() == s)
-        .unwrap_or_else(|| panic!("no entry {s}"))
+    entries.iter().find(|e| e.id.to_string() == s).unwrap_or_else(|| panic!("no entry {s}"))
 }
 
 fn load(path: &Path, known: &dyn Known) -> Vec<Entry> {
@@ -51,12 +46,7 @@ impl Known for Registry {
 }
 
 fn registry(entries: Vec<Entry>) -> Registry {
-    Registry(
-        entries
-            .into_iter()
-            .map(|e| (e.id.clone(), Arc::new(e)))
-            .collect(),
-    )
+    Registry(entries.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect())
 }
 
 const APP_INDEX: &str = r#"
@@ -179,101 +169,45 @@ fn loads_every_kind_across_files() {
     );
 
     let data = by_id(&entries, "app:data");
-    assert_eq!(
-        data.origin,
-        Origin::File {
-            file: root.join("_index.yaml"),
-            line: 5
-        }
-    );
-    let Spec::FsDirectory(fs_data) = &data.spec else {
-        panic!("{:?}", data.spec)
-    };
+    assert_eq!(data.origin, Origin::File { file: root.join("_index.yaml"), line: 5 });
+    let Spec::FsDirectory(fs_data) = &data.spec else { panic!("{:?}", data.spec) };
     assert_eq!(fs_data.path, root.join("data"));
     assert_eq!(fs_data.mode, Some(0o750));
-    let Spec::FsDirectory(scratch) = &by_id(&entries, "app:scratch").spec else {
-        panic!()
-    };
+    let Spec::FsDirectory(scratch) = &by_id(&entries, "app:scratch").spec else { panic!() };
     assert_eq!((scratch.auto_init, scratch.mode), (true, Some(0o700)));
 
-    let Spec::EnvVariable(key) = &by_id(&entries, "app:api_key").spec else {
-        panic!()
-    };
+    let Spec::EnvVariable(key) = &by_id(&entries, "app:api_key").spec else { panic!() };
     assert_eq!(key.variable, "API_KEY");
     assert_eq!(key.default.as_deref(), Some("42"));
 
     let answer = by_id(&entries, "app:answer");
-    assert_eq!(
-        answer.meta.get("comment").and_then(Node::as_str),
-        Some("the answer")
-    );
-    let Spec::FunctionWat(f) = &answer.spec else {
-        panic!()
-    };
+    assert_eq!(answer.meta.get("comment").and_then(Node::as_str), Some("the answer"));
+    let Spec::FunctionWat(f) = &answer.spec else { panic!() };
     assert!(matches!(&f.code, Code::Wat(text) if text == "(module)"));
     let c = &f.common;
     assert_eq!(c.method.as_deref(), Some("answer"));
     assert_eq!(c.wit.as_deref(), Some("answer: func() -> s32;"));
-    assert_eq!(
-        c.imports,
-        [Profile::Poll, Profile::Funcs, Profile::Clocks],
-        "mapped and de-duplicated"
-    );
+    assert_eq!(c.imports, [Profile::Poll, Profile::Funcs, Profile::Clocks], "mapped and de-duplicated");
     assert_eq!(
         c.pool,
-        Pool {
-            kind: PoolKind::Static,
-            size: None,
-            workers: Some(2),
-            buffer: Some(16),
-            max_size: None,
-            isolate: true
-        }
+        Pool { kind: PoolKind::Static, size: None, workers: Some(2), buffer: Some(16), max_size: None, isolate: true }
     );
     assert_eq!(c.limits.fuel, 1000);
     assert_eq!(c.limits.max_execution_ms, 50);
     assert_eq!(c.limits.memory_bytes, Limits::default().memory_bytes);
     assert_eq!(c.wasi.args, ["answer", "--fast"]);
     assert_eq!(c.wasi.cwd.as_deref(), Some("/data"));
-    assert_eq!(
-        c.wasi.env,
-        [WasiEnv {
-            id: id("app:api_key"),
-            name: Some("KEY".into()),
-            required: true
-        }]
-    );
-    assert_eq!(
-        c.wasi.mounts,
-        [Mount {
-            fs: id("app:data"),
-            guest: "/data".into(),
-            read_only: true
-        }]
-    );
-    assert_eq!(
-        c.wasi.allowed_hosts.as_deref(),
-        Some(&["*.example.com:443".to_string()][..])
-    );
+    assert_eq!(c.wasi.env, [WasiEnv { id: id("app:api_key"), name: Some("KEY".into()), required: true }]);
+    assert_eq!(c.wasi.mounts, [Mount { fs: id("app:data"), guest: "/data".into(), read_only: true }]);
+    assert_eq!(c.wasi.allowed_hosts.as_deref(), Some(&["*.example.com:443".to_string()][..]));
 
-    let Spec::FunctionLua(greet) = &by_id(&entries, "app:greet").spec else {
-        panic!()
-    };
+    let Spec::FunctionLua(greet) = &by_id(&entries, "app:greet").spec else { panic!() };
     assert_eq!(greet.method.as_deref(), Some("greet"));
-    let LuaSource::Code { text, chunk_name } = &greet.source else {
-        panic!()
-    };
+    let LuaSource::Code { text, chunk_name } = &greet.source else { panic!() };
     assert_eq!(text, "return { greet = function() end }");
-    assert_eq!(
-        chunk_name,
-        &format!("@{}", root.join("lua/greet.lua").display())
-    );
-    let Spec::FunctionLua(inline) = &by_id(&entries, "app:inline_lua").spec else {
-        panic!()
-    };
-    assert!(
-        matches!(&inline.source, LuaSource::Code { chunk_name, .. } if chunk_name == "=app:inline_lua")
-    );
+    assert_eq!(chunk_name, &format!("@{}", root.join("lua/greet.lua").display()));
+    let Spec::FunctionLua(inline) = &by_id(&entries, "app:inline_lua").spec else { panic!() };
+    assert!(matches!(&inline.source, LuaSource::Code { chunk_name, .. } if chunk_name == "=app:inline_lua"));
 
     let thing = by_id(&entries, "app:thing");
     assert!(matches!(thing.spec, Spec::Unknown));
@@ -281,41 +215,19 @@ fn loads_every_kind_across_files() {
     assert_eq!(thing.fields[0].0, "anything");
 
     let compute = by_id(&entries, "lib.tools:compute");
-    let Spec::FunctionWasm(f) = &compute.spec else {
-        panic!()
-    };
-    let Code::Binary { path, bytes } = &f.code else {
-        panic!()
-    };
+    let Spec::FunctionWasm(f) = &compute.spec else { panic!() };
+    let Code::Binary { path, bytes } = &f.code else { panic!() };
     assert_eq!(path, &root.join("bin/empty.wasm"));
     assert_eq!(&bytes[..], EMPTY_WASM);
-    assert_eq!(
-        f.common.limits.memory_bytes,
-        1 << 20,
-        "options.limits alias"
-    );
+    assert_eq!(f.common.limits.memory_bytes, 1 << 20, "options.limits alias");
 
-    let Spec::ProcessWasm(p) = &by_id(&entries, "lib.tools:worker").spec else {
-        panic!()
-    };
+    let Spec::ProcessWasm(p) = &by_id(&entries, "lib.tools:worker").spec else { panic!() };
     assert!(matches!(&p.code, Code::Binary { path, .. } if path == &root.join("lib/worker.wasm")));
     assert_eq!(p.common.pool.kind, PoolKind::Inline, "options.pool alias");
     assert_eq!(p.common.imports, [Profile::Actor]);
     assert_eq!(p.common.wasi.mounts[0].fs, id("app:data"));
-    assert_eq!(
-        p.command,
-        Some(Command {
-            name: "work".into(),
-            short: Some("does work".into())
-        })
-    );
-    assert_eq!(
-        p.options
-            .get("mailbox")
-            .and_then(|m| m.get("capacity"))
-            .map(|n| &n.value),
-        Some(&Value::Int(4))
-    );
+    assert_eq!(p.command, Some(Command { name: "work".into(), short: Some("does work".into()) }));
+    assert_eq!(p.options.get("mailbox").and_then(|m| m.get("capacity")).map(|n| &n.value), Some(&Value::Int(4)));
 }
 
 #[test]
@@ -347,13 +259,8 @@ entries:
     );
     let entries = load(&root, &());
     let thing = &entries[0];
-    assert_eq!(
-        thing.meta.get("doc").and_then(Node::as_str),
-        Some("documentation")
-    );
-    let Value::Seq(list) = &thing.fields[0].1.get("list").unwrap().value else {
-        panic!()
-    };
+    assert_eq!(thing.meta.get("doc").and_then(Node::as_str), Some("documentation"));
+    let Value::Seq(list) = &thing.fields[0].1.get("list").unwrap().value else { panic!() };
     let texts: Vec<_> = list.iter().filter_map(Node::as_str).collect();
     assert_eq!(texts, ["plain", "alpha"]);
 }
@@ -380,9 +287,7 @@ fn references_resolve_through_known_entries() {
         )],
     );
     let entries = load(&second, &known);
-    let Spec::FunctionWasm(f) = &entries[0].spec else {
-        panic!()
-    };
+    let Spec::FunctionWasm(f) = &entries[0].spec else { panic!() };
     assert!(
         matches!(&f.code, Code::Binary { path, .. } if path == &first.join("bin/empty.wasm")),
         "the wasm path resolves in the known fs.directory"
@@ -392,20 +297,14 @@ fn references_resolve_through_known_entries() {
     assert_eq!(load(&first, &known).len(), 2);
     // Without the known entries the references dangle.
     let problems = load_path(&second, &()).unwrap_err().to_string();
-    assert!(
-        problems.contains("fs reference \"bin\" not found"),
-        "{problems}"
-    );
+    assert!(problems.contains("fs reference \"bin\" not found"), "{problems}");
 }
 
 #[test]
 fn entries_of_the_batch_win_over_known_ones() {
     let known_tree = tree(
         "batch_wins_known",
-        &[(
-            "_index.yaml",
-            b"namespace: app\nentries:\n  - name: data\n    kind: env.variable\n    variable: DATA\n",
-        )],
+        &[("_index.yaml", b"namespace: app\nentries:\n  - name: data\n    kind: env.variable\n    variable: DATA\n")],
     );
     let known = registry(load(&known_tree, &()));
     let batch = tree(
@@ -423,16 +322,8 @@ fn entries_of_the_batch_win_over_known_ones() {
 
 #[test]
 fn directories_load_in_a_fixed_order_and_skip_dot_directories() {
-    let entry = |ns: &str| {
-        format!("namespace: {ns}\nentries:\n  - name: v\n    kind: env.variable\n    variable: V\n")
-    };
-    let (a, b, z, c, hidden) = (
-        entry("b.nested"),
-        entry("a"),
-        entry("z"),
-        entry("c"),
-        entry("hidden"),
-    );
+    let entry = |ns: &str| format!("namespace: {ns}\nentries:\n  - name: v\n    kind: env.variable\n    variable: V\n");
+    let (a, b, z, c, hidden) = (entry("b.nested"), entry("a"), entry("z"), entry("c"), entry("hidden"));
     let root = tree(
         "order",
         &[
@@ -454,29 +345,15 @@ fn paths_without_registry_files_are_errors() {
     let err = load_path(&empty, &()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "{}: -: no _index.yaml file found in this directory or below it",
-            empty.display()
-        )
+        format!("{}: -: no _index.yaml file found in this directory or below it", empty.display())
     );
     let missing = empty.join("nope");
     let err = load_path(&missing, &()).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!("{}: -: no such file or directory", missing.display())
-    );
+    assert_eq!(err.to_string(), format!("{}: -: no such file or directory", missing.display()));
 }
 
 fn map(items: &[(&str, Value)]) -> Node {
-    Node::new(
-        0,
-        Value::Map(
-            items
-                .iter()
-                .map(|(k, v)| (k.to_string(), Node::new(0, v.clone())))
-                .collect(),
-        ),
-    )
+    Node::new(0, Value::Map(items.iter().map(|(k, v)| (k.to_string(), Node::new(0, v.clone()))).collect()))
 }
 
 fn s(text: &str) -> Value {
@@ -489,22 +366,13 @@ fn entry_from_node_accepts_a_handler_for_function_lua() {
     let entry = entry_from_node(&node, Path::new("."), true, &()).unwrap();
     assert_eq!(entry.id, id("app:hello"));
     assert_eq!(entry.origin, Origin::Api);
-    assert!(matches!(
-        &entry.spec,
-        Spec::FunctionLua(LuaFunction {
-            source: LuaSource::Handler,
-            method: None
-        })
-    ));
+    assert!(matches!(&entry.spec, Spec::FunctionLua(LuaFunction { source: LuaSource::Handler, method: None })));
     assert!(entry.fields.is_empty());
 }
 
 #[test]
 fn entry_from_node_resolves_paths_against_base_dir() {
-    let base = tree(
-        "from_node",
-        &[("lua/x.lua", b"return {}"), ("bin/a.wasm", EMPTY_WASM)],
-    );
+    let base = tree("from_node", &[("lua/x.lua", b"return {}"), ("bin/a.wasm", EMPTY_WASM)]);
     let lua = map(&[
         ("namespace", s("app")),
         ("name", s("x")),
@@ -513,30 +381,20 @@ fn entry_from_node_resolves_paths_against_base_dir() {
         ("method", s("run")),
     ]);
     let entry = entry_from_node(&lua, &base, false, &()).unwrap();
-    let Spec::FunctionLua(f) = &entry.spec else {
-        panic!()
-    };
+    let Spec::FunctionLua(f) = &entry.spec else { panic!() };
     assert!(matches!(&f.source, LuaSource::Code { text, chunk_name }
         if text == "return {}" && chunk_name == &format!("@{}", base.join("lua/x.lua").display())));
-    assert_eq!(
-        entry.fields[0],
-        ("source".to_string(), Node::new(0, s("return {}")))
-    );
+    assert_eq!(entry.fields[0], ("source".to_string(), Node::new(0, s("return {}"))));
 
     // LuaJIT numbers arrive as floats; integral ones are integers.
     let wasm = map(&[
         ("id", s("app:w")),
         ("kind", s("function.wasm")),
         ("path", s("bin/a.wasm")),
-        (
-            "pool",
-            Value::Map(vec![("workers".into(), Node::new(0, Value::Float(3.0)))]),
-        ),
+        ("pool", Value::Map(vec![("workers".into(), Node::new(0, Value::Float(3.0)))])),
     ]);
     let entry = entry_from_node(&wasm, &base, false, &()).unwrap();
-    let Spec::FunctionWasm(f) = &entry.spec else {
-        panic!()
-    };
+    let Spec::FunctionWasm(f) = &entry.spec else { panic!() };
     assert_eq!(f.common.pool.workers, Some(3));
     assert!(matches!(&f.code, Code::Binary { bytes, .. } if &bytes[..] == EMPTY_WASM));
 }
@@ -559,11 +417,7 @@ fn entry_from_node_reports_every_problem_without_a_file() {
             false,
             "app:x: missing required field \"source\" (or \"handler\") for kind function.lua",
         ),
-        (
-            map(&[("kind", s("function.lua"))]),
-            true,
-            "-: missing required field \"id\" (or \"namespace\" and \"name\")",
-        ),
+        (map(&[("kind", s("function.lua"))]), true, "-: missing required field \"id\" (or \"namespace\" and \"name\")"),
         (
             map(&[("id", s("nope")), ("kind", s("x.y"))]),
             false,
@@ -591,10 +445,13 @@ fn entry_from_node_reports_every_problem_without_a_file() {
                 ("id", s("app:x")),
                 ("kind", s("function.wat")),
                 ("source", s("(module)")),
-                ("wasi", Value::Map(vec![(
-                    "mounts".into(),
-                    Node::new(0, Value::Seq(vec![map(&[("fs", s("data")), ("guest", s("/d"))])])),
-                )])),
+                (
+                    "wasi",
+                    Value::Map(vec![(
+                        "mounts".into(),
+                        Node::new(0, Value::Seq(vec![map(&[("fs", s("data")), ("guest", s("/d"))])])),
+                    )]),
+                ),
             ]),
             false,
             "app:x: fs reference \"data\" in \"wasi.mounts[0].fs\" not found (no fs.directory entry app:data)",

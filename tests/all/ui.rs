@@ -23,10 +23,7 @@ fn case_names() -> BTreeSet<String> {
         let is_case = if path.is_dir() {
             stem != HELPERS
         } else {
-            matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("err" | "yaml")
-            )
+            matches!(path.extension().and_then(|e| e.to_str()), Some("err" | "yaml"))
         };
         if is_case {
             names.insert(stem.to_string());
@@ -50,10 +47,7 @@ fn golden_diagnostics() {
     for name in &names {
         let expected_path = Path::new(UI_DIR).join(format!("{name}.err"));
         let Some(input) = input_of(name) else {
-            failures.push(format!(
-                "{name}: {} has no input ({name}.yaml or {name}/)",
-                expected_path.display()
-            ));
+            failures.push(format!("{name}: {} has no input ({name}.yaml or {name}/)", expected_path.display()));
             continue;
         };
         let actual = match wippy::check_path(&input) {
@@ -80,13 +74,7 @@ fn golden_diagnostics() {
             )),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} ui cases failed:\n\n{}",
-        failures.len(),
-        names.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} of {} ui cases failed:\n\n{}", failures.len(), names.len(), failures.join("\n\n"));
 }
 
 /// A line diff (longest common subsequence): ` ` same, `-` only expected, `+` only actual.
@@ -96,11 +84,7 @@ fn diff(expected: &str, actual: &str) -> String {
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
     let (mut i, mut j, mut out) = (0, 0, String::new());
