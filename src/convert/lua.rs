@@ -59,15 +59,32 @@ fn int_in(v: &Value, path: &Path, name: &str, lo: i64, hi: i64) -> Result<i64, C
 /// A number that is not integral (or too large for an integer) names its value.
 fn not_integer(path: &Path, name: &str, v: &Value) -> ConvError {
     match v {
-        Value::Number(n) => ConvError::new(path, format!("expected {name}, got {n} (not an integer)")),
+        Value::Number(n) if n.fract() == 0.0 => {
+            ConvError::new(path, format!("expected {name}, got {} (out of range)", short_num(*n)))
+        }
+        Value::Number(n) => ConvError::new(path, format!("expected {name}, got {} (not an integer)", short_num(*n))),
         _ => mismatch(path, name, v),
     }
 }
 
+/// A number as Lua's `%.14g` would print it: `1.5`, `1e+300`, `9.2233720368548e+18`.
+fn short_num(n: f64) -> String {
+    if n.is_finite() && n.abs() < 1e15 {
+        format!("{n}")
+    } else if n.is_finite() {
+        format!("{n:.13e}").replace(".0000000000000e", "e").replace("e", "e+").replace("e+-", "e-")
+    } else {
+        format!("{n}")
+    }
+}
+
 fn u64_of(v: &Value, path: &Path) -> Result<u64, ConvError> {
+    if let Some(i) = integral(v) {
+        // Negative integers are the bits of values of 2^63 and above, as `string.pack("J")`.
+        return Ok(i as u64);
+    }
     match *v {
-        Value::Integer(i) => Ok(i as u64),
-        // Above 2^63 only a float can carry the value (LuaJIT); below it `integral` applies.
+        // Above 2^63 only a float can carry the value (LuaJIT).
         Value::Number(n) if n.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&n) => Ok(n as u64),
         _ => Err(not_integer(path, "u64", v)),
     }
@@ -162,13 +179,13 @@ fn enum_index(v: &Value, names: &[String], path: &Path) -> Result<usize, ConvErr
 }
 
 /// Reads an array table: its length, after rejecting tables with only non-array keys.
-fn array_len(t: &Table, path: &Path, expected: &str) -> Result<usize, ConvError> {
+fn array_len(t: &Table, path: &Path, expected: impl FnOnce() -> String) -> Result<usize, ConvError> {
     let len = t.raw_len();
     if len == 0 {
         if let Ok(Some((k, _))) = t.pairs::<Value, Value>().next().transpose() {
             return Err(ConvError::new(
                 path,
-                format!("expected {expected} (an array table), got a table with key {}", got(&k)),
+                format!("expected {} (an array table), got a table with key {}", expected(), got(&k)),
             ));
         }
     }
@@ -197,7 +214,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
         Ty::Bytes => match v {
             Value::String(s) => Val::List(s.as_bytes().iter().map(|b| Val::U8(*b)).collect()),
             Value::Table(t) => {
-                let len = array_len(t, path, "list<u8>")?;
+                let len = array_len(t, path, || "list<u8>".into())?;
                 let mut out = Vec::with_capacity(len);
                 for i in 1..=len {
                     let item: Value = t.raw_get(i).unwrap_or(Value::Nil);
@@ -213,7 +230,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
             let Value::Table(t) = v else {
                 return Err(mismatch(path, &ty.describe(), v));
             };
-            let len = array_len(t, path, &ty.describe())?;
+            let len = array_len(t, path, || ty.describe())?;
             let mut out = Vec::with_capacity(len);
             for i in 1..=len {
                 let item: Value = t.raw_get(i).unwrap_or(Value::Nil);
@@ -604,4 +621,23 @@ pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
         Scalar::F64 => float().map(|f| R::f64(f.to_bits())),
         Scalar::Char | Scalar::Enum(_) => None,
     }
+}
+
+/// The component value for `v` when it fits `s` (numbers and booleans only); `None` otherwise.
+pub fn scalar_val(v: Num, s: &Scalar) -> Option<Val> {
+    let raw = scalar_raw(v, s)?;
+    Some(match s {
+        Scalar::Bool => Val::Bool(raw.get_i32() != 0),
+        Scalar::S8 => Val::S8(raw.get_i32() as i8),
+        Scalar::U8 => Val::U8(raw.get_i32() as u8),
+        Scalar::S16 => Val::S16(raw.get_i32() as i16),
+        Scalar::U16 => Val::U16(raw.get_i32() as u16),
+        Scalar::S32 => Val::S32(raw.get_i32()),
+        Scalar::U32 => Val::U32(raw.get_u32()),
+        Scalar::S64 => Val::S64(raw.get_i64()),
+        Scalar::U64 => Val::U64(raw.get_u64()),
+        Scalar::F32 => Val::Float32(f32::from_bits(raw.get_f32())),
+        Scalar::F64 => Val::Float64(f64::from_bits(raw.get_f64())),
+        Scalar::Char | Scalar::Enum(_) => return None,
+    })
 }

@@ -6,6 +6,6 @@ mod path;
 pub mod resource;
 pub mod ty;
 
-pub use lua::{from_val, null, scalar_from_core, scalar_raw, scalar_to_core, to_val, Num};
+pub use lua::{from_val, null, scalar_from_core, scalar_raw, scalar_to_core, scalar_val, to_val, Num};
 pub use path::{ConvError, Path};
 pub use ty::{Scalar, Ty};

@@ -105,6 +105,21 @@ impl Ty {
         }
     }
 
+    /// True when values of this type can hold resource handles.
+    pub fn has_resources(&self) -> bool {
+        match self {
+            Ty::Own(_) | Ty::Borrow(_) => true,
+            Ty::List(t) | Ty::Option(t) => t.has_resources(),
+            Ty::Record(fields) => fields.iter().any(|f| f.ty.has_resources()),
+            Ty::Tuple(ts) => ts.iter().any(Ty::has_resources),
+            Ty::Variant(cases) => cases.iter().any(|c| c.ty.as_ref().is_some_and(Ty::has_resources)),
+            Ty::Result(ok, err) => {
+                ok.as_ref().is_some_and(|t| t.has_resources()) || err.as_ref().is_some_and(|t| t.has_resources())
+            }
+            _ => false,
+        }
+    }
+
     /// The type as WIT writes it, without names of named types (`record { a: s32 }`).
     pub fn describe(&self) -> String {
         match self {

@@ -106,6 +106,38 @@ pub struct Function {
     pub signature: String,
     pub callee: Callee,
     pub limits: Limits,
+    /// Parameters or results hold resource handles (the call then pins its instance).
+    pub has_resources: bool,
+    /// Component functions whose parameters and result are numbers or booleans: the raw
+    /// `funcs.call` path converts them straight from the Lua stack.
+    pub flat: Option<(Vec<Scalar>, Option<Scalar>)>,
+}
+
+impl Function {
+    fn new(
+        id: &str,
+        params: Vec<Param>,
+        results: Vec<Param>,
+        signature: String,
+        callee: Callee,
+        limits: &Limits,
+    ) -> Function {
+        let has_resources = params.iter().chain(&results).any(|p| p.ty.has_resources());
+        let numeric = |t: &Ty| Scalar::from_ty(t).filter(|s| !matches!(s, Scalar::Char | Scalar::Enum(_)));
+        let flat = match (&callee, results.len()) {
+            (Callee::Component { .. }, 0 | 1) => {
+                let ps: Option<Vec<Scalar>> = params.iter().map(|p| numeric(&p.ty)).collect();
+                let r = results.first().map(|r| numeric(&r.ty));
+                match (ps, r) {
+                    (Some(ps), None) => Some((ps, None)),
+                    (Some(ps), Some(Some(r))) => Some((ps, Some(r))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        Function { id: id.to_string(), params, results, signature, callee, limits: limits.clone(), has_resources, flat }
+    }
 }
 
 /// Compiles and checks an executable entry. `Ok(None)` for entries that are not WebAssembly.
@@ -208,14 +240,14 @@ fn prepare_plain_core(id: &str, f: &WasmFunction, module: Module) -> Result<Func
     let results_named = named("r", &results);
     let signature = signature_text(&params_named, &results_named);
     let pre = link_core(&module)?;
-    Ok(Function {
-        id: id.to_string(),
-        params: params_named,
-        results: results_named,
+    Ok(Function::new(
+        id,
+        params_named,
+        results_named,
         signature,
-        callee: Callee::Core { pre, export: method, params, results },
-        limits: f.common.limits.clone(),
-    })
+        Callee::Core { pre, export: method, params, results },
+        &f.common.limits,
+    ))
 }
 
 fn signature_text(params: &[Param], results: &[Param]) -> String {
@@ -332,7 +364,7 @@ fn prepare_core_with_wit(
         }
         _ => wrap_component(&wit, e, bytes, &aliases)?,
     };
-    Ok(Function { id: id.to_string(), params, results, signature, callee, limits: f.common.limits.clone() })
+    Ok(Function::new(id, params, results, signature, callee, &f.common.limits))
 }
 
 /// Embeds the WIT into the core module and encodes it as a component (wit-component).
@@ -462,14 +494,14 @@ fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Functio
         .collect();
     let results: Vec<Param> =
         e.func.result.iter().map(|t| Param { name: "result".into(), ty: wit.ty(t), wit: wit.type_name(t) }).collect();
-    Ok(Function {
-        id: id.to_string(),
+    Ok(Function::new(
+        id,
         params,
         results,
-        signature: wit.signature(&e.func),
-        callee: Callee::Component { pre: c.pre.clone(), export, sticky: c.sticky.clone() },
-        limits: f.common.limits.clone(),
-    })
+        wit.signature(&e.func),
+        Callee::Component { pre: c.pre.clone(), export, sticky: c.sticky.clone() },
+        &f.common.limits,
+    ))
 }
 
 /// The export index of `iface#name` or `name` in a component.

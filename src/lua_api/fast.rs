@@ -12,6 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use mlua::{ffi, Function, Lua, MultiValue, UserData};
+use wasmtime::component::Val;
 use wasmtime::ValRaw;
 
 use super::error::fail;
@@ -124,9 +125,10 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
     let Some(f) = loaded.func.as_ref() else {
         return Outcome::Slow;
     };
-    let Callee::Core { params, results, .. } = &f.callee else {
-        return Outcome::Slow;
-    };
+    if let Some((params, result)) = &f.flat {
+        return flat_component(l, state, &loaded, f, params, result.as_ref(), n);
+    }
+    let Callee::Core { params, results, .. } = &f.callee else { return Outcome::Slow };
     // On LuaJIT a 64-bit result may need a cdata, which the mlua path makes.
     let wide = cfg!(feature = "luajit") && matches!(results.first(), Some(Scalar::S64 | Scalar::U64));
     if wide || params.len() > MAX_FLAT || results.len() > 1 || (n - 1) as usize != params.len() {
@@ -189,4 +191,54 @@ unsafe fn push_scalar(l: *mut ffi::lua_State, raw: &ValRaw, s: &Scalar) -> Resul
         }
     }
     Ok(())
+}
+
+/// A component function with number and boolean parameters and result.
+unsafe fn flat_component(
+    l: *mut ffi::lua_State,
+    state: &StateData,
+    loaded: &crate::runtime::Loaded,
+    f: &crate::engine::Function,
+    params: &[Scalar],
+    result: Option<&Scalar>,
+    n: c_int,
+) -> Outcome {
+    let wide = cfg!(feature = "luajit") && matches!(result, Some(Scalar::S64 | Scalar::U64));
+    if wide || params.len() > MAX_FLAT || (n - 1) as usize != params.len() {
+        return Outcome::Slow;
+    }
+    let mut args: [Val; MAX_FLAT] = std::array::from_fn(|_| Val::Bool(false));
+    for (i, s) in params.iter().enumerate() {
+        let Some(v) = arg(l, i as c_int + 2) else { return Outcome::Slow };
+        let Some(val) = convert::scalar_val(v, s) else { return Outcome::Slow };
+        args[i] = val;
+    }
+    let mut out = [Val::Bool(false)];
+    let width = usize::from(result.is_some());
+    if let Err(e) = loaded.pool.call_component(f, &state.root, &args[..params.len()], &mut out[..width], None) {
+        *state.pending.borrow_mut() = Some(e);
+        return Outcome::Failed;
+    }
+    if width == 0 {
+        return Outcome::Done(0);
+    }
+    match out[0] {
+        Val::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
+        Val::S8(i) => ffi::lua_pushinteger(l, i.into()),
+        Val::U8(i) => ffi::lua_pushinteger(l, i.into()),
+        Val::S16(i) => ffi::lua_pushinteger(l, i.into()),
+        Val::U16(i) => ffi::lua_pushinteger(l, i.into()),
+        Val::S32(i) => ffi::lua_pushinteger(l, i.into()),
+        Val::U32(i) => ffi::lua_pushinteger(l, i.into()),
+        Val::S64(i) => ffi::lua_pushinteger(l, i),
+        Val::U64(i) => ffi::lua_pushinteger(l, i as i64),
+        Val::Float32(x) => ffi::lua_pushnumber(l, x.into()),
+        Val::Float64(x) => ffi::lua_pushnumber(l, x),
+        _ => {
+            *state.pending.borrow_mut() =
+                Some(crate::error::Error::internal(format!("{}: unexpected result type", f.id)));
+            return Outcome::Failed;
+        }
+    }
+    Outcome::Done(1)
 }

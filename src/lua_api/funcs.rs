@@ -194,22 +194,28 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
             }
         }
         Callee::Component { .. } => {
-            resource::begin_call(lua, None);
+            if f.has_resources {
+                resource::begin_call(lua, None, Some(f.id.as_str().into()));
+            }
             let mut path = Path::new();
             let mut vals = Vec::with_capacity(f.params.len());
             for (i, p) in f.params.iter().enumerate() {
                 path.clear();
                 vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
             }
-            let pinned = resource::pinned_for_call(lua);
+            let pinned = if f.has_resources { resource::pinned_for_call(lua) } else { None };
             let mut out = vec![Val::Bool(false); f.results.len()];
             let produced = loaded.pool.call_component(f, ctx, &vals, &mut out, pinned.as_ref())?;
-            resource::finish_call(lua, produced);
+            if f.has_resources {
+                resource::finish_call(lua, produced);
+            }
             let result = match out.into_iter().next() {
                 Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),
                 None => Ok(MultiValue::new()),
             };
-            resource::begin_call(lua, None);
+            if f.has_resources {
+                resource::begin_call(lua, None, None);
+            }
             result
         }
     }

@@ -20,6 +20,8 @@ use crate::pool::Pinned;
 /// The userdata of a resource handle.
 pub struct LuaResource {
     any: ResourceAny,
+    /// The entry whose call made it, to name it in messages.
+    entry: Arc<str>,
     pinned: Arc<Pinned>,
     info: Arc<ResourceInfo>,
     /// Dropped by the host, or given away to the guest (`own<R>` argument).
@@ -87,14 +89,15 @@ fn call_method(lua: &Lua, info: &Arc<ResourceInfo>, name: &str, args: MultiValue
         }
     };
     let rest: Vec<Value> = args.collect();
-    let (any, pinned) = {
+    let (any, pinned, entry) = {
         let r = this.borrow::<LuaResource>()?;
-        if r.gone.get() {
-            return fail(lua, Error::invalid(format!("{}: the {} resource was dropped", m.label, info.name)));
-        }
-        (r.any, r.pinned.clone())
+        (r.any, r.pinned.clone(), r.entry.clone())
     };
-    match run_method(lua, m, any, &pinned, &rest) {
+    let label = if entry.is_empty() { m.label.clone() } else { format!("{entry}: {}", m.label) };
+    if this.borrow::<LuaResource>()?.gone.get() {
+        return fail(lua, Error::invalid(format!("{label}: the {} resource was dropped", info.name)));
+    }
+    match run_method(lua, m, &label, any, &pinned, entry, &rest) {
         Ok(v) => Ok(v),
         Err(e) => fail(lua, e),
     }
@@ -103,8 +106,10 @@ fn call_method(lua: &Lua, info: &Arc<ResourceInfo>, name: &str, args: MultiValue
 fn run_method(
     lua: &Lua,
     m: &Method,
+    label: &str,
     any: ResourceAny,
     pinned: &Arc<Pinned>,
+    entry: Arc<str>,
     args: &[Value],
 ) -> Result<MultiValue, Error> {
     let mut n = args.len();
@@ -112,10 +117,10 @@ fn run_method(
         n -= 1;
     }
     if n > m.params.len() {
-        return Err(Error::invalid(format!("{}: expected {} arguments, got {n}", m.label, m.params.len())));
+        return Err(Error::invalid(format!("{}: expected {} arguments, got {n}", label, m.params.len())));
     }
     let state = data(lua);
-    begin_call(lua, Some(pinned.clone()));
+    begin_call(lua, Some(pinned.clone()), Some(entry));
     let mut vals = Vec::with_capacity(m.params.len() + 1);
     vals.push(Val::Resource(any));
     let mut path = Path::new();
@@ -124,25 +129,27 @@ fn run_method(
         let v = args.get(i).unwrap_or(&Value::Nil);
         vals.push(
             convert::to_val(lua, v, ty, &mut path)
-                .map_err(|e| Error::invalid(format!("{}: argument {} ({pname}): {e}", m.label, i + 1)))?,
+                .map_err(|e| Error::invalid(format!("{label}: argument {} ({pname}): {e}", i + 1)))?,
         );
     }
     let mut out = vec![Val::Bool(false); usize::from(m.result.is_some())];
-    pinned.call(&m.label, &m.export, &state.root, &vals, &mut out)?;
+    pinned.call(label, &m.export, &state.root, &vals, &mut out)?;
     finish_call(lua, Some(pinned.clone()));
     let result = match (out.into_iter().next(), &m.result) {
         (Some(v), Some(ty)) => results_to_lua(lua, v, ty)
-            .map_err(|e| Error::internal(format!("{}: cannot convert the result to Lua: {e}", m.label)))?,
+            .map_err(|e| Error::internal(format!("{label}: cannot convert the result to Lua: {e}")))?,
         _ => MultiValue::new(),
     };
     *state.call_pinned.borrow_mut() = None;
     Ok(result)
 }
 
-/// Before converting the arguments of a call: no instance chosen yet (or the given one).
-pub fn begin_call(lua: &Lua, pinned: Option<Arc<Pinned>>) {
+/// Before converting the arguments of a call: no instance chosen yet (or the given one), and
+/// the entry that handles made by the call will name.
+pub fn begin_call(lua: &Lua, pinned: Option<Arc<Pinned>>, entry: Option<Arc<str>>) {
     let state = data(lua);
     *state.call_pinned.borrow_mut() = pinned;
+    *state.call_entry.borrow_mut() = entry;
     state.moved.borrow_mut().clear();
 }
 
@@ -164,17 +171,20 @@ pub fn finish_call(lua: &Lua, produced: Option<Arc<Pinned>>) {
 }
 
 fn wrap(lua: &Lua, any: ResourceAny, info: &Arc<ResourceInfo>) -> mlua::Result<Value> {
-    let Some(pinned) = data(lua).call_pinned.borrow().clone() else {
+    let state = data(lua);
+    let Some(pinned) = state.call_pinned.borrow().clone() else {
         return Err(mlua::Error::runtime("a resource was returned without its instance"));
     };
-    let ud = lua.create_userdata(LuaResource { any, pinned, info: info.clone(), gone: Cell::new(false) })?;
+    let entry = state.call_entry.borrow().clone().unwrap_or_else(|| "".into());
+    let ud = lua.create_userdata(LuaResource { any, entry, pinned, info: info.clone(), gone: Cell::new(false) })?;
     Ok(Value::UserData(ud))
 }
 
 fn unwrap(lua: &Lua, v: &Value, info: &Arc<ResourceInfo>, own: bool) -> Result<ResourceAny, String> {
     let expected = if own { info.name.clone() } else { format!("borrow<{}>", info.name) };
     let Value::UserData(ud) = v else {
-        return Err(format!("expected {expected} (a resource handle), got {}", v.type_name()));
+        let got = if matches!(v, Value::Integer(_)) { "number" } else { v.type_name() };
+        return Err(format!("expected {expected} (a resource handle), got {got}"));
     };
     let r = ud
         .borrow::<LuaResource>()

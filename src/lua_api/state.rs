@@ -27,6 +27,8 @@ pub struct StateData {
     pub root: Arc<Context>,
     /// The instance resources of the call being converted live in (see `resource`).
     pub call_pinned: RefCell<Option<Arc<crate::pool::Pinned>>>,
+    /// The entry of the call being converted (named by the handles it makes).
+    pub call_entry: RefCell<Option<Arc<str>>>,
     /// Owned resource handles passed to the call being made.
     pub moved: RefCell<Vec<mlua::AnyUserData>>,
 }
@@ -45,6 +47,7 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
         pending: RefCell::default(),
         root: Context::root(),
         call_pinned: RefCell::default(),
+        call_entry: RefCell::default(),
         moved: RefCell::default(),
     });
     lua.set_app_data(d.clone());

@@ -130,7 +130,10 @@ impl Pool {
         };
         // While resources of this component live, its calls run in their instance, so that
         // handles from different calls can meet in one call.
-        let pinned = pinned.cloned().or_else(|| sticky.get().filter(|p| p.is_alive()));
+        let pinned = match pinned {
+            Some(p) => Some(p.clone()),
+            None => sticky.get().filter(|p| p.is_alive()),
+        };
         if let Some(p) = pinned {
             p.call(&f.id, export, ctx, args, results)?;
             return Ok(Some(p));
@@ -141,7 +144,7 @@ impl Pool {
         };
         begin(store, ctx);
         match func.call(&mut *store, args, results) {
-            Ok(()) if results.iter().any(holds_resource) => {
+            Ok(()) if f.has_resources && results.iter().any(holds_resource) => {
                 let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
                 sticky.set(&p);
                 Ok(Some(p))
