@@ -281,20 +281,8 @@ fn prepare_core_with_wit(
     if exports.is_empty() {
         return Err(vec!["`wit` declares no functions".into()]);
     }
-    let method_names: Vec<String> = exports.iter().map(|e| e.method.clone()).collect();
-    let chosen = match &f.common.method {
-        Some(m) => {
-            exports.iter().position(|e| &e.method == m || &e.canonical == m || (!m.contains('#') && &e.name == m))
-        }
-        None if exports.len() == 1 => Some(0),
-        None => {
-            return Err(vec![format!("`method` is required: `wit` declares {}", list_or_none(&method_names))]);
-        }
-    };
-    let Some(chosen) = chosen else {
-        let m = f.common.method.clone().unwrap_or_default();
-        return Err(vec![format!("method `{m}` is not declared in `wit` (declared: {})", list_or_none(&method_names))]);
-    };
+    let chosen =
+        choose_export(&exports, f.common.method.as_deref(), "`wit` declares", "is not declared in `wit` (declared")?;
 
     // Every WIT function must be exported, under its canonical name, `iface#name` or `name`,
     // with the core signature the canonical ABI gives it.
@@ -347,14 +335,7 @@ fn prepare_core_with_wit(
     }
 
     let e = &exports[chosen];
-    let params: Vec<Param> = e
-        .func
-        .params
-        .iter()
-        .map(|p| Param { name: p.name.clone(), ty: wit.ty(&p.ty), wit: wit.type_name(&p.ty) })
-        .collect();
-    let results: Vec<Param> =
-        e.func.result.iter().map(|t| Param { name: "result".into(), ty: wit.ty(t), wit: wit.type_name(t) }).collect();
+    let (params, results) = wit_params(&wit, &e.func);
     let signature = wit.signature(&e.func);
     let scalars: Option<Vec<Scalar>> = params.iter().map(|p| Scalar::from_ty(&p.ty)).collect();
     let result_scalars: Option<Vec<Scalar>> = results.iter().map(|p| Scalar::from_ty(&p.ty)).collect();
@@ -469,31 +450,15 @@ fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
 fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Function, Vec<String>> {
     let c = compiled_component(bytes)?;
     let (wit, exports) = (&c.wit, &c.exports);
-    let method_names: Vec<String> = exports.iter().map(|e| e.method.clone()).collect();
-    let chosen = match &f.common.method {
-        Some(m) => exports.iter().position(|e| &e.method == m || &e.canonical == m),
-        None if exports.len() == 1 => Some(0),
-        None => {
-            return Err(vec![format!("`method` is required: the component exports {}", list_or_none(&method_names))])
-        }
-    };
-    let Some(chosen) = chosen else {
-        let m = f.common.method.clone().unwrap_or_default();
-        return Err(vec![format!(
-            "method `{m}` is not exported by the component (exported functions: {})",
-            list_or_none(&method_names)
-        )]);
-    };
+    let chosen = choose_export(
+        exports,
+        f.common.method.as_deref(),
+        "the component exports",
+        "is not exported by the component (exported functions",
+    )?;
     let e = &exports[chosen];
     let export = component_export(&c.comp, &e.canonical)?;
-    let params: Vec<Param> = e
-        .func
-        .params
-        .iter()
-        .map(|p| Param { name: p.name.clone(), ty: wit.ty(&p.ty), wit: wit.type_name(&p.ty) })
-        .collect();
-    let results: Vec<Param> =
-        e.func.result.iter().map(|t| Param { name: "result".into(), ty: wit.ty(t), wit: wit.type_name(t) }).collect();
+    let (params, results) = wit_params(wit, &e.func);
     Ok(Function::new(
         id,
         params,
@@ -502,6 +467,44 @@ fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Functio
         Callee::Component { pre: c.pre.clone(), export, sticky: c.sticky.clone() },
         &f.common.limits,
     ))
+}
+
+/// Picks the export `method` names: `name`, `iface#name`, the canonical `ns:pkg/iface#name`, or
+/// a bare function name when it is unique. Without `method`, the only function.
+fn choose_export(
+    exports: &[wit::Export],
+    method: Option<&str>,
+    listing: &str,
+    missing: &str,
+) -> Result<usize, Vec<String>> {
+    let names = || list_or_none(&exports.iter().map(|e| e.method.clone()).collect::<Vec<_>>());
+    match method {
+        Some(m) => {
+            let exact = exports.iter().position(|e| e.method == m || e.canonical == m);
+            let bare = || {
+                let mut hits = exports.iter().enumerate().filter(|(_, e)| !m.contains('#') && e.name == m);
+                match (hits.next(), hits.next()) {
+                    (Some((i, _)), None) => Some(i),
+                    _ => None,
+                }
+            };
+            exact.or_else(bare).ok_or_else(|| vec![format!("method `{m}` {missing}: {})", names())])
+        }
+        None if exports.len() == 1 => Ok(0),
+        None => Err(vec![format!("`method` is required: {listing} {}", names())]),
+    }
+}
+
+/// Parameters and result of a WIT function, resolved for conversion and named for `describe`.
+fn wit_params(wit: &wit::Wit, func: &wit_parser::Function) -> (Vec<Param>, Vec<Param>) {
+    let params = func
+        .params
+        .iter()
+        .map(|p| Param { name: p.name.clone(), ty: wit.ty(&p.ty), wit: wit.type_name(&p.ty) })
+        .collect();
+    let results =
+        func.result.iter().map(|t| Param { name: "result".into(), ty: wit.ty(t), wit: wit.type_name(t) }).collect();
+    (params, results)
 }
 
 /// The export index of `iface#name` or `name` in a component.
