@@ -10,7 +10,7 @@ GUESTS   := $(BUILD)/guests
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
 .PHONY: all deps build build-lua54 build-luajit guests demo test test-rust test-rock spec spec-lua54 \
-        spec-luajit bench lint rock rock-luajit clean
+        spec-luajit bench bench-peers lint rock rock-luajit clean
 
 all: build
 
@@ -65,6 +65,10 @@ spec-luajit: build-luajit guests
 bench: build
 	@echo "== lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/call.lua
 	@echo "== luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/call.lua
+
+## wippy vs wasmtime-py vs jco on the types guest, side by side (installs the peers).
+bench-peers: build guests
+	bash bench/peers/run.sh
 
 lint: deps
 	$(CARGO) fmt --check

@@ -27,6 +27,22 @@ function Error:details() end
 ---@return string|nil
 function Error:stack() end
 
+---A handle to a resource of a component: what a function returning `own<R>` gives (see
+---docs/lua-api.md#resources). Its other methods are the resource's WIT methods
+---(`[method]R.name` exports), looked up by name when indexed: `r:increment(5)` calls
+---`[method]counter.increment` and returns like `funcs.call` (the result(s), or `nil, err`).
+---Passing it as an `own<R>` argument gives it to the guest (it is dropped afterwards); as
+---`borrow<R>` it stays usable. `tostring(r)` is `"counter resource"` or
+---`"counter resource (dropped)"`. Lua 5.4 `local r <close>` and garbage collection drop it too.
+---@class wippy.Resource
+---@field [string] fun(self: wippy.Resource, ...: any): ... the resource's WIT methods
+local Resource = {}
+
+---Drops the resource now (the guest's destructor runs). Later method calls return
+---`nil, err` (`INVALID`: `ENTRY: R.method: the R resource was dropped`). Idempotent.
+---@return true
+function Resource:drop() end
+
 ---A registry entry as `registry:get` and `registry:entries` return it: `id`, `kind`, `meta`,
 ---and every other field of the entry as written (after `file://` substitution).
 ---@class wippy.Entry
@@ -48,7 +64,7 @@ function Error:stack() end
 ---A parameter or result of `registry:describe`.
 ---@class wippy.Param
 ---@field name string
----@field type string the type in WIT syntax (`s32`, `list<user>`)
+---@field type string the type in WIT syntax (`s32`, `list<user>`, `borrow<counter>`)
 
 ---The signature of a WebAssembly function entry.
 ---@class wippy.Signature
@@ -99,9 +115,11 @@ local funcs = {}
 ---Calls a registry entry: a WebAssembly function (arguments and results converted by its WIT
 ---types) or a `function.lua` entry (passed unchanged). Returns the results, or `nil, err`.
 ---A top-level `result<T, E>` gives `value, nil` or `nil, e` (the converted payload). A function
----without results returns nothing. Raises only when `target` is not a string.
+---without results returns nothing. An `own<R>` result of a component is a `wippy.Resource`; on
+---LuaJIT, 64-bit results beyond 2^53 are `int64_t`/`uint64_t` cdata. Raises only when `target`
+---is not a string.
 ---@param target string `namespace:name`
----@param ... any arguments
+---@param ... any arguments (a `wippy.Resource` for `own<R>`/`borrow<R>` parameters)
 ---@return any ...
 function funcs.call(target, ...) end
 

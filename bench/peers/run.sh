@@ -6,7 +6,7 @@
 #   wasmtime-py 50 with its dynamic component API (bench/peers/py_bench.py),
 #   jco (transpiled to JS, WASI from preview2-shim) on Node (bench/peers/jco/jco_bench.mjs),
 # then prints µs per call (best and median of 5 runs) and the ratios peer / wippy.
-# Installs what is missing: a venv in build/peers-venv (wasmtime), npm packages in bench/peers/jco.
+# Installs what is missing: a venv in build/peers-venv (wasmtime), npm packages in bench/peers/jco (npm install).
 # Usage: bash bench/peers/run.sh   (from anywhere; runs in the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,8 +39,10 @@ if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.vers
 fi
 
 if [ ! -x "$JCO/node_modules/.bin/jco" ] || [ "$JCO/package-lock.json" -nt "$JCO/node_modules/.package-lock.json" ]; then
-  log "installing jco and preview2-shim (npm ci in $JCO)"
-  (cd "$JCO" && { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; })
+  # `npm install`, not `npm ci`: jco's optional per-platform packages without versions leave
+  # any lock file "out of sync" for `npm ci` (npm 10); the versions are pinned in package.json.
+  log "installing jco and preview2-shim (npm install in $JCO)"
+  (cd "$JCO" && npm install --no-audit --no-fund --loglevel=error)
 fi
 if [ ! -f "$JCO/out/types_guest.js" ] || [ "$GUEST" -nt "$JCO/out/types_guest.js" ]; then
   log "jco transpile $GUEST -o $JCO/out"
@@ -48,8 +50,14 @@ if [ ! -f "$JCO/out/types_guest.js" ] || [ "$GUEST" -nt "$JCO/out/types_guest.js
 fi
 
 # --- the runs, one after another (2 cores: nothing in parallel) ----------------------------
-RESULTS=$(mktemp)
-trap 'rm -f "$RESULTS"' EXIT
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+RESULTS=$TMP/results
+# Private copies of the modules: a rebuild that rewrites build/*/wippy.so in place while a
+# benchmark has it mapped would crash it (SIGBUS).
+for vm in lua54 luajit; do
+  mkdir -p "$TMP/$vm" && cp "build/$vm/wippy.so" "$TMP/$vm/wippy.so"
+done
 run() { # label, command...
   local label=$1; shift
   log "$label"
@@ -58,8 +66,8 @@ run() { # label, command...
   fi
 }
 export WIPPY_BENCH_GUEST=$GUEST
-run wippy-lua54 env LUA_CPATH="$ROOT/build/lua54/?.so" "$LUA54" bench/peers/wippy_bench.lua
-run wippy-luajit env LUA_CPATH="$ROOT/build/luajit/?.so" "$LUAJIT" bench/peers/wippy_bench.lua
+run wippy-lua54 env LUA_CPATH="$TMP/lua54/?.so" "$LUA54" bench/peers/wippy_bench.lua
+run wippy-luajit env LUA_CPATH="$TMP/luajit/?.so" "$LUAJIT" bench/peers/wippy_bench.lua
 run wasmtime-py "$VENV/bin/python" bench/peers/py_bench.py
 run jco node "$JCO/jco_bench.mjs"
 

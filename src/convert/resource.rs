@@ -23,7 +23,7 @@ pub struct ResourceInfo {
 pub struct Method {
     /// The Lua name (`increment` for `[method]counter.increment`).
     pub name: String,
-    /// `entry-id: counter.increment`, for messages.
+    /// `counter.increment`, for messages (the handle adds the entry ID).
     pub label: String,
     pub export: ComponentExportIndex,
     /// Parameters after `self`.
@@ -32,8 +32,12 @@ pub struct Method {
 }
 
 impl ResourceInfo {
+    /// The method called `name`, or `name` with `_` for the `-` of a kebab-case WIT name.
     pub fn method(&self, name: &str) -> Option<&Method> {
-        self.methods.get().and_then(|ms| ms.iter().find(|m| m.name == name))
+        let same = |wit: &str| {
+            wit.len() == name.len() && wit.bytes().zip(name.bytes()).all(|(a, b)| a == b || (a == b'-' && b == b'_'))
+        };
+        self.methods.get().and_then(|ms| ms.iter().find(|m| same(&m.name)))
     }
 }
 

@@ -22,6 +22,8 @@ pub struct LuaResource {
     any: ResourceAny,
     /// The entry whose call made it, to name it in messages.
     entry: Arc<str>,
+    /// That entry's `limits.memory_bytes`, which its method calls run under.
+    memory_bytes: u64,
     pinned: Arc<Pinned>,
     info: Arc<ResourceInfo>,
     /// Dropped by the host, or given away to the guest (`own<R>` argument).
@@ -80,7 +82,7 @@ fn call_method(lua: &Lua, info: &Arc<ResourceInfo>, name: &str, args: MultiValue
     };
     let mut args = args.into_iter();
     let this = match args.next() {
-        Some(Value::UserData(ud)) if ud.is::<LuaResource>() => ud,
+        Some(Value::UserData(ud)) if ud.borrow::<LuaResource>().is_ok_and(|r| Arc::ptr_eq(&r.info, info)) => ud,
         _ => {
             return Err(mlua::Error::runtime(format!(
                 "bad self to '{name}' (call it as r:{name}(...), with a {} resource)",
@@ -89,15 +91,15 @@ fn call_method(lua: &Lua, info: &Arc<ResourceInfo>, name: &str, args: MultiValue
         }
     };
     let rest: Vec<Value> = args.collect();
-    let (any, pinned, entry) = {
+    let (any, pinned, entry, memory) = {
         let r = this.borrow::<LuaResource>()?;
-        (r.any, r.pinned.clone(), r.entry.clone())
+        (r.any, r.pinned.clone(), r.entry.clone(), r.memory_bytes)
     };
     let label = if entry.is_empty() { m.label.clone() } else { format!("{entry}: {}", m.label) };
     if this.borrow::<LuaResource>()?.gone.get() {
         return fail(lua, Error::invalid(format!("{label}: the {} resource was dropped", info.name)));
     }
-    match run_method(lua, m, &label, any, &pinned, entry, &rest) {
+    match run_method(lua, m, &label, any, &pinned, (entry, memory), &rest) {
         Ok(v) => Ok(v),
         Err(e) => fail(lua, e),
     }
@@ -109,15 +111,17 @@ fn run_method(
     label: &str,
     any: ResourceAny,
     pinned: &Arc<Pinned>,
-    entry: Arc<str>,
+    entry: (Arc<str>, u64),
     args: &[Value],
 ) -> Result<MultiValue, Error> {
+    let memory = entry.1;
     let mut n = args.len();
     while n > m.params.len() && args[n - 1].is_nil() {
         n -= 1;
     }
     if n > m.params.len() {
-        return Err(Error::invalid(format!("{}: expected {} arguments, got {n}", label, m.params.len())));
+        let plural = if m.params.len() == 1 { "" } else { "s" };
+        return Err(Error::invalid(format!("{label}: expected {} argument{plural}, got {n}", m.params.len())));
     }
     let state = data(lua);
     begin_call(lua, Some(pinned.clone()), Some(entry));
@@ -133,7 +137,7 @@ fn run_method(
         );
     }
     let mut out = vec![Val::Bool(false); usize::from(m.result.is_some())];
-    pinned.call(label, &m.export, &state.root, &vals, &mut out)?;
+    pinned.call(label, &m.export, &state.root, memory, &vals, &mut out)?;
     finish_call(lua, Some(pinned.clone()));
     let result = match (out.into_iter().next(), &m.result) {
         (Some(v), Some(ty)) => results_to_lua(lua, v, ty)
@@ -146,7 +150,7 @@ fn run_method(
 
 /// Before converting the arguments of a call: no instance chosen yet (or the given one), and
 /// the entry that handles made by the call will name.
-pub fn begin_call(lua: &Lua, pinned: Option<Arc<Pinned>>, entry: Option<Arc<str>>) {
+pub fn begin_call(lua: &Lua, pinned: Option<Arc<Pinned>>, entry: Option<(Arc<str>, u64)>) {
     let state = data(lua);
     *state.call_pinned.borrow_mut() = pinned;
     *state.call_entry.borrow_mut() = entry;
@@ -175,8 +179,19 @@ fn wrap(lua: &Lua, any: ResourceAny, info: &Arc<ResourceInfo>) -> mlua::Result<V
     let Some(pinned) = state.call_pinned.borrow().clone() else {
         return Err(mlua::Error::runtime("a resource was returned without its instance"));
     };
-    let entry = state.call_entry.borrow().clone().unwrap_or_else(|| "".into());
-    let ud = lua.create_userdata(LuaResource { any, entry, pinned, info: info.clone(), gone: Cell::new(false) })?;
+    let (entry, memory_bytes) = state
+        .call_entry
+        .borrow()
+        .clone()
+        .unwrap_or_else(|| ("".into(), crate::registry::Limits::default().memory_bytes));
+    let ud = lua.create_userdata(LuaResource {
+        any,
+        entry,
+        memory_bytes,
+        pinned,
+        info: info.clone(),
+        gone: Cell::new(false),
+    })?;
     Ok(Value::UserData(ud))
 }
 

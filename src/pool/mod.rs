@@ -98,7 +98,7 @@ impl Pool {
         let Live::Core { store, func } = &mut *live else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
-        begin(store, ctx);
+        begin(store, ctx, f.limits.memory_bytes);
         // SAFETY: `func` was looked up by name in an instance of the module whose export type
         // gave `params` and `results` (checked in `engine::prepare`), it belongs to `store`,
         // and `raw` is long enough for both lists, written per `Scalar::core`.
@@ -135,14 +135,14 @@ impl Pool {
             None => sticky.get().filter(|p| p.is_alive()),
         };
         if let Some(p) = pinned {
-            p.call(&f.id, export, ctx, args, results)?;
+            p.call(&f.id, export, ctx, f.limits.memory_bytes, args, results)?;
             return Ok(Some(p));
         }
         let mut live = self.take(f)?;
         let Live::Component { store, func, .. } = &mut *live else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
-        begin(store, ctx);
+        begin(store, ctx, f.limits.memory_bytes);
         match func.call(&mut *store, args, results) {
             Ok(()) if f.has_resources && results.iter().any(holds_resource) => {
                 let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
@@ -209,6 +209,7 @@ impl Pinned {
         id: &str,
         export: &ComponentExportIndex,
         ctx: &Arc<Context>,
+        memory_bytes: u64,
         args: &[Val],
         results: &mut [Val],
     ) -> Result<(), Error> {
@@ -221,7 +222,7 @@ impl Pinned {
         let Live::Component { store, instance, .. } = &mut **live else {
             return Err(Error::internal(format!("{id}: not a component instance")));
         };
-        begin(store, ctx);
+        begin(store, ctx, memory_bytes);
         let func =
             instance.get_func(&mut *store, export).ok_or_else(|| Error::internal(format!("{id}: export vanished")))?;
         match func.call(&mut *store, args, results) {
@@ -250,11 +251,14 @@ impl Pinned {
     }
 }
 
-fn begin(store: &mut Store<HostState>, ctx: &Arc<Context>) {
+/// Prepares a store for a call: the caller's context, and the memory cap of the entry called
+/// (an instance pinned for resources serves every entry of its component).
+fn begin(store: &mut Store<HostState>, ctx: &Arc<Context>, memory_bytes: u64) {
     let data = store.data_mut();
     if !Arc::ptr_eq(&data.ctx, ctx) {
         data.ctx = ctx.clone();
     }
+    data.memory_bytes = memory_bytes;
     data.memory_denied = false;
 }
 
