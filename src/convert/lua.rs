@@ -508,7 +508,11 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
             Value::Table(t)
         }
         (other, ty) => {
-            return Err(mlua::Error::runtime(format!("cannot convert {other:?} returned as {} to Lua", ty.describe())))
+            return Err(mlua::Error::runtime(format!(
+                "cannot convert a {} value returned as {} to Lua",
+                val_kind(&other),
+                ty.describe()
+            )))
         }
     })
 }
@@ -640,4 +644,30 @@ pub fn scalar_val(v: Num, s: &Scalar) -> Option<Val> {
         Scalar::F64 => Val::Float64(f64::from_bits(raw.get_f64())),
         Scalar::Char | Scalar::Enum(_) => return None,
     })
+}
+
+/// A short name of a value's kind, for messages.
+fn val_kind(v: &Val) -> &'static str {
+    match v {
+        Val::Bool(_) => "bool",
+        Val::S8(_) | Val::U8(_) | Val::S16(_) | Val::U16(_) | Val::S32(_) | Val::U32(_) | Val::S64(_) | Val::U64(_) => {
+            "integer"
+        }
+        Val::Float32(_) | Val::Float64(_) => "float",
+        Val::Char(_) => "char",
+        Val::String(_) => "string",
+        Val::List(_) | Val::FixedLengthList(_) => "list",
+        Val::Map(_) => "map",
+        Val::Record(_) => "record",
+        Val::Tuple(_) => "tuple",
+        Val::Variant(..) => "variant",
+        Val::Enum(_) => "enum",
+        Val::Option(_) => "option",
+        Val::Result(_) => "result",
+        Val::Flags(_) => "flags",
+        Val::Resource(_) => "resource",
+        Val::Future(_) => "future",
+        Val::Stream(_) => "stream",
+        Val::ErrorContext(_) => "error-context",
+    }
 }

@@ -408,6 +408,23 @@ fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
     let mut wit = wit::Wit { resolve, world, resources: Default::default() };
     let exports = wit.exports();
     // Every resource with methods gets its info first, so method signatures can name it.
+    let exported_interfaces: Vec<wit_parser::InterfaceId> = wit.resolve.worlds[wit.world]
+        .exports
+        .values()
+        .filter_map(|item| match item {
+            wit_parser::WorldItem::Interface { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    for iface in exported_interfaces {
+        for (name, t) in &wit.resolve.interfaces[iface].types {
+            if matches!(wit.resolve.types[*t].kind, wit_parser::TypeDefKind::Resource) {
+                wit.resources
+                    .entry(*t)
+                    .or_insert_with(|| Arc::new(ResourceInfo { name: name.clone(), methods: OnceLock::new() }));
+            }
+        }
+    }
     for e in &exports {
         if let Some(r) = wit::Wit::method_of(&e.func) {
             let r = wit.dealias(r);
@@ -522,6 +539,37 @@ fn component_export(comp: &component::Component, canonical: &str) -> Result<Comp
     comp.get_export_index(parent.as_ref(), name).ok_or_else(|| vec![format!("component does not export `{canonical}`")])
 }
 
+/// The interfaces `wasmtime_wasi::p2::add_to_linker_sync` provides (any 0.2.x version).
+const WASI_P2: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/ip-name-lookup",
+];
+
 /// Imports the host does not provide still link, and trap when the guest calls them.
 ///
 /// WASI (`wasi:*`) is left to the WASI linker, which matches versions semver-compatibly: stubbing
@@ -533,7 +581,8 @@ fn stub_unknown_imports(
     use component::types::ComponentItem;
     let ty = comp.component_type();
     for (name, ext) in ty.imports(engine()) {
-        if name.starts_with("wasi:") {
+        let unversioned = name.split('@').next().unwrap_or(name);
+        if WASI_P2.contains(&unversioned) {
             continue;
         }
         match ext.ty {
