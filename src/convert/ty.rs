@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::types::Type as CType;
 
 /// A WIT value type as conversion needs it.
 #[derive(Clone, Debug)]
@@ -54,57 +53,6 @@ pub struct Case {
 }
 
 impl Ty {
-    /// Resolves a wasmtime component type.
-    pub fn from_component(ty: &CType) -> Ty {
-        match ty {
-            CType::Bool => Ty::Bool,
-            CType::S8 => Ty::S8,
-            CType::U8 => Ty::U8,
-            CType::S16 => Ty::S16,
-            CType::U16 => Ty::U16,
-            CType::S32 => Ty::S32,
-            CType::U32 => Ty::U32,
-            CType::S64 => Ty::S64,
-            CType::U64 => Ty::U64,
-            CType::Float32 => Ty::F32,
-            CType::Float64 => Ty::F64,
-            CType::Char => Ty::Char,
-            CType::String => Ty::String,
-            CType::List(l) => match l.ty() {
-                CType::U8 => Ty::Bytes,
-                inner => Ty::List(Box::new(Ty::from_component(&inner))),
-            },
-            CType::Record(r) => Ty::Record(
-                r.fields()
-                    .map(|f| Field {
-                        name: f.name.to_string(),
-                        alias: f.name.contains('-').then(|| f.name.replace('-', "_")),
-                        ty: Ty::from_component(&f.ty),
-                    })
-                    .collect(),
-            ),
-            CType::Tuple(t) => Ty::Tuple(t.types().map(|t| Ty::from_component(&t)).collect()),
-            CType::Variant(v) => Ty::Variant(
-                v.cases()
-                    .map(|c| Case { name: c.name.to_string(), ty: c.ty.as_ref().map(Ty::from_component) })
-                    .collect(),
-            ),
-            CType::Enum(e) => Ty::Enum(e.names().map(str::to_string).collect()),
-            CType::Option(o) => Ty::Option(Box::new(Ty::from_component(&o.ty()))),
-            CType::Result(r) => Ty::Result(
-                r.ok().map(|t| Box::new(Ty::from_component(&t))),
-                r.err().map(|t| Box::new(Ty::from_component(&t))),
-            ),
-            CType::Flags(f) => Ty::Flags(f.names().map(str::to_string).collect()),
-            CType::Own(_) | CType::Borrow(_) => Ty::Unsupported("resource"),
-            CType::Map(_) => Ty::Unsupported("map"),
-            CType::Future(_) => Ty::Unsupported("future"),
-            CType::Stream(_) => Ty::Unsupported("stream"),
-            CType::ErrorContext => Ty::Unsupported("error-context"),
-            CType::FixedLengthList(_) => Ty::Unsupported("fixed-length list"),
-        }
-    }
-
     /// True when values of this type can hold resource handles.
     pub fn has_resources(&self) -> bool {
         match self {
