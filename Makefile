@@ -56,10 +56,10 @@ test-rock: deps
 	bash scripts/rock-test.sh
 
 spec-lua54: build-lua54 guests
-	busted --lua=$(LUA54) --cpath="$(CURDIR)/$(BUILD)/lua54/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
+	XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUA54) --cpath="$(CURDIR)/$(BUILD)/lua54/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
 
 spec-luajit: build-luajit guests
-	busted --lua=$(LUAJIT) --cpath="$(CURDIR)/$(BUILD)/luajit/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
+	XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUAJIT) --cpath="$(CURDIR)/$(BUILD)/luajit/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
 
 ## Benchmarks: figures go to BENCHMARKS.md by hand, with this command.
 bench: build

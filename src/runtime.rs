@@ -173,8 +173,8 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
 ///
 /// # Errors
 /// Every problem found, one per line as `FILE:LINE: ENTRY: message`.
-pub fn load(path: &Path) -> Result<usize, Diagnostics> {
-    let prepared = prepare_path(path, &snapshot(), true)?;
+pub fn load(path: &Path, cache_dir: Option<Option<std::path::PathBuf>>) -> Result<usize, Diagnostics> {
+    let prepared = engine::cache::with_dir(cache_dir, || prepare_path(path, &snapshot(), true))?;
     let n = prepared.len();
     apply(prepared, &[]);
     Ok(n)

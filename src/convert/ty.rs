@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-
 /// A WIT value type as conversion needs it.
 #[derive(Clone, Debug)]
 pub enum Ty {

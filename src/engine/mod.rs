@@ -1,6 +1,7 @@
 //! The one wasmtime [`Engine`], and turning a registry entry into a callable [`Function`]:
 //! compile, check the export and its signature, link, and resolve types once.
 
+pub mod cache;
 pub mod core;
 pub mod wit;
 
@@ -171,7 +172,7 @@ fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
     if matches!(f.code, Code::Binary { .. }) && !bytes.starts_with(b"\0asm") {
         return Err(vec!["not a WebAssembly binary (it does not start with the `\\0asm` magic number)".into()]);
     }
-    let module = Module::from_binary(engine(), &bytes)
+    let module = cache::module(&bytes)
         .map_err(|e| vec![format!("invalid WebAssembly module: {}", one_line(&format!("{e:#}")))])?;
     if let Some(import) = module.imports().next() {
         return Err(vec![format!(
@@ -371,7 +372,7 @@ fn wrap_component(
             };
             vec![format!("module does not match its `wit` under the canonical ABI: {msg}{hint}")]
         })?;
-    let comp = component::Component::new(engine(), &encoded)
+    let comp = cache::component(&encoded)
         .map_err(|err| vec![format!("cannot compile the wrapped component: {}", one_line(&format!("{err:#}")))])?;
     let export = component_export(&comp, &e.canonical)?;
     let linker = component::Linker::<HostState>::new(engine());
@@ -432,7 +433,7 @@ fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
             wit.resources.entry(r).or_insert_with(|| Arc::new(ResourceInfo { name, methods: OnceLock::new() }));
         }
     }
-    let comp = component::Component::new(engine(), bytes)
+    let comp = cache::component(bytes)
         .map_err(|err| vec![format!("cannot compile the component: {}", one_line(&format!("{err:#}")))])?;
     for (r, info) in &wit.resources {
         let mut methods = Vec::new();

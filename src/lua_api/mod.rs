@@ -26,6 +26,8 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     m.set("version", env!("CARGO_PKG_VERSION"))?;
     m.set("null", crate::convert::null())?;
     m.set("load", lua.create_function(registry::load)?)?;
+    m.set("configure", lua.create_function(registry::configure)?)?;
+    m.set("stats", lua.create_function(registry::stats)?)?;
     m.set("registry", lua.create_userdata(registry::Registry)?)?;
 
     let funcs = lua.create_table()?;

@@ -14,24 +14,63 @@ use crate::runtime::{self, Loaded};
 
 /// `wippy.load(path, opts?)` → `true` or `nil, err`.
 pub fn load(lua: &Lua, (path, opts): (String, Option<Table>)) -> mlua::Result<MultiValue> {
+    let mut cache_dir = None;
     if let Some(opts) = &opts {
-        for pair in opts.clone().pairs::<Value, Value>() {
+        for pair in opts.pairs::<Value, Value>() {
             let (k, v) = pair?;
-            match (k.to_string()?.as_str(), &v) {
-                // Accepted now; the artifact cache that reads it is not built yet.
-                ("cache_dir", Value::String(_) | Value::Boolean(false) | Value::Nil) => {}
-                (key, _) => {
+            match k.to_string()?.as_str() {
+                "cache_dir" => cache_dir = Some(cache_dir_option(&v, "load")?),
+                key => {
                     return Err(mlua::Error::runtime(format!(
-                        "bad argument #2 to 'load' (unknown or mistyped option \"{key}\"; known: cache_dir)"
+                        "bad argument #2 to 'load' (unknown option \"{key}\"; known: cache_dir)"
                     )))
                 }
             }
         }
     }
-    match runtime::load(std::path::Path::new(&path)) {
+    match runtime::load(std::path::Path::new(&path), cache_dir) {
         Ok(_) => Ok(MultiValue::from_iter([Value::Boolean(true)])),
         Err(d) => fail(lua, Error::invalid(d.to_string())),
     }
+}
+
+/// `cache_dir = "path"` or `false` (no cache).
+fn cache_dir_option(v: &Value, func: &str) -> mlua::Result<Option<PathBuf>> {
+    match v {
+        Value::String(s) => Ok(Some(PathBuf::from(s.to_str()?.to_string()))),
+        Value::Boolean(false) => Ok(None),
+        other => Err(mlua::Error::runtime(format!(
+            "bad option 'cache_dir' to '{func}' (a directory path or false expected, got {})",
+            other.type_name()
+        ))),
+    }
+}
+
+/// `wippy.configure{ cache_dir = }`: process-wide settings.
+pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
+    for pair in opts.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        match k.to_string()?.as_str() {
+            "cache_dir" => crate::engine::cache::configure(cache_dir_option(&v, "configure")?),
+            key => {
+                return Err(mlua::Error::runtime(format!(
+                    "bad argument #1 to 'configure' (unknown or not yet supported option \"{key}\"; known: cache_dir)"
+                )))
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// `wippy.stats()`: process-wide engine counters (per-entry figures come with worker pools).
+pub fn stats(lua: &Lua, _: ()) -> mlua::Result<Table> {
+    use std::sync::atomic::Ordering;
+    let engine = lua.create_table()?;
+    engine.set("compiled", crate::engine::cache::COMPILED.load(Ordering::Relaxed))?;
+    engine.set("cache_hits", crate::engine::cache::CACHE_HITS.load(Ordering::Relaxed))?;
+    let t = lua.create_table()?;
+    t.set("engine", engine)?;
+    Ok(t)
 }
 
 /// Converts a node (YAML value) to Lua; `null` inside sequences keeps its place.

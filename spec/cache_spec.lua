@@ -1,0 +1,98 @@
+local H = dofile("spec/helper.lua")
+local wippy, funcs = H.wippy, H.funcs
+
+-- Every run uses a fresh cache directory, so the first load there must compile.
+local stamp = tostring(os.time()) .. tostring(math.random(1, 1e9))
+local function write_app(dir, namespace)
+  assert(os.execute("mkdir -p '" .. dir .. "'"))
+  H.write(dir .. "/_index.yaml", ([[
+namespace: %s
+entries:
+  - name: stamp
+    kind: function.wat
+    source: '(module (; %s ;) (func (export "f") (result i32) i32.const 7))'
+]]):format(namespace, stamp))
+end
+
+local function engine_stats()
+  local s = wippy.stats().engine
+  return s.compiled, s.cache_hits
+end
+
+local function count_files(dir)
+  local p = io.popen("ls -A '" .. dir .. "' 2>/dev/null | grep -v '^\\.' | wc -l")
+  local n = tonumber(p:read("*a"))
+  p:close()
+  return n
+end
+
+describe("the artifact cache", function()
+  local root = H.tmpdir()
+  local cache = root .. "/cache"
+  local function app(namespace)
+    local dir = root .. "/" .. namespace
+    write_app(dir, namespace)
+    return dir
+  end
+
+  it("compiles on a cold cache and writes the artifact", function()
+    local compiled, hits = engine_stats()
+    assert.is_true(wippy.load(app("cold"), { cache_dir = cache }))
+    local compiled2, hits2 = engine_stats()
+    assert.equals(compiled + 1, compiled2)
+    assert.equals(hits, hits2)
+    assert.equals(1, count_files(cache))
+    assert.equals(7, funcs.call("cold:stamp"))
+  end)
+
+  it("loads the same code from the cache without compiling", function()
+    local compiled, hits = engine_stats()
+    assert.is_true(wippy.load(app("warm"), { cache_dir = cache }))
+    local compiled2, hits2 = engine_stats()
+    assert.equals(compiled, compiled2)
+    assert.equals(hits + 1, hits2)
+    assert.equals(7, funcs.call("warm:stamp"))
+  end)
+
+  it("compiles nothing in a second process that shares the directory", function()
+    local vm = H.is_luajit and "luajit" or "lua5.4"
+    local script = root .. "/second.lua"
+    H.write(script, ([[
+package.cpath = %q
+local wippy = require("wippy")
+assert(wippy.load(%q, { cache_dir = %q }))
+local s = wippy.stats().engine
+io.write(s.compiled, " ", s.cache_hits, " ", wippy.funcs.call("cold:stamp"))
+]]):format(package.cpath, root .. "/cold", cache))
+    local p = assert(io.popen(vm .. " '" .. script .. "'"))
+    local out = p:read("*a")
+    p:close()
+    assert.equals("0 1 7", out)
+  end)
+
+  it("is off with cache_dir = false", function()
+    local compiled, hits = engine_stats()
+    assert.is_true(wippy.load(app("nocache"), { cache_dir = false }))
+    local compiled2, hits2 = engine_stats()
+    assert.equals(compiled + 1, compiled2)
+    assert.equals(hits, hits2)
+  end)
+
+  it("rejects a cache_dir of the wrong type", function()
+    assert.error_matches(function() wippy.load(app("bad"), { cache_dir = 1 }) end,
+      "a directory path or false expected, got integer", 1, true)
+  end)
+
+  it("is configured process-wide with wippy.configure", function()
+    assert.is_true(wippy.configure({ cache_dir = cache }))
+    local compiled, hits = engine_stats()
+    assert.is_true(wippy.load(app("configured")))
+    local compiled2, hits2 = engine_stats()
+    assert.equals(compiled, compiled2)
+    assert.equals(hits + 1, hits2)
+    assert.error_matches(function() wippy.configure({ workers = 2 }) end, 'not yet supported option "workers"', 1, true)
+    -- Back to the default directory for the specs that follow.
+    local base = os.getenv("XDG_CACHE_HOME") or (os.getenv("HOME") .. "/.cache")
+    wippy.configure({ cache_dir = base .. "/wippy" })
+  end)
+end)

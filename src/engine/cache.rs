@@ -1,0 +1,134 @@
+//! The on-disk artifact cache (SPEC §8): compiled code keyed by the sha256 of the binary and
+//! the engine's compatibility hash, so a second start deserializes instead of compiling, and a
+//! wasmtime or configuration change misses. Writes go to a temporary file renamed into place,
+//! so several processes can share one directory.
+
+use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use sha2::Digest;
+use wasmtime::component::Component;
+use wasmtime::Module;
+
+use super::engine;
+
+/// Compilations and cache hits since the process started (`wippy.stats()`).
+pub static COMPILED: AtomicU64 = AtomicU64::new(0);
+pub static CACHE_HITS: AtomicU64 = AtomicU64::new(0);
+
+/// The process-wide directory set by `wippy.configure{ cache_dir = }` (`Some(None)` = off).
+static CONFIGURED: Mutex<Option<Option<PathBuf>>> = Mutex::new(None);
+
+thread_local! {
+    /// The cache directory of the load running on this thread, when it names one.
+    static DIR: RefCell<Option<Option<PathBuf>>> = const { RefCell::new(None) };
+}
+
+/// Sets the process-wide cache directory (`None` disables the cache).
+pub fn configure(dir: Option<PathBuf>) {
+    if let Ok(mut c) = CONFIGURED.lock() {
+        *c = Some(dir);
+    }
+}
+
+/// The directory in effect: this load's, else the configured one, else the default.
+fn current_dir() -> Option<PathBuf> {
+    if let Some(dir) = DIR.with(|d| d.borrow().clone()) {
+        return dir;
+    }
+    if let Some(dir) = CONFIGURED.lock().ok().and_then(|c| c.clone()) {
+        return dir;
+    }
+    default_dir()
+}
+
+/// `$XDG_CACHE_HOME/wippy`, else `~/.cache/wippy`.
+pub fn default_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("wippy"));
+    }
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache").join("wippy"))
+}
+
+/// Runs `f` with `dir` as the cache directory of this thread (`Some(None)` = no cache; `None`
+/// = the configured one).
+pub fn with_dir<R>(dir: Option<Option<PathBuf>>, f: impl FnOnce() -> R) -> R {
+    let previous = DIR.with(|d| d.replace(dir));
+    let out = f();
+    DIR.with(|d| *d.borrow_mut() = previous);
+    out
+}
+
+fn artifact_path(bytes: &[u8], kind: &str) -> Option<PathBuf> {
+    let dir = current_dir()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine().precompile_compatibility_hash().hash(&mut h);
+    let digest = sha2::Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Some(dir.join(format!("{hex}-{:016x}.{kind}", h.finish())))
+}
+
+/// Writes `data` to `path` atomically; failures only cost the next start a compile.
+fn store(path: &Path, data: &[u8]) {
+    let Some(dir) = path.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = dir.join(format!(
+        ".{}.{}.{:?}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact"),
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    if std::fs::write(&tmp, data).is_ok() && std::fs::rename(&tmp, path).is_ok() {
+        return;
+    }
+    let _ = std::fs::remove_file(&tmp);
+}
+
+/// A core module, from the cache or compiled (and then cached).
+///
+/// # Errors
+/// The compiler's error for an invalid module.
+pub fn module(bytes: &[u8]) -> wasmtime::Result<Module> {
+    let path = artifact_path(bytes, "cwasm");
+    if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
+        // SAFETY: the file was written by this cache (keyed by the binary's hash and the
+        // engine's compatibility hash) in a directory the user chose; wasmtime checks its
+        // header and version, and a file it rejects is compiled again.
+        if let Ok(m) = unsafe { Module::deserialize_file(engine(), p) } {
+            CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+            return Ok(m);
+        }
+    }
+    let m = Module::from_binary(engine(), bytes)?;
+    COMPILED.fetch_add(1, Ordering::Relaxed);
+    if let (Some(p), Ok(data)) = (path, m.serialize()) {
+        store(&p, &data);
+    }
+    Ok(m)
+}
+
+/// A component, from the cache or compiled (and then cached).
+///
+/// # Errors
+/// The compiler's error for an invalid component.
+pub fn component(bytes: &[u8]) -> wasmtime::Result<Component> {
+    let path = artifact_path(bytes, "ccwasm");
+    if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
+        // SAFETY: as for modules above.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine(), p) } {
+            CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+            return Ok(c);
+        }
+    }
+    let c = Component::new(engine(), bytes)?;
+    COMPILED.fetch_add(1, Ordering::Relaxed);
+    if let (Some(p), Ok(data)) = (path, c.serialize()) {
+        store(&p, &data);
+    }
+    Ok(c)
+}
