@@ -141,9 +141,18 @@ local wippy = {}
 
 ---Loads a directory (every `_index.yaml` below it) or one YAML file: all or nothing.
 ---@param path string
----@param opts? { cache_dir?: string|false } `cache_dir` is accepted and not used yet
+---@param opts? { cache_dir?: string|false } `cache_dir`: compiled-artifact directory for this load, `false` for none
 ---@return true|nil ok
 ---@return wippy.Error|nil err kind `INVALID`: every problem, one a line, as `FILE:LINE: ENTRY: message`
 function wippy.load(path, opts) end
+
+---Process-wide settings.
+---@param opts { cache_dir?: string|false } default artifact-cache directory, or `false` for none
+---@return true
+function wippy.configure(opts) end
+
+---Process-wide engine counters.
+---@return { engine: { compiled: integer, cache_hits: integer } }
+function wippy.stats() end
 
 return wippy
