@@ -1,5 +1,6 @@
 # wippy — the README's commands. `make demo` and `make test` install what they need.
 
+SHELL    := /bin/bash
 CARGO    ?= cargo
 LUA54    ?= lua5.4
 LUAJIT   ?= luajit
@@ -45,6 +46,7 @@ demo: build guests
 ## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
 ## specs on lua5.4 and LuaJIT.
 test: lint test-rust spec test-rock
+	@bash scripts/summary.sh $(BUILD)/spec-lua54.log $(BUILD)/spec-luajit.log
 
 test-rust: deps
 	$(CARGO) test --release --features lua54,vendored
@@ -56,10 +58,12 @@ test-rock: deps
 	bash scripts/rock-test.sh
 
 spec-lua54: build-lua54 guests
-	XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUA54) --cpath="$(CURDIR)/$(BUILD)/lua54/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
+	@mkdir -p $(BUILD)
+	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUA54) --cpath="$(CURDIR)/$(BUILD)/lua54/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-lua54.log
 
 spec-luajit: build-luajit guests
-	XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUAJIT) --cpath="$(CURDIR)/$(BUILD)/luajit/?.so" --lpath="$(LUA_PATH_SHIMS)" spec
+	@mkdir -p $(BUILD)
+	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUAJIT) --cpath="$(CURDIR)/$(BUILD)/luajit/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-luajit.log
 
 ## Benchmarks: figures go to BENCHMARKS.md by hand, with this command.
 bench: build
