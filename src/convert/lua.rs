@@ -10,6 +10,11 @@ use super::ty::{Case, Field, Scalar, Ty};
 /// Address whose identity is `wippy.null`.
 static NULL_ANCHOR: u8 = 0;
 
+/// The address behind `wippy.null`.
+pub(crate) fn null_ptr() -> *mut std::ffi::c_void {
+    std::ptr::addr_of!(NULL_ANCHOR) as *mut _
+}
+
 /// The `wippy.null` sentinel: an inner or element `none` where `nil` would be ambiguous.
 pub fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::addr_of!(NULL_ANCHOR) as *mut _))

@@ -3,6 +3,7 @@
 pub mod int64;
 mod lua;
 mod path;
+pub mod push;
 pub mod resource;
 pub mod ty;
 

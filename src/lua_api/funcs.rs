@@ -223,23 +223,30 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
 
 /// A top-level `result<T, E>` becomes `value, nil` or `nil, e` (§2.1).
 pub fn results_to_lua(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
+    let convert = |v: Val, ty: &Ty| {
+        if convert::push::pushable(ty) {
+            convert::push::to_lua(lua, v, ty, false)
+        } else {
+            convert::from_val(lua, v, ty, false)
+        }
+    };
     match (v, ty) {
         (Val::Result(r), Ty::Result(ok, err)) => {
-            let (payload, pty) = match &r {
-                Ok(_) => (r.as_ref().ok().cloned().flatten(), ok),
-                Err(_) => (r.as_ref().err().cloned().flatten(), err),
+            let (is_ok, payload, pty) = match r {
+                Ok(p) => (true, p, ok),
+                Err(p) => (false, p, err),
             };
             let value = match (payload, pty) {
-                (Some(p), Some(t)) => convert::from_val(lua, *p, t, false)?,
+                (Some(p), Some(t)) => convert(*p, t)?,
                 _ => Value::Boolean(true),
             };
-            Ok(if r.is_ok() {
+            Ok(if is_ok {
                 MultiValue::from_iter([value, Value::Nil])
             } else {
                 MultiValue::from_iter([Value::Nil, value])
             })
         }
-        (v, ty) => Ok(MultiValue::from_iter([convert::from_val(lua, v, ty, false)?])),
+        (v, ty) => Ok(MultiValue::from_iter([convert(v, ty)?])),
     }
 }
 
