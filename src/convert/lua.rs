@@ -38,12 +38,12 @@ fn got(v: &Value) -> String {
     }
 }
 
-fn mismatch(path: &Path, expected: &str, v: &Value) -> ConvError {
+pub(super) fn mismatch(path: &Path, expected: &str, v: &Value) -> ConvError {
     ConvError::new(path, format!("expected {expected}, got {}", got(v)))
 }
 
 /// An integral Lua number as i64, or None.
-fn integral(v: &Value) -> Option<i64> {
+pub(super) fn integral(v: &Value) -> Option<i64> {
     match *v {
         Value::Integer(i) => Some(i),
         Value::Number(n) if n.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) => {
@@ -53,7 +53,7 @@ fn integral(v: &Value) -> Option<i64> {
     }
 }
 
-fn int_in(v: &Value, path: &Path, name: &str, lo: i64, hi: i64) -> Result<i64, ConvError> {
+pub(super) fn int_in(v: &Value, path: &Path, name: &str, lo: i64, hi: i64) -> Result<i64, ConvError> {
     match integral(v) {
         Some(i) if (lo..=hi).contains(&i) => Ok(i),
         Some(i) => Err(ConvError::new(path, format!("expected {name}, got {i} (out of range {lo}..={hi})"))),
@@ -62,7 +62,7 @@ fn int_in(v: &Value, path: &Path, name: &str, lo: i64, hi: i64) -> Result<i64, C
 }
 
 /// A number that is not integral (or too large for an integer) names its value.
-fn not_integer(path: &Path, name: &str, v: &Value) -> ConvError {
+pub(super) fn not_integer(path: &Path, name: &str, v: &Value) -> ConvError {
     match v {
         Value::Number(n) if n.fract() == 0.0 => {
             ConvError::new(path, format!("expected {name}, got {} (out of range)", short_num(*n)))
@@ -83,7 +83,7 @@ fn short_num(n: f64) -> String {
     }
 }
 
-fn u64_of(v: &Value, path: &Path) -> Result<u64, ConvError> {
+pub(super) fn u64_of(v: &Value, path: &Path) -> Result<u64, ConvError> {
     if let Some(i) = integral(v) {
         // Negative integers are the bits of values of 2^63 and above, as `string.pack("J")`.
         return Ok(i as u64);
@@ -129,7 +129,7 @@ fn int64_out(lua: &Lua, bits: i64, signed: bool) -> mlua::Result<Value> {
     }
 }
 
-fn float_of(v: &Value, path: &Path, name: &str) -> Result<f64, ConvError> {
+pub(super) fn float_of(v: &Value, path: &Path, name: &str) -> Result<f64, ConvError> {
     match *v {
         Value::Integer(i) => Ok(i as f64),
         Value::Number(n) => Ok(n),
@@ -141,8 +141,11 @@ fn char_of(v: &Value, path: &Path) -> Result<char, ConvError> {
     let Value::String(s) = v else {
         return Err(mismatch(path, "char", v));
     };
-    let bytes = s.as_bytes();
-    let text = std::str::from_utf8(&bytes).map_err(|_| ConvError::new(path, "expected char, got invalid UTF-8"))?;
+    char_from(&s.as_bytes(), path)
+}
+
+pub(super) fn char_from(bytes: &[u8], path: &Path) -> Result<char, ConvError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ConvError::new(path, "expected char, got invalid UTF-8"))?;
     let mut chars = text.chars();
     match (chars.next(), chars.next()) {
         (Some(c), None) => Ok(c),
@@ -157,8 +160,11 @@ fn string_of(v: &Value, path: &Path) -> Result<String, ConvError> {
     let Value::String(s) = v else {
         return Err(mismatch(path, "string", v));
     };
-    let bytes = s.as_bytes();
-    match std::str::from_utf8(&bytes) {
+    string_from(&s.as_bytes(), path)
+}
+
+pub(super) fn string_from(bytes: &[u8], path: &Path) -> Result<String, ConvError> {
+    match std::str::from_utf8(bytes) {
         Ok(text) => Ok(text.to_string()),
         Err(e) => Err(ConvError::new(
             path,
@@ -174,11 +180,14 @@ fn enum_index(v: &Value, names: &[String], path: &Path) -> Result<usize, ConvErr
     let Value::String(s) = v else {
         return Err(mismatch(path, &format!("enum case ({})", names.join("|")), v));
     };
-    let bytes = s.as_bytes();
-    names.iter().position(|n| n.as_bytes() == &bytes[..]).ok_or_else(|| {
+    enum_from(&s.as_bytes(), names, path)
+}
+
+pub(super) fn enum_from(bytes: &[u8], names: &[String], path: &Path) -> Result<usize, ConvError> {
+    names.iter().position(|n| n.as_bytes() == bytes).ok_or_else(|| {
         ConvError::new(
             path,
-            format!("unknown enum case \"{}\", expected one of: {}", String::from_utf8_lossy(&bytes), names.join(", ")),
+            format!("unknown enum case \"{}\", expected one of: {}", String::from_utf8_lossy(bytes), names.join(", ")),
         )
     })
 }

@@ -4,6 +4,7 @@ pub mod int64;
 mod lua;
 mod path;
 pub mod push;
+pub mod read;
 pub mod resource;
 pub mod ty;
 

@@ -201,7 +201,12 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
             let mut vals = Vec::with_capacity(f.params.len());
             for (i, p) in f.params.iter().enumerate() {
                 path.clear();
-                vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
+                let v = if convert::read::readable(&p.ty) {
+                    convert::read::to_val(lua, arg(i), &p.ty, &mut path)
+                } else {
+                    convert::to_val(lua, arg(i), &p.ty, &mut path)
+                };
+                vals.push(v.map_err(|e| arg_error(f, i, e))?);
             }
             let pinned = if f.has_resources { resource::pinned_for_call(lua) } else { None };
             let mut out = vec![Val::Bool(false); f.results.len()];
