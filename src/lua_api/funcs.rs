@@ -40,6 +40,7 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let mut args = args.into_iter();
     let target = match args.next() {
         Some(Value::String(s)) => s,
+        // The raw closure in `fast` raises this itself; kept so this function is whole alone.
         other => {
             let got = other.as_ref().map(type_name).unwrap_or("no value");
             return Err(mlua::Error::runtime(format!("bad argument #1 to 'call' (string expected, got {got})")));
