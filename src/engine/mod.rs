@@ -24,9 +24,38 @@ pub fn engine() -> &'static Engine {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // Epoch checks let `limits.max_execution_ms` stop a guest even in a tight loop.
+        config.epoch_interruption(true);
         // A failed config here is a build-time mistake, not user input: fall back to defaults.
-        Engine::new(&config).unwrap_or_default()
+        let engine = Engine::new(&config).unwrap_or_default();
+        start_ticker(engine.clone());
+        engine
     })
+}
+
+/// How often the engine's epoch advances.
+pub const TICK_MS: u64 = 5;
+
+/// A deadline far enough that it never comes (and `current + delta` cannot overflow).
+const NO_DEADLINE: u64 = 1 << 60;
+
+/// Advances the epoch every [`TICK_MS`] for as long as the process lives.
+fn start_ticker(engine: Engine) {
+    let spawned = std::thread::Builder::new().name("wippy-epoch".into()).spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(TICK_MS));
+        engine.increment_epoch();
+    });
+    // Without the ticker, time limits cannot fire; calls still run.
+    drop(spawned);
+}
+
+/// The epoch deadline (in ticks from now) for a call limited to `max_ms` (0 = no limit).
+pub fn deadline_ticks(max_ms: u64) -> u64 {
+    if max_ms == 0 {
+        NO_DEADLINE
+    } else {
+        max_ms.div_ceil(TICK_MS).max(1)
+    }
 }
 
 /// Per-store host data: the caller's context, WASI state and the store's limits.
@@ -41,6 +70,9 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// The epoch deadline of a store between calls: none (instantiation included).
+    pub const IDLE_DEADLINE: u64 = NO_DEADLINE;
+
     pub fn new(limits: &Limits) -> HostState {
         // Functions get no arguments, environment, preopens or network (capabilities come with
         // the `imports` profiles); their stdout and stderr go to the host's stderr.

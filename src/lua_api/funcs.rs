@@ -196,7 +196,7 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
         }
         Callee::Component { .. } => {
             if f.has_resources {
-                resource::begin_call(lua, None, Some((f.id.as_str().into(), f.limits.memory_bytes)));
+                resource::begin_call(lua, None, Some((f.id.as_str().into(), f.limits.clone())));
             }
             let mut path = Path::new();
             let mut vals = Vec::with_capacity(f.params.len());

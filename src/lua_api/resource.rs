@@ -16,14 +16,15 @@ use crate::convert::resource::{Method, ResourceHooks, ResourceInfo};
 use crate::convert::{self, Path};
 use crate::error::Error;
 use crate::pool::Pinned;
+use crate::registry::Limits;
 
 /// The userdata of a resource handle.
 pub struct LuaResource {
     any: ResourceAny,
     /// The entry whose call made it, to name it in messages.
     entry: Arc<str>,
-    /// That entry's `limits.memory_bytes`, which its method calls run under.
-    memory_bytes: u64,
+    /// That entry's limits, which its method calls run under.
+    limits: Limits,
     pinned: Arc<Pinned>,
     info: Arc<ResourceInfo>,
     /// Dropped by the host, or given away to the guest (`own<R>` argument).
@@ -93,7 +94,7 @@ fn call_method(lua: &Lua, info: &Arc<ResourceInfo>, name: &str, args: MultiValue
     let rest: Vec<Value> = args.collect();
     let (any, pinned, entry, memory) = {
         let r = this.borrow::<LuaResource>()?;
-        (r.any, r.pinned.clone(), r.entry.clone(), r.memory_bytes)
+        (r.any, r.pinned.clone(), r.entry.clone(), r.limits.clone())
     };
     let label = if entry.is_empty() { m.label.clone() } else { format!("{entry}: {}", m.label) };
     if this.borrow::<LuaResource>()?.gone.get() {
@@ -111,10 +112,10 @@ fn run_method(
     label: &str,
     any: ResourceAny,
     pinned: &Arc<Pinned>,
-    entry: (Arc<str>, u64),
+    entry: (Arc<str>, Limits),
     args: &[Value],
 ) -> Result<MultiValue, Error> {
-    let memory = entry.1;
+    let limits = entry.1.clone();
     let mut n = args.len();
     while n > m.params.len() && args[n - 1].is_nil() {
         n -= 1;
@@ -137,7 +138,7 @@ fn run_method(
         );
     }
     let mut out = vec![Val::Bool(false); usize::from(m.result.is_some())];
-    pinned.call(label, &m.export, &state.root, memory, &vals, &mut out)?;
+    pinned.call(label, &m.export, &state.root, &limits, &vals, &mut out)?;
     finish_call(lua, Some(pinned.clone()));
     let result = match (out.into_iter().next(), &m.result) {
         (Some(v), Some(ty)) => results_to_lua(lua, v, ty)
@@ -150,7 +151,7 @@ fn run_method(
 
 /// Before converting the arguments of a call: no instance chosen yet (or the given one), and
 /// the entry that handles made by the call will name.
-pub fn begin_call(lua: &Lua, pinned: Option<Arc<Pinned>>, entry: Option<(Arc<str>, u64)>) {
+pub fn begin_call(lua: &Lua, pinned: Option<Arc<Pinned>>, entry: Option<(Arc<str>, Limits)>) {
     let state = data(lua);
     *state.call_pinned.borrow_mut() = pinned;
     *state.call_entry.borrow_mut() = entry;
@@ -179,19 +180,9 @@ fn wrap(lua: &Lua, any: ResourceAny, info: &Arc<ResourceInfo>) -> mlua::Result<V
     let Some(pinned) = state.call_pinned.borrow().clone() else {
         return Err(mlua::Error::runtime("a resource was returned without its instance"));
     };
-    let (entry, memory_bytes) = state
-        .call_entry
-        .borrow()
-        .clone()
-        .unwrap_or_else(|| ("".into(), crate::registry::Limits::default().memory_bytes));
-    let ud = lua.create_userdata(LuaResource {
-        any,
-        entry,
-        memory_bytes,
-        pinned,
-        info: info.clone(),
-        gone: Cell::new(false),
-    })?;
+    let (entry, limits) = state.call_entry.borrow().clone().unwrap_or_else(|| ("".into(), Limits::default()));
+    let ud =
+        lua.create_userdata(LuaResource { any, entry, limits, pinned, info: info.clone(), gone: Cell::new(false) })?;
     Ok(Value::UserData(ud))
 }
 

@@ -28,7 +28,7 @@ pub struct StateData {
     /// The instance resources of the call being converted live in (see `resource`).
     pub call_pinned: RefCell<Option<Arc<crate::pool::Pinned>>>,
     /// The entry of the call being converted (named by the handles it makes).
-    pub call_entry: RefCell<Option<(Arc<str>, u64)>>,
+    pub call_entry: RefCell<Option<(Arc<str>, crate::registry::Limits)>>,
     /// Owned resource handles passed to the call being made.
     pub moved: RefCell<Vec<mlua::AnyUserData>>,
 }

@@ -13,6 +13,7 @@ use wasmtime::{Store, Trap, ValRaw, WasmBacktrace};
 
 use crate::engine::{engine, Callee, Function, HostState};
 use crate::error::{Details, Error, Kind, Reason};
+use crate::registry::Limits;
 use crate::security::Context;
 
 /// A live instance and the function to call on it.
@@ -53,6 +54,7 @@ impl Pool {
         }
         let mut store = Store::new(engine(), HostState::new(&f.limits));
         store.limiter(|s| s);
+        store.set_epoch_deadline(HostState::IDLE_DEADLINE);
         match &f.callee {
             Callee::Core { pre, export, .. } => {
                 let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
@@ -98,7 +100,7 @@ impl Pool {
         let Live::Core { store, func } = &mut *live else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
-        begin(store, ctx, f.limits.memory_bytes);
+        begin(store, ctx, &f.limits);
         // SAFETY: `func` was looked up by name in an instance of the module whose export type
         // gave `params` and `results` (checked in `engine::prepare`), it belongs to `store`,
         // and `raw` is long enough for both lists, written per `Scalar::core`.
@@ -135,14 +137,14 @@ impl Pool {
             None => sticky.get().filter(|p| p.is_alive()),
         };
         if let Some(p) = pinned {
-            p.call(&f.id, export, ctx, f.limits.memory_bytes, args, results)?;
+            p.call(&f.id, export, ctx, &f.limits, args, results)?;
             return Ok(Some(p));
         }
         let mut live = self.take(f)?;
         let Live::Component { store, func, .. } = &mut *live else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
-        begin(store, ctx, f.limits.memory_bytes);
+        begin(store, ctx, &f.limits);
         match func.call(&mut *store, args, results) {
             Ok(()) if f.has_resources && results.iter().any(holds_resource) => {
                 let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
@@ -209,7 +211,7 @@ impl Pinned {
         id: &str,
         export: &ComponentExportIndex,
         ctx: &Arc<Context>,
-        memory_bytes: u64,
+        limits: &Limits,
         args: &[Val],
         results: &mut [Val],
     ) -> Result<(), Error> {
@@ -222,7 +224,7 @@ impl Pinned {
         let Live::Component { store, instance, .. } = &mut **live else {
             return Err(Error::internal(format!("{id}: not a component instance")));
         };
-        begin(store, ctx, memory_bytes);
+        begin(store, ctx, limits);
         let func =
             instance.get_func(&mut *store, export).ok_or_else(|| Error::internal(format!("{id}: export vanished")))?;
         match func.call(&mut *store, args, results) {
@@ -253,7 +255,9 @@ impl Pinned {
 
 /// Prepares a store for a call: the caller's context, and the memory cap of the entry called
 /// (an instance pinned for resources serves every entry of its component).
-fn begin(store: &mut Store<HostState>, ctx: &Arc<Context>, memory_bytes: u64) {
+fn begin(store: &mut Store<HostState>, ctx: &Arc<Context>, limits: &Limits) {
+    store.set_epoch_deadline(crate::engine::deadline_ticks(limits.max_execution_ms));
+    let memory_bytes = limits.memory_bytes;
     let data = store.data_mut();
     if !Arc::ptr_eq(&data.ctx, ctx) {
         data.ctx = ctx.clone();
@@ -292,6 +296,11 @@ fn trap_error(id: &str, e: wasmtime::Error, memory_denied: bool) -> Error {
         // Past wasmtime's "error while executing at wasm backtrace" context: the cause.
         None => e.root_cause().to_string(),
     };
+    if kind == Kind::Timeout {
+        let mut err = Error::new(kind, format!("{id}: the call ran out of time (limits.max_execution_ms)"));
+        err.stack = stack;
+        return err;
+    }
     let mut err = Error::new(kind, format!("{id}: wasm trap: {trap_text}"));
     err.details = Some(Details { reason, trap: trap_text });
     err.stack = stack;
