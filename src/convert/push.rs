@@ -9,20 +9,6 @@ use wasmtime::component::Val;
 
 use super::ty::Ty;
 
-/// True when `push` can convert values of this type.
-pub fn pushable(ty: &Ty) -> bool {
-    match ty {
-        Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => false,
-        Ty::S64 | Ty::U64 => !cfg!(feature = "luajit"),
-        Ty::List(t) | Ty::Option(t) => pushable(t),
-        Ty::Record(fields) => fields.iter().all(|f| pushable(&f.ty)),
-        Ty::Tuple(ts) => ts.iter().all(pushable),
-        Ty::Variant(cases) => cases.iter().all(|c| c.ty.as_ref().is_none_or(pushable)),
-        Ty::Result(ok, err) => ok.as_deref().is_none_or(pushable) && err.as_deref().is_none_or(pushable),
-        _ => true,
-    }
-}
-
 /// Converts `v` to a Lua value through the stack (see [`super::from_val`] for the rules).
 ///
 /// # Errors

@@ -11,20 +11,6 @@ use super::lua::{char_from, enum_from, float_of, int_in, integral, not_integer, 
 use super::path::{ConvError, Path};
 use super::ty::{Case, Field, Ty};
 
-/// True when `to_val` can read values of this type.
-pub fn readable(ty: &Ty) -> bool {
-    match ty {
-        Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => false,
-        Ty::S64 | Ty::U64 => !cfg!(feature = "luajit"),
-        Ty::List(t) | Ty::Option(t) => readable(t),
-        Ty::Record(fields) => fields.iter().all(|f| readable(&f.ty)),
-        Ty::Tuple(ts) => ts.iter().all(readable),
-        Ty::Variant(cases) => cases.iter().all(|c| c.ty.as_ref().is_none_or(readable)),
-        Ty::Result(ok, err) => ok.as_deref().is_none_or(readable) && err.as_deref().is_none_or(readable),
-        _ => true,
-    }
-}
-
 /// Converts the Lua value `v` to a component value of type `ty`.
 ///
 /// # Errors
@@ -301,6 +287,29 @@ unsafe fn only_key(l: *mut ffi::lua_State, idx: c_int, path: &Path, what: &str) 
     Ok(())
 }
 
+/// Reads the payload on top of the stack (key below it) and pops it; on failure pops the key
+/// too. A case without a payload type takes `nil` or `true`.
+unsafe fn payload(
+    l: *mut ffi::lua_State,
+    ty: Option<&Ty>,
+    path: &mut Path,
+    unit: &str,
+) -> Result<Option<Box<Val>>, ConvError> {
+    let out = match ty {
+        None => match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => Ok(None),
+            ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => Ok(None),
+            _ => Err(ConvError::new(path, format!("{unit} {}", got(l, -1)))),
+        },
+        Some(ty) => read(l, ffi::lua_gettop(l), ty, path).map(|v| Some(Box::new(v))),
+    };
+    ffi::lua_pop(l, 1);
+    if out.is_err() {
+        ffi::lua_pop(l, 1);
+    }
+    out
+}
+
 unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], path: &mut Path) -> Result<Val, ConvError> {
     const WHAT: &str = "variant {case = payload}";
     let names = || cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
@@ -332,22 +341,7 @@ unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], path: &mut
                 }
             };
             path.push_field(&case.name);
-            let payload = match &case.ty {
-                None => match ffi::lua_type(l, -1) {
-                    ffi::LUA_TNIL => Ok(None),
-                    ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => Ok(None),
-                    _ => Err(ConvError::new(path, format!("case has no payload, got {}", got(l, -1)))),
-                },
-                Some(ty) => read(l, ffi::lua_gettop(l), ty, path).map(|v| Some(Box::new(v))),
-            };
-            ffi::lua_pop(l, 1);
-            let payload = match payload {
-                Ok(p) => p,
-                Err(e) => {
-                    ffi::lua_pop(l, 1);
-                    return Err(e);
-                }
-            };
+            let payload = payload(l, case.ty.as_ref(), path, "case has no payload, got")?;
             path.pop();
             only_key(l, idx, path, WHAT)?;
             Ok(Val::Variant(case.name.clone(), payload))
@@ -377,22 +371,7 @@ unsafe fn result(
         }
     };
     path.push_field(&name);
-    let payload = match ty {
-        None => match ffi::lua_type(l, -1) {
-            ffi::LUA_TNIL => Ok(None),
-            ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => Ok(None),
-            _ => Err(ConvError::new(path, format!("expected true (no payload), got {}", got(l, -1)))),
-        },
-        Some(ty) => read(l, ffi::lua_gettop(l), ty, path).map(|v| Some(Box::new(v))),
-    };
-    ffi::lua_pop(l, 1);
-    let payload = match payload {
-        Ok(p) => p,
-        Err(e) => {
-            ffi::lua_pop(l, 1);
-            return Err(e);
-        }
-    };
+    let payload = payload(l, ty, path, "expected true (no payload), got")?;
     path.pop();
     only_key(l, idx, path, WHAT)?;
     Ok(Val::Result(if name == "ok" { Ok(payload) } else { Err(payload) }))

@@ -52,6 +52,23 @@ pub struct Case {
 }
 
 impl Ty {
+    /// True when values of this type convert on the Lua stack with the C API (`read`, `push`):
+    /// no resource handles, and on LuaJIT no 64-bit integers (which may be cdata).
+    pub fn stack_convertible(&self) -> bool {
+        match self {
+            Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => false,
+            Ty::S64 | Ty::U64 => !cfg!(feature = "luajit"),
+            Ty::List(t) | Ty::Option(t) => t.stack_convertible(),
+            Ty::Record(fields) => fields.iter().all(|f| f.ty.stack_convertible()),
+            Ty::Tuple(ts) => ts.iter().all(Ty::stack_convertible),
+            Ty::Variant(cases) => cases.iter().all(|c| c.ty.as_ref().is_none_or(Ty::stack_convertible)),
+            Ty::Result(ok, err) => {
+                ok.as_deref().is_none_or(Ty::stack_convertible) && err.as_deref().is_none_or(Ty::stack_convertible)
+            }
+            _ => true,
+        }
+    }
+
     /// True when values of this type can hold resource handles.
     pub fn has_resources(&self) -> bool {
         match self {

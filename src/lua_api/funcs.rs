@@ -202,7 +202,7 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
             let mut vals = Vec::with_capacity(f.params.len());
             for (i, p) in f.params.iter().enumerate() {
                 path.clear();
-                let v = if convert::read::readable(&p.ty) {
+                let v = if p.ty.stack_convertible() {
                     convert::read::to_val(lua, arg(i), &p.ty, &mut path)
                 } else {
                     convert::to_val(lua, arg(i), &p.ty, &mut path)
@@ -230,7 +230,7 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
 /// A top-level `result<T, E>` becomes `value, nil` or `nil, e` (§2.1).
 pub fn results_to_lua(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
     let convert = |v: Val, ty: &Ty| {
-        if convert::push::pushable(ty) {
+        if ty.stack_convertible() {
             convert::push::to_lua(lua, v, ty, false)
         } else {
             convert::from_val(lua, v, ty, false)
