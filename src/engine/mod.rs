@@ -530,15 +530,19 @@ fn choose_export(
     let names = || list_or_none(&exports.iter().map(|e| e.method.clone()).collect::<Vec<_>>());
     match method {
         Some(m) => {
-            let exact = exports.iter().position(|e| e.method == m || e.canonical == m);
-            let bare = || {
-                let mut hits = exports.iter().enumerate().filter(|(_, e)| !m.contains('#') && e.name == m);
-                match (hits.next(), hits.next()) {
-                    (Some((i, _)), None) => Some(i),
-                    _ => None,
+            if let Some(i) = exports.iter().position(|e| e.method == m || e.canonical == m) {
+                return Ok(i);
+            }
+            let bare: Vec<usize> =
+                exports.iter().enumerate().filter(|(_, e)| !m.contains('#') && e.name == m).map(|(i, _)| i).collect();
+            match bare.as_slice() {
+                [i] => Ok(*i),
+                [] => Err(vec![format!("method `{m}` {missing}: {})", names())]),
+                many => {
+                    let which: Vec<String> = many.iter().map(|i| exports[*i].method.clone()).collect();
+                    Err(vec![format!("method `{m}` is ambiguous: name one of {}", list_or_none(&which))])
                 }
-            };
-            exact.or_else(bare).ok_or_else(|| vec![format!("method `{m}` {missing}: {})", names())])
+            }
         }
         None if exports.len() == 1 => Ok(0),
         None => Err(vec![format!("`method` is required: {listing} {}", names())]),
