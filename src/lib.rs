@@ -6,6 +6,7 @@
 pub mod convert;
 pub mod engine;
 pub mod error;
+pub mod host;
 pub mod lua_api;
 pub mod pool;
 pub mod registry;

@@ -73,10 +73,12 @@ impl HostState {
     /// The epoch deadline of a store between calls: none (instantiation included).
     pub const IDLE_DEADLINE: u64 = NO_DEADLINE;
 
-    pub fn new(limits: &Limits) -> HostState {
+    pub fn new(entry: &str, limits: &Limits) -> HostState {
         // Functions get no arguments, environment, preopens or network (capabilities come with
-        // the `imports` profiles); their stdout and stderr go to the host's stderr.
-        let wasi = WasiCtxBuilder::new().stdout(std::io::stderr()).stderr(std::io::stderr()).build();
+        // the `imports` profiles); their stdout and stderr go to the host's stderr, each line
+        // prefixed with the entry ID.
+        let out = crate::host::output::Prefixed::new(entry);
+        let wasi = WasiCtxBuilder::new().stdout(out.clone()).stderr(out).build();
         HostState {
             ctx: Context::root(),
             memory_bytes: limits.memory_bytes,

@@ -52,7 +52,7 @@ impl Pool {
         if let Some(live) = self.warm.lock().ok().and_then(|mut w| w.pop()) {
             return Ok(live);
         }
-        let mut store = Store::new(engine(), HostState::new(&f.limits));
+        let mut store = Store::new(engine(), HostState::new(&f.id, &f.limits));
         store.limiter(|s| s);
         store.set_epoch_deadline(HostState::IDLE_DEADLINE);
         match &f.callee {
