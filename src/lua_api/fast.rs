@@ -28,9 +28,18 @@ struct Keep(#[allow(dead_code)] Rc<StateData>);
 
 impl UserData for Keep {}
 
+/// A result to push once no Rust frame of the call is left (a push may raise a Lua error).
+enum Ret {
+    Nothing,
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Str(Box<str>),
+}
+
 enum Outcome {
-    /// The results are on the stack.
-    Done(c_int),
+    /// Handled: push this result.
+    Done(Ret),
     /// Not handled here: forward the call to the mlua implementation.
     Slow,
     /// The call failed: `StateData::pending` holds the error.
@@ -78,14 +87,32 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
         return ffi::luaL_argerror(l, 1, got.as_ptr());
     }
     let state = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(4)) as *const StateData);
-    // A panic must not unwind through Lua's C frames: treat it as "not handled here"; the
-    // mlua path turns any repeat into an error object.
-    let outcome = catch_unwind(AssertUnwindSafe(|| fast_call(l, state))).unwrap_or(Outcome::Slow);
+    // A panic must not unwind through Lua's C frames. It may come after the guest ran, so
+    // it becomes an error rather than a second try on the slow path.
+    let outcome = catch_unwind(AssertUnwindSafe(|| fast_call(l, state))).unwrap_or_else(|_| {
+        *state.pending.borrow_mut() = Some(crate::error::Error::internal("funcs.call: internal panic"));
+        Outcome::Failed
+    });
     match outcome {
-        Outcome::Done(n) => n,
+        Outcome::Done(ret) => push_ret(l, ret),
         Outcome::Slow => forward(l, 1),
         Outcome::Failed => forward(l, 2),
     }
+}
+
+/// Pushes a result; returns the number of values pushed.
+unsafe fn push_ret(l: *mut ffi::lua_State, ret: Ret) -> c_int {
+    match ret {
+        Ret::Nothing => return 0,
+        Ret::Int(i) => ffi::lua_pushinteger(l, i),
+        Ret::Num(n) => ffi::lua_pushnumber(l, n),
+        Ret::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
+        // If this raises (out of memory), the box leaks; nothing else is lost.
+        Ret::Str(s) => {
+            ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+        }
+    }
+    1
 }
 
 /// Calls upvalue `up` with every argument and returns all its results. No Rust value with a
@@ -150,10 +177,10 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
         return Outcome::Failed;
     }
     let Some(s) = results.first() else {
-        return Outcome::Done(0);
+        return Outcome::Done(Ret::Nothing);
     };
-    match push_scalar(l, &raw[0], s) {
-        Ok(()) => Outcome::Done(1),
+    match scalar_ret(&raw[0], s) {
+        Ok(ret) => Outcome::Done(ret),
         Err(message) => {
             *state.pending.borrow_mut() = Some(crate::error::Error::internal(format!("{}: {message}", f.id)));
             Outcome::Failed
@@ -161,36 +188,33 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
     }
 }
 
-/// Pushes a core result as the canonical ABI lifts it.
-unsafe fn push_scalar(l: *mut ffi::lua_State, raw: &ValRaw, s: &Scalar) -> Result<(), String> {
+/// A core result as the canonical ABI lifts it.
+fn scalar_ret(raw: &ValRaw, s: &Scalar) -> Result<Ret, String> {
     let i32v = raw.get_i32();
-    match s {
-        Scalar::Bool => ffi::lua_pushboolean(l, (i32v != 0) as c_int),
-        Scalar::S8 => ffi::lua_pushinteger(l, (i32v as i8).into()),
-        Scalar::U8 => ffi::lua_pushinteger(l, (i32v as u8).into()),
-        Scalar::S16 => ffi::lua_pushinteger(l, (i32v as i16).into()),
-        Scalar::U16 => ffi::lua_pushinteger(l, (i32v as u16).into()),
-        Scalar::S32 => ffi::lua_pushinteger(l, i32v.into()),
-        Scalar::U32 => ffi::lua_pushinteger(l, (i32v as u32).into()),
-        Scalar::S64 | Scalar::U64 => ffi::lua_pushinteger(l, raw.get_i64()),
-        Scalar::F32 => ffi::lua_pushnumber(l, f32::from_bits(raw.get_f32()).into()),
-        Scalar::F64 => ffi::lua_pushnumber(l, f64::from_bits(raw.get_f64())),
+    Ok(match s {
+        Scalar::Bool => Ret::Bool(i32v != 0),
+        Scalar::S8 => Ret::Int((i32v as i8).into()),
+        Scalar::U8 => Ret::Int((i32v as u8).into()),
+        Scalar::S16 => Ret::Int((i32v as i16).into()),
+        Scalar::U16 => Ret::Int((i32v as u16).into()),
+        Scalar::S32 => Ret::Int(i32v.into()),
+        Scalar::U32 => Ret::Int((i32v as u32).into()),
+        Scalar::S64 | Scalar::U64 => Ret::Int(raw.get_i64()),
+        Scalar::F32 => Ret::Num(f32::from_bits(raw.get_f32()).into()),
+        Scalar::F64 => Ret::Num(f64::from_bits(raw.get_f64())),
         Scalar::Char => {
             let c = char::from_u32(i32v as u32)
                 .ok_or_else(|| format!("guest returned {:#x}, which is not a valid char", i32v as u32))?;
-            let mut buf = [0u8; 4];
-            let text = c.encode_utf8(&mut buf);
-            ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
+            Ret::Str(c.to_string().into())
         }
         Scalar::Enum(names) => {
             let i = i32v as u32 as usize;
             let name = names
                 .get(i)
                 .ok_or_else(|| format!("guest returned enum index {i}, but the enum has {} cases", names.len()))?;
-            ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
+            Ret::Str(name.as_str().into())
         }
-    }
-    Ok(())
+    })
 }
 
 /// A component function with number and boolean parameters and result.
@@ -220,25 +244,24 @@ unsafe fn flat_component(
         return Outcome::Failed;
     }
     if width == 0 {
-        return Outcome::Done(0);
+        return Outcome::Done(Ret::Nothing);
     }
-    match out[0] {
-        Val::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
-        Val::S8(i) => ffi::lua_pushinteger(l, i.into()),
-        Val::U8(i) => ffi::lua_pushinteger(l, i.into()),
-        Val::S16(i) => ffi::lua_pushinteger(l, i.into()),
-        Val::U16(i) => ffi::lua_pushinteger(l, i.into()),
-        Val::S32(i) => ffi::lua_pushinteger(l, i.into()),
-        Val::U32(i) => ffi::lua_pushinteger(l, i.into()),
-        Val::S64(i) => ffi::lua_pushinteger(l, i),
-        Val::U64(i) => ffi::lua_pushinteger(l, i as i64),
-        Val::Float32(x) => ffi::lua_pushnumber(l, x.into()),
-        Val::Float64(x) => ffi::lua_pushnumber(l, x),
+    Outcome::Done(match out[0] {
+        Val::Bool(b) => Ret::Bool(b),
+        Val::S8(i) => Ret::Int(i.into()),
+        Val::U8(i) => Ret::Int(i.into()),
+        Val::S16(i) => Ret::Int(i.into()),
+        Val::U16(i) => Ret::Int(i.into()),
+        Val::S32(i) => Ret::Int(i.into()),
+        Val::U32(i) => Ret::Int(i.into()),
+        Val::S64(i) => Ret::Int(i),
+        Val::U64(i) => Ret::Int(i as i64),
+        Val::Float32(x) => Ret::Num(x.into()),
+        Val::Float64(x) => Ret::Num(x),
         _ => {
             *state.pending.borrow_mut() =
                 Some(crate::error::Error::internal(format!("{}: unexpected result type", f.id)));
             return Outcome::Failed;
         }
-    }
-    Outcome::Done(1)
+    })
 }
