@@ -195,9 +195,9 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
             }
         }
         Callee::Component { .. } => {
-            if f.has_resources {
-                resource::begin_call(lua, None, Some((f.id.as_str().into(), f.limits.clone())));
-            }
+            let _scope = f
+                .has_resources
+                .then(|| resource::begin_call(lua, None, Some((f.id.as_str().into(), f.limits.clone()))));
             let mut path = Path::new();
             let mut vals = Vec::with_capacity(f.params.len());
             for (i, p) in f.params.iter().enumerate() {
@@ -215,14 +215,10 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
             if f.has_resources {
                 resource::finish_call(lua, produced);
             }
-            let result = match out.into_iter().next() {
+            match out.into_iter().next() {
                 Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),
                 None => Ok(MultiValue::new()),
-            };
-            if f.has_resources {
-                resource::begin_call(lua, None, None);
             }
-            result
         }
     }
 }

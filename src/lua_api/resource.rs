@@ -125,7 +125,7 @@ fn run_method(
         return Err(Error::invalid(format!("{label}: expected {} argument{plural}, got {n}", m.params.len())));
     }
     let state = data(lua);
-    begin_call(lua, Some(pinned.clone()), Some(entry));
+    let _scope = begin_call(lua, Some(pinned.clone()), Some(entry));
     let mut vals = Vec::with_capacity(m.params.len() + 1);
     vals.push(Val::Resource(any));
     let mut path = Path::new();
@@ -145,17 +145,36 @@ fn run_method(
             .map_err(|e| Error::internal(format!("{label}: cannot convert the result to Lua: {e}")))?,
         _ => MultiValue::new(),
     };
-    *state.call_pinned.borrow_mut() = None;
     Ok(result)
 }
 
+/// The resource bookkeeping of one call; dropping it restores the state of the call it
+/// interrupted (a finalizer or a nested call may run a call in the middle of another).
+pub struct CallScope {
+    state: std::rc::Rc<super::state::StateData>,
+    pinned: Option<Arc<Pinned>>,
+    entry: Option<(Arc<str>, Limits)>,
+    moved: Vec<AnyUserData>,
+}
+
+impl Drop for CallScope {
+    fn drop(&mut self) {
+        *self.state.call_pinned.borrow_mut() = self.pinned.take();
+        *self.state.call_entry.borrow_mut() = self.entry.take();
+        *self.state.moved.borrow_mut() = std::mem::take(&mut self.moved);
+    }
+}
+
 /// Before converting the arguments of a call: no instance chosen yet (or the given one), and
-/// the entry that handles made by the call will name.
-pub fn begin_call(lua: &Lua, pinned: Option<Arc<Pinned>>, entry: Option<(Arc<str>, Limits)>) {
+/// the entry that handles made by the call will name. Keep the scope until the results are
+/// converted.
+#[must_use]
+pub fn begin_call(lua: &Lua, pinned: Option<Arc<Pinned>>, entry: Option<(Arc<str>, Limits)>) -> CallScope {
     let state = data(lua);
-    *state.call_pinned.borrow_mut() = pinned;
-    *state.call_entry.borrow_mut() = entry;
-    state.moved.borrow_mut().clear();
+    let pinned = state.call_pinned.replace(pinned);
+    let entry = state.call_entry.replace(entry);
+    let moved = state.moved.take();
+    CallScope { state, pinned, entry, moved }
 }
 
 /// The instance the arguments' resources live in, if any.
@@ -210,7 +229,11 @@ fn unwrap(lua: &Lua, v: &Value, info: &Arc<ResourceInfo>, own: bool) -> Result<R
         Some(_) => return Err("resources of one call must come from the same instance".into()),
     }
     if own {
-        state.moved.borrow_mut().push(ud.clone());
+        let mut moved = state.moved.borrow_mut();
+        if moved.iter().any(|m| m.to_pointer() == ud.to_pointer()) {
+            return Err(format!("the {} resource is given away twice in one call", info.name));
+        }
+        moved.push(ud.clone());
     }
     Ok(r.any)
 }

@@ -155,7 +155,16 @@ impl Pool {
                 self.give_back(live);
                 Ok(None)
             }
-            Err(e) => Err(trap_error(&f.id, e, store.data().memory_denied)),
+            Err(e) => {
+                let ran = guest_ran(&e);
+                let err = trap_error(&f.id, e, store.data().memory_denied);
+                // An argument the host could not lower (a bad handle) fails before the guest
+                // runs and leaves the instance as it was; anything else discards it.
+                if !ran {
+                    self.give_back(live);
+                }
+                Err(err)
+            }
         }
     }
 }
@@ -230,8 +239,11 @@ impl Pinned {
         match func.call(&mut *store, args, results) {
             Ok(()) => Ok(()),
             Err(e) => {
+                let ran = guest_ran(&e);
                 let err = trap_error(id, e, store.data().memory_denied);
-                *guard = None;
+                if ran {
+                    *guard = None;
+                }
                 Err(err)
             }
         }
@@ -264,6 +276,12 @@ fn begin(store: &mut Store<HostState>, ctx: &Arc<Context>, limits: &Limits) {
     }
     data.memory_bytes = memory_bytes;
     data.memory_denied = false;
+}
+
+/// Whether a failed call got as far as running guest code (a trap, or a host error raised
+/// while the guest ran, which carries a backtrace).
+fn guest_ran(e: &wasmtime::Error) -> bool {
+    e.downcast_ref::<Trap>().is_some() || e.downcast_ref::<WasmBacktrace>().is_some()
 }
 
 fn instantiate_error(id: &str, e: wasmtime::Error) -> Error {
