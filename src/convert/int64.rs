@@ -37,8 +37,9 @@ pub fn install(lua: &Lua) {
 /// The bits of an `int64_t` / `uint64_t` cdata, and whether it is signed.
 pub fn read(lua: &Lua, v: &Value) -> Option<(i64, bool)> {
     let Value::Other(_) = v else { return None };
-    let helpers = lua.app_data_ref::<Int64>()?;
-    let kind: i64 = helpers.kind.call(v.clone()).ok()?;
+    // Cloned out: Lua code must not run while the app data is borrowed.
+    let kind_fn = lua.app_data_ref::<Int64>()?.kind.clone();
+    let kind: i64 = kind_fn.call(v.clone()).ok()?;
     if kind == 0 {
         return None;
     }
@@ -57,9 +58,9 @@ pub fn push(lua: &Lua, bits: i64, signed: bool) -> mlua::Result<Value> {
     if exact {
         return Ok(Value::Number(if signed { bits as f64 } else { bits as u64 as f64 }));
     }
-    let Some(helpers) = lua.app_data_ref::<Int64>() else {
+    let Some(make) = lua.app_data_ref::<Int64>().map(|h| h.make.clone()) else {
         return Ok(Value::Number(if signed { bits as f64 } else { bits as u64 as f64 }));
     };
     let u = bits as u64;
-    helpers.make.call(((u >> 32) as f64, (u & 0xffff_ffff) as f64, signed))
+    make.call(((u >> 32) as f64, (u & 0xffff_ffff) as f64, signed))
 }
