@@ -89,27 +89,45 @@ fn store(path: &Path, data: &[u8]) {
     let _ = std::fs::remove_file(&tmp);
 }
 
+/// Loads an artifact from the cache or compiles it (and then caches it).
+fn cached<T>(
+    bytes: &[u8],
+    kind: &str,
+    deserialize: impl FnOnce(&Path) -> wasmtime::Result<T>,
+    compile: impl FnOnce() -> wasmtime::Result<T>,
+    serialize: impl FnOnce(&T) -> wasmtime::Result<Vec<u8>>,
+) -> wasmtime::Result<T> {
+    let path = artifact_path(bytes, kind);
+    if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
+        if let Ok(t) = deserialize(p) {
+            CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+            return Ok(t);
+        }
+    }
+    let t = compile()?;
+    COMPILED.fetch_add(1, Ordering::Relaxed);
+    if let (Some(p), Ok(data)) = (path, serialize(&t)) {
+        store(&p, &data);
+    }
+    Ok(t)
+}
+
+// SAFETY (both deserializations below): the file was written by this cache, keyed by the
+// binary's hash and the engine's compatibility hash, in a directory the user chose; wasmtime
+// checks its header and version, and a file it rejects is compiled again.
+
 /// A core module, from the cache or compiled (and then cached).
 ///
 /// # Errors
 /// The compiler's error for an invalid module.
 pub fn module(bytes: &[u8]) -> wasmtime::Result<Module> {
-    let path = artifact_path(bytes, "cwasm");
-    if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
-        // SAFETY: the file was written by this cache (keyed by the binary's hash and the
-        // engine's compatibility hash) in a directory the user chose; wasmtime checks its
-        // header and version, and a file it rejects is compiled again.
-        if let Ok(m) = unsafe { Module::deserialize_file(engine(), p) } {
-            CACHE_HITS.fetch_add(1, Ordering::Relaxed);
-            return Ok(m);
-        }
-    }
-    let m = Module::from_binary(engine(), bytes)?;
-    COMPILED.fetch_add(1, Ordering::Relaxed);
-    if let (Some(p), Ok(data)) = (path, m.serialize()) {
-        store(&p, &data);
-    }
-    Ok(m)
+    cached(
+        bytes,
+        "cwasm",
+        |p| unsafe { Module::deserialize_file(engine(), p) },
+        || Module::from_binary(engine(), bytes),
+        |m| m.serialize(),
+    )
 }
 
 /// A component, from the cache or compiled (and then cached).
@@ -117,18 +135,11 @@ pub fn module(bytes: &[u8]) -> wasmtime::Result<Module> {
 /// # Errors
 /// The compiler's error for an invalid component.
 pub fn component(bytes: &[u8]) -> wasmtime::Result<Component> {
-    let path = artifact_path(bytes, "ccwasm");
-    if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
-        // SAFETY: as for modules above.
-        if let Ok(c) = unsafe { Component::deserialize_file(engine(), p) } {
-            CACHE_HITS.fetch_add(1, Ordering::Relaxed);
-            return Ok(c);
-        }
-    }
-    let c = Component::new(engine(), bytes)?;
-    COMPILED.fetch_add(1, Ordering::Relaxed);
-    if let (Some(p), Ok(data)) = (path, c.serialize()) {
-        store(&p, &data);
-    }
-    Ok(c)
+    cached(
+        bytes,
+        "ccwasm",
+        |p| unsafe { Component::deserialize_file(engine(), p) },
+        || Component::new(engine(), bytes),
+        |c| c.serialize(),
+    )
 }
