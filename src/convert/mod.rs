@@ -8,6 +8,35 @@ pub mod read;
 pub mod resource;
 pub mod ty;
 
-pub use lua::{from_val, null, scalar_from_core, scalar_raw, scalar_to_core, scalar_val, to_val, Num};
+pub use lua::{null, scalar_from_core, scalar_raw, scalar_to_core, scalar_val, Num};
 pub use path::{ConvError, Path};
 pub use ty::{Scalar, Ty};
+
+use mlua::{Lua, Value};
+use wasmtime::component::Val;
+
+/// Converts a Lua value to a component value of type `ty`: straight off the Lua stack when the
+/// type allows ([`Ty::stack_convertible`]), else through mlua (resources, LuaJIT cdata).
+///
+/// # Errors
+/// The value does not fit its type; the message names the path.
+pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, ConvError> {
+    if ty.stack_convertible() {
+        read::to_val(lua, v, ty, path)
+    } else {
+        lua::to_val(lua, v, ty, path)
+    }
+}
+
+/// Converts a component value to Lua, onto the stack when the type allows, else through mlua.
+/// `slot`: a `none` here must be `wippy.null` (list and tuple elements, payloads).
+///
+/// # Errors
+/// Only when Lua fails.
+pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
+    if ty.stack_convertible() {
+        push::to_lua(lua, v, ty, slot)
+    } else {
+        lua::from_val(lua, v, ty, slot)
+    }
+}

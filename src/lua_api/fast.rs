@@ -89,8 +89,14 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
     let state = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(4)) as *const StateData);
     // A panic must not unwind through Lua's C frames. It may come after the guest ran, so
     // it becomes an error rather than a second try on the slow path.
-    let outcome = catch_unwind(AssertUnwindSafe(|| fast_call(l, state))).unwrap_or_else(|_| {
-        *state.pending.borrow_mut() = Some(crate::error::Error::internal("funcs.call: internal panic"));
+    let outcome = catch_unwind(AssertUnwindSafe(|| fast_call(l, state))).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".into());
+        *state.pending.borrow_mut() =
+            Some(crate::error::Error::internal(format!("funcs.call: internal error (a panic: {what})")));
         Outcome::Failed
     });
     match outcome {

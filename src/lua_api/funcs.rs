@@ -202,12 +202,7 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
             let mut vals = Vec::with_capacity(f.params.len());
             for (i, p) in f.params.iter().enumerate() {
                 path.clear();
-                let v = if p.ty.stack_convertible() {
-                    convert::read::to_val(lua, arg(i), &p.ty, &mut path)
-                } else {
-                    convert::to_val(lua, arg(i), &p.ty, &mut path)
-                };
-                vals.push(v.map_err(|e| arg_error(f, i, e))?);
+                vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
             }
             let pinned = if f.has_resources { resource::pinned_for_call(lua) } else { None };
             let mut out = vec![Val::Bool(false); f.results.len()];
@@ -225,13 +220,7 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
 
 /// A top-level `result<T, E>` becomes `value, nil` or `nil, e` (§2.1).
 pub fn results_to_lua(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
-    let convert = |v: Val, ty: &Ty| {
-        if ty.stack_convertible() {
-            convert::push::to_lua(lua, v, ty, false)
-        } else {
-            convert::from_val(lua, v, ty, false)
-        }
-    };
+    let convert = |v: Val, ty: &Ty| convert::from_val(lua, v, ty, false);
     match (v, ty) {
         (Val::Result(r), Ty::Result(ok, err)) => {
             let (is_ok, payload, pty) = match r {
