@@ -11,6 +11,7 @@ pub mod lua_api;
 pub mod pool;
 pub mod registry;
 pub mod runtime;
+pub mod sched;
 pub mod security;
 
 pub use error::{Error, Kind};

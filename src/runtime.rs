@@ -161,7 +161,8 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
     }
     for (entry, func) in prepared {
         let generation = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
-        let loaded = Loaded { entry: Arc::new(entry), func: func.map(Arc::new), pool: Pool::default(), generation };
+        let pool = func.as_ref().map(|f| Pool::new(&f.pool)).unwrap_or_default();
+        let loaded = Loaded { entry: Arc::new(entry), func: func.map(Arc::new), pool, generation };
         map.insert(loaded.entry.id.to_string(), Arc::new(loaded));
     }
     *guard = Some(Arc::new(map));

@@ -9,12 +9,16 @@ use std::sync::{Arc, OnceLock};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::component::{self, ComponentExportIndex};
-use wasmtime::{Config, Engine, Module, ResourceLimiter};
+use wasmtime::{Config, Engine, Module, ResourceLimiter, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::host::net::Policy;
+use crate::sched::Control;
 
 use crate::convert::resource::{Method, ResourceInfo};
 use crate::convert::{Scalar, Ty};
-use crate::registry::{Code, Entry, Limits, Spec, WasmFunction};
+use crate::registry::{Code, Common, Entry, Limits, Profile, Spec, WasmFunction};
 use crate::security::Context;
 
 /// The process-wide engine: compiled code is shared by every Lua state.
@@ -26,6 +30,8 @@ pub fn engine() -> &'static Engine {
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         // Epoch checks let `limits.max_execution_ms` stop a guest even in a tight loop.
         config.epoch_interruption(true);
+        // Fuel metering for `limits.fuel`; stores without a limit get all the fuel there is.
+        config.consume_fuel(true);
         // A failed config here is a build-time mistake, not user input: fall back to defaults.
         let engine = Engine::new(&config).unwrap_or_default();
         start_ticker(engine.clone());
@@ -65,7 +71,17 @@ pub struct HostState {
     pub memory_bytes: u64,
     /// Set when the guest asked for more memory than `limits.memory_bytes`.
     pub memory_denied: bool,
+    /// The largest linear memory of the instance so far, for `limits.max_retained_memory_bytes`.
+    pub memory_size: u64,
+    /// Cancel flag and deadline of the call running in this store.
+    pub control: Option<Arc<Control>>,
+    /// When `limits.max_execution_ms` of the running call is up.
+    pub deadline: Option<std::time::Instant>,
+    /// The call runs asynchronously: a long computation yields to the executor at each tick.
+    pub yielding: bool,
     pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub hooks: crate::host::http::Hooks,
     pub table: ResourceTable,
 }
 
@@ -73,20 +89,83 @@ impl HostState {
     /// The epoch deadline of a store between calls: none (instantiation included).
     pub const IDLE_DEADLINE: u64 = NO_DEADLINE;
 
-    pub fn new(entry: &str, limits: &Limits) -> HostState {
-        // Functions get no arguments, environment, preopens or network (capabilities come with
-        // the `imports` profiles); their stdout and stderr go to the host's stderr, each line
-        // prefixed with the entry ID.
+    pub fn new(entry: &str, limits: &Limits, net: &Arc<Policy>) -> HostState {
+        // Functions get no arguments, environment or preopens (capabilities come with the
+        // `imports` profiles); their stdout and stderr go to the host's stderr, each line
+        // prefixed with the entry ID. Sockets follow the entry's network policy.
         let out = crate::host::output::Prefixed::new(entry);
-        let wasi = WasiCtxBuilder::new().stdout(out.clone()).stderr(out).build();
+        let mut b = WasiCtxBuilder::new();
+        b.stdout(out.clone()).stderr(out);
+        if net.enabled {
+            let policy = net.clone();
+            b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true).socket_addr_check(move |addr, _| {
+                let ok = policy.allows(None, addr);
+                Box::pin(async move { ok })
+            });
+        }
         HostState {
             ctx: Context::root(),
             memory_bytes: limits.memory_bytes,
             memory_denied: false,
-            wasi,
+            memory_size: 0,
+            control: None,
+            deadline: None,
+            yielding: false,
+            wasi: b.build(),
+            http: WasiHttpCtx::new(),
+            hooks: crate::host::http::Hooks::new(net.clone()),
             table: ResourceTable::new(),
         }
     }
+
+    /// Called by wasmtime at every epoch tick while the guest runs: stops a canceled or
+    /// overdue call, and lets an asynchronous call yield so other calls progress.
+    fn on_tick(&self) -> wasmtime::Result<UpdateDeadline> {
+        if let Some(c) = &self.control {
+            if c.is_canceled() {
+                return Err(wasmtime::Error::new(Stopped::Canceled));
+            }
+            if c.expired() {
+                return Err(Trap::Interrupt.into());
+            }
+        }
+        let now = std::time::Instant::now();
+        if self.deadline.is_some_and(|d| now >= d) {
+            return Err(Trap::Interrupt.into());
+        }
+        if self.yielding {
+            return Ok(UpdateDeadline::Yield(1));
+        }
+        if self.control.is_some() {
+            return Ok(UpdateDeadline::Continue(1));
+        }
+        // Nothing to watch but the time limit: sleep until it is due.
+        let left = self.deadline.map(|d| (d - now).as_millis() as u64).unwrap_or(0);
+        Ok(UpdateDeadline::Continue(deadline_ticks(left)))
+    }
+}
+
+/// Why the epoch callback stopped a guest besides a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    Canceled,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call was canceled")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// A store for an entry's instances, with its limiter and epoch callback installed.
+pub fn new_store(f: &Function) -> wasmtime::Store<HostState> {
+    let mut store = wasmtime::Store::new(engine(), HostState::new(&f.id, &f.limits, &f.net));
+    store.limiter(|s| s);
+    store.epoch_deadline_callback(|ctx| ctx.data().on_tick());
+    store.set_epoch_deadline(HostState::IDLE_DEADLINE);
+    store
 }
 
 impl WasiView for HostState {
@@ -95,10 +174,18 @@ impl WasiView for HostState {
     }
 }
 
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
 impl ResourceLimiter for HostState {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let ok = desired as u64 <= self.memory_bytes;
-        if !ok {
+        if ok {
+            self.memory_size = self.memory_size.max(desired as u64);
+        } else {
             self.memory_denied = true;
         }
         Ok(ok)
@@ -141,6 +228,10 @@ pub struct Function {
     pub signature: String,
     pub callee: Callee,
     pub limits: Limits,
+    /// How calls are scheduled and instances kept (`pool`).
+    pub pool: crate::registry::Pool,
+    /// Where the guest may connect (`imports` and `wasi.allowed_hosts`).
+    pub net: Arc<Policy>,
     /// Parameters or results hold resource handles (the call then pins its instance).
     pub has_resources: bool,
     /// Component functions whose parameters and result are numbers or booleans: the raw
@@ -155,8 +246,11 @@ impl Function {
         results: Vec<Param>,
         signature: String,
         callee: Callee,
-        limits: &Limits,
+        common: &Common,
     ) -> Function {
+        let limits = &common.limits;
+        let network = common.imports.iter().any(|p| matches!(p, Profile::Sockets | Profile::Http));
+        let net = Arc::new(Policy::new(network, common.wasi.allowed_hosts.as_deref()));
         let has_resources = params.iter().chain(&results).any(|p| p.ty.has_resources());
         let numeric = |t: &Ty| Scalar::from_ty(t).filter(|s| !matches!(s, Scalar::Char | Scalar::Enum(_)));
         let flat = match (&callee, results.len()) {
@@ -171,7 +265,18 @@ impl Function {
             }
             _ => None,
         };
-        Function { id: id.to_string(), params, results, signature, callee, limits: limits.clone(), has_resources, flat }
+        Function {
+            id: id.to_string(),
+            params,
+            results,
+            signature,
+            callee,
+            limits: limits.clone(),
+            pool: common.pool.clone(),
+            net,
+            has_resources,
+            flat,
+        }
     }
 }
 
@@ -281,7 +386,7 @@ fn prepare_plain_core(id: &str, f: &WasmFunction, module: Module) -> Result<Func
         results_named,
         signature,
         Callee::Core { pre, export: method, params, results },
-        &f.common.limits,
+        &f.common,
     ))
 }
 
@@ -380,7 +485,7 @@ fn prepare_core_with_wit(
         }
         _ => wrap_component(&wit, e, bytes, &aliases)?,
     };
-    Ok(Function::new(id, params, results, signature, callee, &f.common.limits))
+    Ok(Function::new(id, params, results, signature, callee, &f.common))
 }
 
 /// Embeds the WIT into the core module and encodes it as a component (wit-component).
@@ -484,8 +589,10 @@ fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
         let _ = info.methods.set(methods);
     }
     let mut linker = component::Linker::<HostState>::new(engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|err| vec![format!("cannot link WASI: {}", one_line(&format!("{err:#}")))])?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(|err| vec![format!("cannot link wasi:http: {}", one_line(&format!("{err:#}")))])?;
     stub_unknown_imports(&mut linker, &comp)
         .map_err(|err| vec![format!("cannot link component imports: {}", one_line(&format!("{err:#}")))])?;
     let pre = linker
@@ -517,7 +624,7 @@ fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Functio
         results,
         wit.signature(&e.func),
         Callee::Component { pre: c.pre.clone(), export, sticky: c.sticky.clone() },
-        &f.common.limits,
+        &f.common,
     ))
 }
 
@@ -578,7 +685,7 @@ fn component_export(comp: &component::Component, canonical: &str) -> Result<Comp
     comp.get_export_index(parent.as_ref(), name).ok_or_else(|| vec![format!("component does not export `{canonical}`")])
 }
 
-/// The interfaces `wasmtime_wasi::p2::add_to_linker_sync` provides (any 0.2.x version).
+/// The interfaces the WASI linkers provide (any 0.2.x version).
 const WASI_P2: &[&str] = &[
     "wasi:io/error",
     "wasi:io/poll",
@@ -607,6 +714,8 @@ const WASI_P2: &[&str] = &[
     "wasi:sockets/tcp",
     "wasi:sockets/tcp-create-socket",
     "wasi:sockets/ip-name-lookup",
+    "wasi:http/types",
+    "wasi:http/outgoing-handler",
 ];
 
 /// Imports the host does not provide still link, and trap when the guest calls them.

@@ -1,3 +1,5 @@
-//! Host capabilities given to guests. For now: where guest output goes.
+//! Host capabilities given to guests: where guest output goes, and the network policy.
 
+pub mod http;
+pub mod net;
 pub mod output;

@@ -87,9 +87,10 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
         return ffi::luaL_argerror(l, 1, got.as_ptr());
     }
     let state = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(4)) as *const StateData);
+    let in_task = in_task(l, state);
     // A panic must not unwind through Lua's C frames. It may come after the guest ran, so
     // it becomes an error rather than a second try on the slow path.
-    let outcome = catch_unwind(AssertUnwindSafe(|| fast_call(l, state))).unwrap_or_else(|panic| {
+    let outcome = catch_unwind(AssertUnwindSafe(|| fast_call(l, state, in_task))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -101,9 +102,41 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
     });
     match outcome {
         Outcome::Done(ret) => push_ret(l, ret),
-        Outcome::Slow => forward(l, 1),
+        Outcome::Slow => {
+            state.in_task.set(in_task);
+            let n = forward(l, 1);
+            state.in_task.set(false);
+            // The call waits: yield the marker and the future to the scheduler, which resumes
+            // this task with the call's results (they become this function's results).
+            if n == 2
+                && super::sched::is_marker(ffi::lua_topointer(l, 1))
+                && ffi::lua_type(l, 1) == ffi::LUA_TLIGHTUSERDATA
+            {
+                return ffi::lua_yield(l, 2);
+            }
+            n
+        }
         Outcome::Failed => forward(l, 2),
     }
+}
+
+#[cfg(feature = "luajit")]
+extern "C-unwind" {
+    fn lua_isyieldable(l: *mut ffi::lua_State) -> c_int;
+}
+
+#[cfg(any(feature = "lua54", feature = "lua53"))]
+use ffi::lua_isyieldable;
+
+#[cfg(not(any(feature = "lua54", feature = "lua53", feature = "luajit")))]
+unsafe fn lua_isyieldable(_: *mut ffi::lua_State) -> c_int {
+    0
+}
+
+/// The caller is a task of this state's scheduler and may yield.
+unsafe fn in_task(l: *mut ffi::lua_State, state: &StateData) -> bool {
+    let tasks = state.tasks.borrow();
+    !tasks.is_empty() && tasks.contains(&(l as usize)) && lua_isyieldable(l) != 0
 }
 
 /// Pushes a result; returns the number of values pushed.
@@ -144,7 +177,7 @@ unsafe fn arg(l: *mut ffi::lua_State, idx: c_int) -> Option<Num> {
     }
 }
 
-unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
+unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) -> Outcome {
     let n = ffi::lua_gettop(l);
     if n < 1 || ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
         return Outcome::Slow;
@@ -158,6 +191,10 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
     let Some(f) = loaded.func.as_ref() else {
         return Outcome::Slow;
     };
+    // In a task, a call to a worker pool (or one that may wait) yields: the slow path does it.
+    if in_task && (loaded.pool.kind != crate::registry::PoolKind::Inline || f.flat.is_some()) {
+        return Outcome::Slow;
+    }
     if let Some((params, result)) = &f.flat {
         return flat_component(l, state, &loaded, f, params, result.as_ref(), n);
     }
@@ -178,7 +215,7 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData) -> Outcome {
         raw[i] = r;
     }
     let width = params.len().max(results.len());
-    if let Err(e) = loaded.pool.call_core(f, &state.root, &mut raw[..width]) {
+    if let Err(e) = loaded.pool.call_core(f, &state.root, None, &mut raw[..width]) {
         *state.pending.borrow_mut() = Some(e);
         return Outcome::Failed;
     }

@@ -1,4 +1,11 @@
-//! `funcs.call` (SPEC §2).
+//! `funcs.call` and `funcs.async` (SPEC §2, §4).
+//!
+//! A call converts its arguments on the Lua thread, runs, and converts its results back on
+//! the Lua thread. How it runs depends on the caller ([`Mode`]): a caller outside a task
+//! blocks and the call runs on its thread; a task's call to a worker pool runs on a worker
+//! thread while the task yields; a task's call to an `inline` pool starts on the Lua thread
+//! and yields only if the guest has to wait. Calls whose values hold resource handles always
+//! run on the Lua thread (their instance is pinned to it).
 
 use std::sync::Arc;
 
@@ -6,13 +13,35 @@ use mlua::{Lua, MultiValue, Value};
 use wasmtime::component::Val;
 
 use super::error::fail;
+use super::future::{LuaFuture, Output};
 use super::resource;
 use super::state::{data, StateData};
 use crate::convert::{self, Path, Scalar, Ty};
 use crate::engine::{Callee, Function};
 use crate::error::{Error, Kind};
-use crate::registry::{LuaSource, Spec};
+use crate::registry::{LuaSource, PoolKind, Spec};
 use crate::runtime::Loaded;
+use crate::sched::{self, Control, Op};
+use crate::security::Context;
+
+/// How the caller waits for a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Outside a task: the caller blocks.
+    Block,
+    /// In a task: the call may yield the task (returns the marker and a future).
+    Task,
+    /// `funcs.async`: returns a future at once.
+    Async,
+}
+
+/// Per-call options of an executor.
+#[derive(Clone)]
+pub struct Options {
+    /// `with_options{ timeout = ms }` (0 = none).
+    pub timeout_ms: u64,
+    pub ctx: Arc<Context>,
+}
 
 /// Checks a target in the order §2 gives; returns the ID text.
 fn check_target(target: &[u8]) -> Result<&str, Error> {
@@ -47,8 +76,23 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
         }
     };
     let rest: Vec<Value> = args.collect();
-    let bytes = target.as_bytes();
     let state = data(lua);
+    // Set by the raw closure for this one call: its caller is a task that may yield.
+    let mode = if state.in_task.replace(false) { Mode::Task } else { Mode::Block };
+    let opts = Options { timeout_ms: 0, ctx: state.root.clone() };
+    call_target(lua, &state, &target, rest, mode, &opts)
+}
+
+/// Resolves `target` and calls it; failures come back as `nil, err`.
+pub fn call_target(
+    lua: &Lua,
+    state: &StateData,
+    target: &mlua::LuaString,
+    args: Vec<Value>,
+    mode: Mode,
+    opts: &Options,
+) -> mlua::Result<MultiValue> {
+    let bytes = target.as_bytes();
     let loaded = match state.lookup(&bytes, || check_target(&bytes).ok().map(str::to_string)) {
         Some(l) => l,
         None => {
@@ -59,13 +103,24 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
         }
     };
     drop(bytes);
-    call_loaded(lua, &state, &loaded, rest)
+    call_loaded(lua, state, &loaded, args, mode, opts)
 }
 
-fn call_loaded(lua: &Lua, state: &StateData, loaded: &Arc<Loaded>, args: Vec<Value>) -> mlua::Result<MultiValue> {
+fn call_loaded(
+    lua: &Lua,
+    state: &StateData,
+    loaded: &Arc<Loaded>,
+    args: Vec<Value>,
+    mode: Mode,
+    opts: &Options,
+) -> mlua::Result<MultiValue> {
     if let Some(f) = &loaded.func {
-        return match call_wasm(lua, state, loaded, f, &args) {
+        return match call_wasm(lua, state, loaded, f, &args, mode, opts) {
             Ok(values) => Ok(values),
+            Err(e) if mode == Mode::Async => Ok(MultiValue::from_iter([
+                Value::Nil,
+                Value::UserData(lua.create_userdata(super::error::LuaError(e))?),
+            ])),
             Err(e) => fail(lua, e),
         };
     }
@@ -76,10 +131,14 @@ fn call_loaded(lua: &Lua, state: &StateData, loaded: &Arc<Loaded>, args: Vec<Val
                 Ok(f) => f,
                 Err(e) => return fail(lua, e),
             };
-            match func.call::<MultiValue>(MultiValue::from_iter(args)) {
-                Ok(values) => Ok(values),
-                Err(e) => fail(lua, Error::internal(format!("{id}: {}", lua_error_text(&e)))),
+            let values = match func.call::<MultiValue>(MultiValue::from_iter(args)) {
+                Ok(values) => values,
+                Err(e) => fail(lua, Error::internal(format!("{id}: {}", lua_error_text(&e))))?,
+            };
+            if mode == Mode::Async {
+                return LuaFuture::completed(lua, loaded.clone(), values);
             }
+            Ok(values)
         }
         _ => fail(lua, unavailable(format!("{id}: entries of kind `{}` cannot be called", loaded.entry.kind))),
     }
@@ -165,20 +224,118 @@ fn arg_error(f: &Function, i: usize, e: convert::ConvError) -> Error {
     Error::invalid(format!("{}: argument {} ({}): {e}", f.id, i + 1, f.params[i].name))
 }
 
-fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: &[Value]) -> Result<MultiValue, Error> {
+fn call_wasm(
+    lua: &Lua,
+    state: &StateData,
+    loaded: &Arc<Loaded>,
+    f: &Function,
+    args: &[Value],
+    mode: Mode,
+    opts: &Options,
+) -> Result<MultiValue, Error> {
     check_count(f, args)?;
-    let ctx = &state.root;
     let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
-    match &f.callee {
-        Callee::Core { params, results, .. } => {
+    // Handles live in an instance pinned to this thread: such calls always block.
+    let mode = if f.has_resources { Mode::Block } else { mode };
+    let input = match &f.callee {
+        Callee::Core { params, .. } => {
             let path = Path::new();
-            let mut raw = vec![wasmtime::ValRaw::i32(0); params.len().max(results.len())];
+            let mut vals = Vec::with_capacity(params.len());
             for (i, s) in params.iter().enumerate() {
-                let v = convert::scalar_to_core(lua, arg(i), s, &path).map_err(|e| arg_error(f, i, e))?;
-                raw[i] = Scalar::to_raw(&v);
+                vals.push(convert::scalar_to_core(lua, arg(i), s, &path).map_err(|e| arg_error(f, i, e))?);
             }
-            loaded.pool.call_core(f, ctx, &mut raw)?;
-            let out: Vec<wasmtime::Val> = results.iter().zip(&raw).map(|(s, r)| s.from_raw(r)).collect();
+            Input::Core(vals)
+        }
+        Callee::Component { .. } if f.has_resources => return call_with_resources(lua, state, loaded, f, args, opts),
+        Callee::Component { .. } => {
+            let mut path = Path::new();
+            let mut vals = Vec::with_capacity(f.params.len());
+            for (i, p) in f.params.iter().enumerate() {
+                path.clear();
+                vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
+            }
+            Input::Component(vals)
+        }
+    };
+    let control = Control::new(f.limits.max_execution_ms, opts.timeout_ms);
+    if mode == Mode::Block {
+        let out = if opts.timeout_ms == 0 && matches!(input, Input::Core(_)) {
+            // No wait is possible in a core module: no executor needed.
+            run_core(loaded, f, &opts.ctx, None, input)?
+        } else {
+            sched::block_on(run(loaded.clone(), opts.ctx.clone(), control, input))??
+        };
+        return output_to_lua(lua, f, out);
+    }
+    let op: Arc<Op<Result<Output, Error>>> = Op::new(state.inbox.clone(), control.clone());
+    let fut = Box::pin(run(loaded.clone(), opts.ctx.clone(), control, input));
+    if loaded.pool.kind == PoolKind::Inline {
+        // Runs on this thread until the guest has to wait; only then moves to the workers.
+        let mut fut = fut;
+        match sched::poll_once(&mut fut, &op.waker())? {
+            std::task::Poll::Ready(v) => op.complete(v),
+            std::task::Poll::Pending => sched::spawn(&op, fut)?,
+        }
+    } else {
+        sched::spawn(&op, fut)?;
+    }
+    let future = LuaFuture::new(op, loaded.clone());
+    if mode == Mode::Task && future.op.is_done() {
+        return future.collect(lua).map_err(|e| lua_internal(f, e));
+    }
+    let ud = lua.create_userdata(future).map_err(|e| lua_internal(f, e))?;
+    Ok(match mode {
+        Mode::Task => MultiValue::from_iter([super::sched::marker(), Value::UserData(ud)]),
+        _ => MultiValue::from_iter([Value::UserData(ud)]),
+    })
+}
+
+/// Arguments converted on the Lua thread, ready to cross to a worker.
+enum Input {
+    Core(Vec<wasmtime::Val>),
+    Component(Vec<Val>),
+}
+
+/// Runs a call under its control (cancel, deadline); the future is `Send`.
+async fn run(loaded: Arc<Loaded>, ctx: Arc<Context>, control: Arc<Control>, input: Input) -> Result<Output, Error> {
+    let Some(f) = loaded.func.as_deref() else {
+        return Err(Error::internal(format!("{}: not a WebAssembly function", loaded.entry.id)));
+    };
+    sched::guarded(&f.id, &control, async {
+        match input {
+            Input::Core(_) => run_core(&loaded, f, &ctx, Some(&control), input),
+            Input::Component(vals) => {
+                let mut out = vec![Val::Bool(false); f.results.len()];
+                loaded.pool.run_component(f, &ctx, Some(&control), &vals, &mut out).await?;
+                Ok(Output::Component(out))
+            }
+        }
+    })
+    .await
+}
+
+fn run_core(
+    loaded: &Loaded,
+    f: &Function,
+    ctx: &Arc<Context>,
+    control: Option<&Arc<Control>>,
+    input: Input,
+) -> Result<Output, Error> {
+    let (Callee::Core { params, results, .. }, Input::Core(vals)) = (&f.callee, input) else {
+        return Err(Error::internal(format!("{}: not a core function", f.id)));
+    };
+    let mut raw = vec![wasmtime::ValRaw::i32(0); params.len().max(results.len())];
+    for (i, v) in vals.iter().enumerate() {
+        raw[i] = Scalar::to_raw(v);
+    }
+    loaded.pool.call_core(f, ctx, control, &mut raw)?;
+    Ok(Output::Core(results.iter().zip(&raw).map(|(s, r)| s.from_raw(r)).collect()))
+}
+
+/// Converts a finished call's values to what `funcs.call` returns.
+pub fn output_to_lua(lua: &Lua, f: &Function, out: Output) -> Result<MultiValue, Error> {
+    match (out, &f.callee) {
+        (Output::Core(out), Callee::Core { results, .. }) => {
             let to_lua = |v: &wasmtime::Val, s| {
                 convert::scalar_from_core(lua, v, s).map_err(|m| Error::internal(format!("{}: {m}", f.id)))
             };
@@ -194,27 +351,42 @@ fn call_wasm(lua: &Lua, state: &StateData, loaded: &Loaded, f: &Function, args: 
                 }
             }
         }
-        Callee::Component { .. } => {
-            let _scope = f
-                .has_resources
-                .then(|| resource::begin_call(lua, None, Some((f.id.as_str().into(), f.limits.clone()))));
-            let mut path = Path::new();
-            let mut vals = Vec::with_capacity(f.params.len());
-            for (i, p) in f.params.iter().enumerate() {
-                path.clear();
-                vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
-            }
-            let pinned = if f.has_resources { resource::pinned_for_call(lua) } else { None };
-            let mut out = vec![Val::Bool(false); f.results.len()];
-            let produced = loaded.pool.call_component(f, ctx, &vals, &mut out, pinned.as_ref())?;
-            if f.has_resources {
-                resource::finish_call(lua, produced);
-            }
-            match out.into_iter().next() {
-                Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),
-                None => Ok(MultiValue::new()),
-            }
+        (Output::Component(out), _) => match out.into_iter().next() {
+            Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),
+            None => Ok(MultiValue::new()),
+        },
+        (Output::Lua(_), _) | (Output::Core(_), _) => {
+            Err(Error::internal(format!("{}: result does not match the function", f.id)))
         }
+    }
+}
+
+/// A component call whose values hold resource handles: on this thread, in the instance the
+/// handles live in.
+fn call_with_resources(
+    lua: &Lua,
+    state: &StateData,
+    loaded: &Loaded,
+    f: &Function,
+    args: &[Value],
+    opts: &Options,
+) -> Result<MultiValue, Error> {
+    let _ = state;
+    let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
+    let _scope = resource::begin_call(lua, None, Some((f.id.as_str().into(), f.limits.clone())));
+    let mut path = Path::new();
+    let mut vals = Vec::with_capacity(f.params.len());
+    for (i, p) in f.params.iter().enumerate() {
+        path.clear();
+        vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
+    }
+    let pinned = resource::pinned_for_call(lua);
+    let mut out = vec![Val::Bool(false); f.results.len()];
+    let produced = loaded.pool.call_component(f, &opts.ctx, &vals, &mut out, pinned.as_ref())?;
+    resource::finish_call(lua, produced);
+    match out.into_iter().next() {
+        Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),
+        None => Ok(MultiValue::new()),
     }
 }
 
@@ -242,7 +414,7 @@ pub fn results_to_lua(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
 }
 
 /// A failure of Lua itself while building results, named by entry.
-fn lua_internal(f: &Function, e: mlua::Error) -> Error {
+pub fn lua_internal(f: &Function, e: mlua::Error) -> Error {
     Error::internal(format!("{}: cannot convert the result to Lua: {}", f.id, lua_error_text(&e)))
 }
 

@@ -3,8 +3,10 @@
 mod error;
 mod fast;
 mod funcs;
+mod future;
 mod registry;
 mod resource;
+mod sched;
 mod state;
 
 use mlua::{Lua, Table, Value};
@@ -33,6 +35,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     let funcs = lua.create_table()?;
     funcs.set("call", fast::create_call(lua, lua.create_function(funcs::call)?)?)?;
     m.set("funcs", funcs.clone())?;
+    sched::install(lua, &m, &funcs)?;
 
     let errors = lua.create_table()?;
     errors.set("is", lua.create_function(|_, v: Value| Ok(error::is_error(&v)))?)?;

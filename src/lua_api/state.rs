@@ -31,6 +31,12 @@ pub struct StateData {
     pub call_entry: RefCell<Option<(Arc<str>, crate::registry::Limits)>>,
     /// Owned resource handles passed to the call being made.
     pub moved: RefCell<Vec<mlua::AnyUserData>>,
+    /// Calls of this state that finished, for its scheduler.
+    pub inbox: Arc<crate::sched::Inbox>,
+    /// Threads (by address) of the tasks this state's scheduler runs.
+    pub tasks: RefCell<rustc_hash::FxHashSet<usize>>,
+    /// Set by the raw `funcs.call` for the slow path: the caller is a task that may yield.
+    pub in_task: Cell<bool>,
 }
 
 /// The state's data, created on first use. Shared (`Rc`) so the raw `funcs.call` closure
@@ -49,6 +55,9 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
         call_pinned: RefCell::default(),
         call_entry: RefCell::default(),
         moved: RefCell::default(),
+        inbox: Arc::default(),
+        tasks: RefCell::default(),
+        in_task: Cell::new(false),
     });
     lua.set_app_data(d.clone());
     d

@@ -1,35 +1,61 @@
-//! Instances of an entry and running calls on them.
+//! Instances of an entry and running calls on them (SPEC §4, §6).
 //!
-//! For now every call runs on the calling thread (`inline`), reusing a warm instance; an
-//! instance that trapped is discarded. The call takes only Rust data (values, the caller's
-//! context), so moving it to a worker thread changes where it runs, not what it takes.
+//! A pool keeps warm instances and bounds how many calls of its entry run at once (`inline`:
+//! one; `lazy`/`adaptive`: `max_size`; `static`: `workers`). Where a call runs — the Lua
+//! thread or a worker — is the caller's choice (see `lua_api::funcs`); the pool takes only
+//! Rust data (values, the caller's context, the call's [`Control`]), so both are the same code.
+//! An instance that trapped, timed out or was canceled is discarded, and so is one that grew
+//! past `limits.max_retained_memory_bytes`, or every instance with `pool.isolate`.
+
+mod stats;
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 use wasmtime::component::{self, ComponentExportIndex, ResourceAny, Val};
 use wasmtime::{Store, Trap, ValRaw, WasmBacktrace};
 
-use crate::engine::{engine, Callee, Function, HostState};
+pub use self::stats::{Snapshot, Stats};
+use crate::engine::{new_store, Callee, Function, HostState, Stopped};
 use crate::error::{Details, Error, Kind, Reason};
-use crate::registry::Limits;
+use crate::registry::{Limits, PoolKind};
+use crate::sched::Control;
 use crate::security::Context;
 
 /// A live instance and the function to call on it.
 enum Live {
-    Core { store: Store<HostState>, func: wasmtime::Func },
-    Component { store: Store<HostState>, func: component::Func, instance: component::Instance },
+    Core { store: Store<HostState>, func: wasmtime::Func, _count: stats::Counted },
+    Component { store: Store<HostState>, func: component::Func, instance: component::Instance, _count: stats::Counted },
+}
+
+impl Live {
+    fn store(&self) -> &Store<HostState> {
+        match self {
+            Live::Core { store, .. } | Live::Component { store, .. } => store,
+        }
+    }
 }
 
 /// Warm instances of one entry: one in a lock-free slot (the common, sequential case costs
 /// an atomic swap to take and one to give back), more behind a mutex when calls overlap.
-#[derive(Default)]
 pub struct Pool {
     hot: AtomicPtr<Live>,
     // Boxed so that moving an instance between the slot, this list and a call moves a pointer.
     #[allow(clippy::vec_box)]
     warm: Mutex<Vec<Box<Live>>>,
+    /// How many calls of this entry may run at once; the rest wait (yielding their task).
+    permits: tokio::sync::Semaphore,
+    pub kind: PoolKind,
+    isolate: bool,
+    pub stats: Arc<Stats>,
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool::new(&crate::registry::Pool::default())
+    }
 }
 
 impl Drop for Pool {
@@ -43,37 +69,73 @@ impl Drop for Pool {
 }
 
 impl Pool {
-    fn take(&self, f: &Function) -> Result<Box<Live>, Error> {
-        let p = self.hot.swap(ptr::null_mut(), Ordering::Acquire);
-        if !p.is_null() {
-            // SAFETY: taken out of the slot by the swap, so owned here alone.
-            return Ok(unsafe { Box::from_raw(p) });
-        }
-        if let Some(live) = self.warm.lock().ok().and_then(|mut w| w.pop()) {
-            return Ok(live);
-        }
-        let mut store = Store::new(engine(), HostState::new(&f.id, &f.limits));
-        store.limiter(|s| s);
-        store.set_epoch_deadline(HostState::IDLE_DEADLINE);
-        match &f.callee {
-            Callee::Core { pre, export, .. } => {
-                let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
-                let func = instance
-                    .get_func(&mut store, export)
-                    .ok_or_else(|| Error::internal(format!("{}: export `{export}` vanished", f.id)))?;
-                Ok(Box::new(Live::Core { store, func }))
-            }
-            Callee::Component { pre, export, .. } => {
-                let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
-                let func = instance
-                    .get_func(&mut store, export)
-                    .ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
-                Ok(Box::new(Live::Component { store, func, instance }))
-            }
+    pub fn new(cfg: &crate::registry::Pool) -> Pool {
+        let size = match cfg.kind {
+            PoolKind::Inline => 1,
+            PoolKind::Lazy | PoolKind::Adaptive => cfg.max_size.unwrap_or(16),
+            PoolKind::Static => cfg.workers.or(cfg.size).unwrap_or(8),
+        };
+        Pool {
+            hot: AtomicPtr::default(),
+            warm: Mutex::default(),
+            permits: tokio::sync::Semaphore::new(size.max(1) as usize),
+            kind: cfg.kind,
+            isolate: cfg.isolate,
+            stats: Arc::default(),
         }
     }
 
-    fn give_back(&self, live: Box<Live>) {
+    /// A warm instance, if there is one (never with `isolate`).
+    fn take_warm(&self) -> Option<Box<Live>> {
+        if self.isolate {
+            return None;
+        }
+        let p = self.hot.swap(ptr::null_mut(), Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: taken out of the slot by the swap, so owned here alone.
+            return Some(unsafe { Box::from_raw(p) });
+        }
+        self.warm.lock().ok().and_then(|mut w| w.pop())
+    }
+
+    fn take_core(&self, f: &Function) -> Result<Box<Live>, Error> {
+        if let Some(live) = self.take_warm() {
+            return Ok(live);
+        }
+        let Callee::Core { pre, export, .. } = &f.callee else {
+            return Err(Error::internal(format!("{}: not a core function", f.id)));
+        };
+        let mut store = new_store(f);
+        let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
+        let func = instance
+            .get_func(&mut store, export)
+            .ok_or_else(|| Error::internal(format!("{}: export `{export}` vanished", f.id)))?;
+        Ok(Box::new(Live::Core { store, func, _count: self.stats.count_instance() }))
+    }
+
+    async fn take_component(&self, f: &Function, control: Option<&Arc<Control>>) -> Result<Box<Live>, Error> {
+        if let Some(live) = self.take_warm() {
+            return Ok(live);
+        }
+        let Callee::Component { pre, export, .. } = &f.callee else {
+            return Err(Error::internal(format!("{}: not a component function", f.id)));
+        };
+        let mut store = new_store(f);
+        // Start functions run under the call's limits too.
+        begin(&mut store, &Context::root(), &f.limits, control, true);
+        let instance = pre.instantiate_async(&mut store).await.map_err(|e| instantiate_error(&f.id, e))?;
+        let func = instance
+            .get_func(&mut store, export)
+            .ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
+        Ok(Box::new(Live::Component { store, func, instance, _count: self.stats.count_instance() }))
+    }
+
+    /// Returns an instance after a successful call, unless it must not be reused.
+    fn give_back(&self, live: Box<Live>, limits: &Limits) {
+        if self.isolate || live.store().data().memory_size > limits.max_retained_memory_bytes {
+            self.stats.recycled();
+            return;
+        }
         let p = Box::into_raw(live);
         if self.hot.compare_exchange(ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed).is_err() {
             // SAFETY: the exchange failed, so `p` is still ours alone.
@@ -84,38 +146,104 @@ impl Pool {
         }
     }
 
-    /// Calls a core export. `raw` holds the arguments and receives the results; it is as
-    /// long as the longer of the two lists.
+    /// Calls a core export on this thread. `raw` holds the arguments and receives the
+    /// results; it is as long as the longer of the two lists.
     ///
     /// # Errors
-    /// A trap (`INTERNAL` with details) or an instantiation failure.
-    pub fn call_core(&self, f: &Function, ctx: &Arc<Context>, raw: &mut [ValRaw]) -> Result<(), Error> {
+    /// A trap (`INTERNAL` with details), a timeout or cancel, or an instantiation failure.
+    pub fn call_core(
+        &self,
+        f: &Function,
+        ctx: &Arc<Context>,
+        control: Option<&Arc<Control>>,
+        raw: &mut [ValRaw],
+    ) -> Result<(), Error> {
         let Callee::Core { params, results, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
         if raw.len() < params.len().max(results.len()) {
             return Err(Error::internal(format!("{}: argument buffer too short", f.id)));
         }
-        let mut live = self.take(f)?;
-        let Live::Core { store, func } = &mut *live else {
+        let timer = self.stats.start();
+        let mut live = match self.take_core(f) {
+            Ok(l) => l,
+            Err(e) => return Err(self.stats.failed(e)),
+        };
+        let Live::Core { store, func, .. } = &mut *live else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
-        begin(store, ctx, &f.limits);
+        begin(store, ctx, &f.limits, control, false);
         // SAFETY: `func` was looked up by name in an instance of the module whose export type
         // gave `params` and `results` (checked in `engine::prepare`), it belongs to `store`,
         // and `raw` is long enough for both lists, written per `Scalar::core`.
-        match unsafe { func.call_unchecked(&mut *store, raw as *mut [ValRaw]) } {
+        let r = unsafe { func.call_unchecked(&mut *store, raw as *mut [ValRaw]) };
+        let r = match r {
             Ok(()) => {
-                self.give_back(live);
+                self.give_back(live, &f.limits);
                 Ok(())
             }
-            Err(e) => Err(trap_error(&f.id, e, store.data().memory_denied)),
+            Err(e) => Err(self.stats.failed(trap_error(&f.id, e, store.data(), control))),
+        };
+        self.stats.finish(timer);
+        r
+    }
+
+    /// Calls a component export whose parameters and results hold no resources. The future
+    /// is `Send`: it may run on a worker thread or be polled on the Lua thread. It waits for a
+    /// free slot of the pool first.
+    ///
+    /// # Errors
+    /// A trap (`INTERNAL` with details), a timeout or cancel, or an instantiation failure.
+    pub async fn run_component(
+        &self,
+        f: &Function,
+        ctx: &Arc<Context>,
+        control: Option<&Arc<Control>>,
+        args: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Error> {
+        let _permit = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", f.id)))?;
+        let timer = self.stats.start();
+        let r = self.run_component_in(f, ctx, control, args, results).await.map_err(|e| self.stats.failed(e));
+        self.stats.finish(timer);
+        r
+    }
+
+    async fn run_component_in(
+        &self,
+        f: &Function,
+        ctx: &Arc<Context>,
+        control: Option<&Arc<Control>>,
+        args: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Error> {
+        let mut live = self.take_component(f, control).await?;
+        let Live::Component { store, func, .. } = &mut *live else {
+            return Err(Error::internal(format!("{}: not a component function", f.id)));
+        };
+        begin(store, ctx, &f.limits, control, true);
+        match func.call_async(&mut *store, args, results).await {
+            Ok(()) => {
+                self.give_back(live, &f.limits);
+                Ok(())
+            }
+            Err(e) => {
+                let ran = guest_ran(&e);
+                let err = trap_error(&f.id, e, store.data(), control);
+                // An argument the host could not lower (a bad handle) fails before the guest
+                // runs and leaves the instance as it was; anything else discards it.
+                if !ran {
+                    self.give_back(live, &f.limits);
+                }
+                Err(err)
+            }
         }
     }
 
-    /// Calls a component export with component values. With `pinned`, the call runs in that
-    /// instance (its resources are arguments). Returns the instance the results live in when
-    /// they hold resources: it is then pinned (kept out of the pool) while they live.
+    /// Calls a component export on this thread, blocking until it is done. With `pinned`,
+    /// the call runs in that instance (its resources are arguments). Returns the instance
+    /// the results live in when they hold resources: it is then pinned (kept out of the pool)
+    /// while they live.
     ///
     /// # Errors
     /// A trap (`INTERNAL` with details) or an instantiation failure.
@@ -130,6 +258,10 @@ impl Pool {
         let Callee::Component { export, sticky, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
+        if !f.has_resources {
+            crate::sched::block_on(self.run_component(f, ctx, None, args, results))??;
+            return Ok(None);
+        }
         // While resources of this component live, its calls run in their instance, so that
         // handles from different calls can meet in one call.
         let pinned = match pinned {
@@ -137,35 +269,43 @@ impl Pool {
             None => sticky.get().filter(|p| p.is_alive()),
         };
         if let Some(p) = pinned {
-            p.call(&f.id, export, ctx, &f.limits, args, results)?;
+            let timer = self.stats.start();
+            let r = p.call(&f.id, export, ctx, &f.limits, args, results).map_err(|e| self.stats.failed(e));
+            self.stats.finish(timer);
+            r?;
             return Ok(Some(p));
         }
-        let mut live = self.take(f)?;
-        let Live::Component { store, func, .. } = &mut *live else {
-            return Err(Error::internal(format!("{}: not a component function", f.id)));
-        };
-        begin(store, ctx, &f.limits);
-        match func.call(&mut *store, args, results) {
-            Ok(()) if f.has_resources && results.iter().any(holds_resource) => {
-                let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
-                sticky.set(&p);
-                Ok(Some(p))
-            }
-            Ok(()) => {
-                self.give_back(live);
-                Ok(None)
-            }
-            Err(e) => {
-                let ran = guest_ran(&e);
-                let err = trap_error(&f.id, e, store.data().memory_denied);
-                // An argument the host could not lower (a bad handle) fails before the guest
-                // runs and leaves the instance as it was; anything else discards it.
-                if !ran {
-                    self.give_back(live);
+        let timer = self.stats.start();
+        let r = crate::sched::block_on(async {
+            let mut live = self.take_component(f, None).await?;
+            let Live::Component { store, func, .. } = &mut *live else {
+                return Err(Error::internal(format!("{}: not a component function", f.id)));
+            };
+            begin(store, ctx, &f.limits, None, true);
+            match func.call_async(&mut *store, args, results).await {
+                Ok(()) if results.iter().any(holds_resource) => {
+                    let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
+                    sticky.set(&p);
+                    Ok(Some(p))
                 }
-                Err(err)
+                Ok(()) => {
+                    self.give_back(live, &f.limits);
+                    Ok(None)
+                }
+                Err(e) => {
+                    let ran = guest_ran(&e);
+                    let err = trap_error(&f.id, e, store.data(), None);
+                    if !ran {
+                        self.give_back(live, &f.limits);
+                    }
+                    Err(err)
+                }
             }
-        }
+        })
+        .and_then(|r| r)
+        .map_err(|e| self.stats.failed(e));
+        self.stats.finish(timer);
+        r
     }
 }
 
@@ -233,14 +373,14 @@ impl Pinned {
         let Live::Component { store, instance, .. } = &mut **live else {
             return Err(Error::internal(format!("{id}: not a component instance")));
         };
-        begin(store, ctx, limits);
+        begin(store, ctx, limits, None, true);
         let func =
             instance.get_func(&mut *store, export).ok_or_else(|| Error::internal(format!("{id}: export vanished")))?;
-        match func.call(&mut *store, args, results) {
+        match crate::sched::block_on(func.call_async(&mut *store, args, results))? {
             Ok(()) => Ok(()),
             Err(e) => {
                 let ran = guest_ran(&e);
-                let err = trap_error(id, e, store.data().memory_denied);
+                let err = trap_error(id, e, store.data(), None);
                 if ran {
                     *guard = None;
                 }
@@ -256,7 +396,8 @@ impl Pinned {
                 if let Live::Component { store, .. } = &mut **live {
                     // A failing destructor can only poison this instance, which goes with its
                     // last resource anyway.
-                    if r.resource_drop(&mut *store).is_err() {
+                    let dropped = crate::sched::block_on(r.resource_drop_async(&mut *store));
+                    if !matches!(dropped, Ok(Ok(()))) {
                         *guard = None;
                     }
                 }
@@ -265,17 +406,32 @@ impl Pinned {
     }
 }
 
-/// Prepares a store for a call: the caller's context, and the memory cap of the entry called
-/// (an instance pinned for resources serves every entry of its component).
-fn begin(store: &mut Store<HostState>, ctx: &Arc<Context>, limits: &Limits) {
-    store.set_epoch_deadline(crate::engine::deadline_ticks(limits.max_execution_ms));
-    let memory_bytes = limits.memory_bytes;
+/// Prepares a store for a call: the caller's context, the call's control, fuel, and the
+/// memory cap of the entry called (an instance pinned for resources serves every entry of its
+/// component).
+fn begin(
+    store: &mut Store<HostState>,
+    ctx: &Arc<Context>,
+    limits: &Limits,
+    control: Option<&Arc<Control>>,
+    yielding: bool,
+) {
+    // A store without fuel metering configured cannot fail this; with it, a limit of 0 is none.
+    let _ = store.set_fuel(if limits.fuel == 0 { u64::MAX } else { limits.fuel });
     let data = store.data_mut();
     if !Arc::ptr_eq(&data.ctx, ctx) {
         data.ctx = ctx.clone();
     }
-    data.memory_bytes = memory_bytes;
+    data.memory_bytes = limits.memory_bytes;
     data.memory_denied = false;
+    data.yielding = yielding;
+    data.deadline = (limits.max_execution_ms > 0)
+        .then(|| Instant::now() + std::time::Duration::from_millis(limits.max_execution_ms));
+    data.control = control.cloned();
+    // The epoch callback runs at the next tick when a call can be canceled or yields, else
+    // only when its time limit is due.
+    let ticks = if yielding || control.is_some() { 1 } else { crate::engine::deadline_ticks(limits.max_execution_ms) };
+    store.set_epoch_deadline(ticks);
 }
 
 /// Whether a failed call got as far as running guest code (a trap, or a host error raised
@@ -285,11 +441,25 @@ fn guest_ran(e: &wasmtime::Error) -> bool {
 }
 
 fn instantiate_error(id: &str, e: wasmtime::Error) -> Error {
-    trap_error(id, e, false)
+    let mut err = classify(id, e, false, None);
+    if err.kind == Kind::Internal && err.details.is_none() {
+        err.message = format!("{id}: cannot instantiate: {}", err.message.trim_start_matches(&format!("{id}: ")));
+    }
+    err
+}
+
+/// Classifies a failed call in a store.
+fn trap_error(id: &str, e: wasmtime::Error, data: &HostState, control: Option<&Arc<Control>>) -> Error {
+    classify(id, e, data.memory_denied, control)
 }
 
 /// Classifies a failed call: traps get `details().reason`, the backtrace goes to `stack`.
-fn trap_error(id: &str, e: wasmtime::Error, memory_denied: bool) -> Error {
+fn classify(id: &str, e: wasmtime::Error, memory_denied: bool, control: Option<&Arc<Control>>) -> Error {
+    if e.downcast_ref::<Stopped>().is_some() {
+        let mut err = Error::new(Kind::Canceled, format!("{id}: the call was canceled"));
+        err.retryable = false;
+        return err;
+    }
     let stack = e.downcast_ref::<WasmBacktrace>().map(|bt| {
         bt.frames()
             .iter()
@@ -315,7 +485,10 @@ fn trap_error(id: &str, e: wasmtime::Error, memory_denied: bool) -> Error {
         None => e.root_cause().to_string(),
     };
     if kind == Kind::Timeout {
-        let mut err = Error::new(kind, format!("{id}: the call ran out of time (limits.max_execution_ms)"));
+        let mut err = match control {
+            Some(c) if c.deadline.is_some() && c.expired() => c.stop_error(id),
+            _ => Error::new(kind, format!("{id}: the call ran out of time (limits.max_execution_ms)")),
+        };
         err.stack = stack;
         return err;
     }

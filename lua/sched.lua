@@ -1,0 +1,259 @@
+-- The scheduler of one Lua state (SPEC §4), loaded by the wippy module with its Rust core.
+--
+-- Tasks are coroutines the module runs. A task that has to wait yields a marker with what it
+-- waits for: a call (a future from the Rust side), a timer, or another task. When every task
+-- waits, the scheduler blocks in `core.wait` until a call finishes (the worker threads and
+-- WASI wake-ups report to the state's inbox) or the next timer is due: no busy polling.
+local core = ...
+local MARK = core.marker
+
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
+
+local S = {
+  bythread = setmetatable({}, { __mode = "k" }), -- coroutine -> task
+  ready = {}, rhead = 1, rtail = 0,               -- FIFO of { task, args }
+  timers = {},                                    -- sorted by `at`
+  waiting = {},                                   -- future id -> { task, future }
+  nwaiting = 0,
+  live = 0,
+}
+
+-- The running task, if the caller is one and may yield.
+local function current()
+  local co = coroutine.running()
+  local t = co and S.bythread[co]
+  if t and coroutine.isyieldable() then return t end
+  return nil
+end
+
+local function push(t, args)
+  S.rtail = S.rtail + 1
+  S.ready[S.rtail] = { t, args or { n = 0 } }
+end
+
+local function add_timer(at, t)
+  local timers = S.timers
+  local lo, hi = 1, #timers
+  while lo <= hi do
+    local mid = math.floor((lo + hi) / 2)
+    if timers[mid].at <= at then lo = mid + 1 else hi = mid - 1 end
+  end
+  table.insert(timers, lo, { at = at, task = t })
+end
+
+local function finish(t, ok, ...)
+  t.done, t.ok = true, ok
+  if ok then t.res = pack(...) else t.err = (...) end
+  S.bythread[t.co] = nil
+  core.task_end(t.co)
+  S.live = S.live - 1
+  for _, j in ipairs(t.joiners) do push(j) end
+  t.joiners = {}
+end
+
+local function wait_on(t, fut)
+  fut:watch()
+  local res = pack(fut:poll())
+  if res[1] then
+    push(t, pack(unpack(res, 2, res.n)))
+  else
+    S.waiting[fut:id()] = { t, fut }
+    S.nwaiting = S.nwaiting + 1
+  end
+end
+
+local function step(t, args)
+  local r = pack(coroutine.resume(t.co, unpack(args, 1, args.n)))
+  if coroutine.status(t.co) == "dead" then
+    return finish(t, unpack(r, 1, r.n))
+  end
+  if r[1] and r[2] == MARK then
+    local what = r[3]
+    if what == "sleep" then
+      add_timer(core.now() + r[4], t)
+    elseif what == "join" then
+      local other = r[4]
+      if other.done then push(t) else other.joiners[#other.joiners + 1] = t end
+    else
+      wait_on(t, what)
+    end
+  else
+    -- A plain coroutine.yield in a task: let the others run, then go on.
+    push(t)
+  end
+end
+
+local function collect(timeout)
+  local ids = core.wait(timeout)
+  for i = 1, #ids do
+    local w = S.waiting[ids[i]]
+    if w then
+      local res = pack(w[2]:poll())
+      if res[1] then
+        S.waiting[ids[i]] = nil
+        S.nwaiting = S.nwaiting - 1
+        push(w[1], pack(unpack(res, 2, res.n)))
+      end
+    end
+  end
+end
+
+local function expire()
+  local timers = S.timers
+  if #timers == 0 then return end
+  local now = core.now()
+  local n = 0
+  while n < #timers and timers[n + 1].at <= now do n = n + 1 end
+  if n == 0 then return end
+  for i = 1, n do push(timers[i].task) end
+  local len = #timers
+  for i = 1, len - n do timers[i] = timers[i + n] end
+  for i = len - n + 1, len do timers[i] = nil end
+end
+
+-- Runs tasks until `done()` holds.
+local function drive(done)
+  while not done() do
+    if S.rhead <= S.rtail then
+      local last = S.rtail
+      while S.rhead <= last do
+        local e = S.ready[S.rhead]
+        S.ready[S.rhead] = nil
+        S.rhead = S.rhead + 1
+        step(e[1], e[2])
+      end
+      if S.nwaiting > 0 then collect(0) end
+    else
+      local timeout
+      if #S.timers > 0 then timeout = math.max(0, S.timers[1].at - core.now()) end
+      if timeout == nil and S.nwaiting == 0 then
+        if done() then return end
+        error("wippy: no task can make progress (every live task waits for another task)", 0)
+      end
+      collect(timeout)
+    end
+    expire()
+  end
+end
+
+local M = {}
+
+local Task = {}
+Task.__index = Task
+
+function Task:result()
+  if not self.done then
+    if current() then
+      coroutine.yield(MARK, "join", self)
+    else
+      drive(function() return self.done end)
+    end
+  end
+  if self.ok then return unpack(self.res, 1, self.res.n) end
+  return nil, self.err
+end
+
+function Task:is_done() return self.done end
+
+function M.spawn(fn, ...)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'spawn' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local co = coroutine.create(fn)
+  local t = setmetatable({ co = co, joiners = {}, done = false }, Task)
+  S.bythread[co] = t
+  core.task_begin(co)
+  S.live = S.live + 1
+  push(t, pack(...))
+  return t
+end
+
+function M.run(fn, ...)
+  if current() then error("wippy.run cannot be called inside a task (use wippy.spawn)", 2) end
+  local main = M.spawn(fn, ...)
+  drive(function() return S.live == 0 end)
+  if main.ok then return unpack(main.res, 1, main.res.n) end
+  error(main.err, 0)
+end
+
+function M.sleep(ms)
+  if type(ms) ~= "number" then
+    error("bad argument #1 to 'sleep' (number expected, got " .. type(ms) .. ")", 2)
+  end
+  if current() then
+    coroutine.yield(MARK, "sleep", ms)
+  else
+    core.block_sleep(ms)
+  end
+end
+
+-- Futures: the Rust object does the work; waiting is done here.
+local Future = {}
+Future.__index = Future
+
+local function wrap(op, err)
+  if op == nil then return nil, err end
+  return setmetatable({ op = op }, Future)
+end
+
+function Future:result()
+  local op = self.op
+  if not op:is_complete() then
+    if current() then return coroutine.yield(MARK, op) end
+    return op:wait()
+  end
+  return select(2, op:poll())
+end
+function Future:is_complete() return self.op:is_complete() end
+function Future:is_canceled() return self.op:is_canceled() end
+function Future:cancel() return self.op:cancel() end
+function Future:error() return self.op:error() end
+
+function M.async(target, ...)
+  return wrap(core.async(0, target, ...))
+end
+
+-- Results of a call that may have to wait: the marker and a future mean "yield for it".
+local function settle(first, ...)
+  if first == MARK then return coroutine.yield(MARK, (...)) end
+  return first, ...
+end
+
+-- Executors: immutable option sets (SPEC §2).
+local Executor = {}
+Executor.__index = Executor
+
+local function derive(e, key, value)
+  local n = setmetatable({ timeout = e.timeout, context = e.context, actor = e.actor, scope = e.scope }, Executor)
+  n[key] = value
+  return n
+end
+
+function M.new() return setmetatable({ timeout = 0, context = {} }, Executor) end
+
+function Executor:with_context(tbl)
+  if type(tbl) ~= "table" then error("bad argument #1 to 'with_context' (table expected, got " .. type(tbl) .. ")", 2) end
+  local merged = {}
+  for k, v in pairs(self.context) do merged[k] = v end
+  for k, v in pairs(tbl) do merged[k] = v end
+  return derive(self, "context", merged)
+end
+function Executor:with_actor(actor) return derive(self, "actor", actor) end
+function Executor:with_scope(scope) return derive(self, "scope", scope) end
+function Executor:with_options(opts)
+  if type(opts) ~= "table" then error("bad argument #1 to 'with_options' (table expected, got " .. type(opts) .. ")", 2) end
+  local t = opts.timeout
+  if t ~= nil and (type(t) ~= "number" or t < 0) then
+    error("bad argument #1 to 'with_options' (timeout must be a number of milliseconds >= 0)", 2)
+  end
+  return derive(self, "timeout", t or self.timeout)
+end
+function Executor:call(target, ...)
+  return settle(core.call(self.timeout, current() ~= nil, target, ...))
+end
+function Executor:async(target, ...)
+  return wrap(core.async(self.timeout, target, ...))
+end
+
+return M

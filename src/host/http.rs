@@ -1,0 +1,49 @@
+//! `wasi:http` outgoing requests under the entry's network policy (SPEC §5.3).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::net::Policy;
+
+type Sent = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
+
+/// Checks each request's host against the policy, then sends it like wasmtime-wasi-http does.
+pub struct Hooks {
+    policy: Arc<Policy>,
+}
+
+impl Hooks {
+    pub fn new(policy: Arc<Policy>) -> Hooks {
+        Hooks { policy }
+    }
+}
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = Sent> + Send> {
+        let policy = self.policy.clone();
+        Box::new(async move {
+            let uri = request.uri();
+            let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+            let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            // The check runs on every address the name resolves to: one allowed is enough.
+            let addrs: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
+                Ok(a) => a.collect(),
+                Err(_) => return Err(HttpError::DestinationNotFound),
+            };
+            if !addrs.iter().any(|a| policy.allows(Some(&host), *a)) {
+                return Err(HttpError::HttpRequestDenied);
+            }
+            let mut default: [(); 0] = [];
+            Pin::from(default.send_request(request, options, fut)).await
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! The Rust half of the scheduler: what `lua/sched.lua` needs from the host (waiting on the
+//! state's inbox, the clock, task registration, starting calls), and the module functions it
+//! defines (`wippy.spawn/run/sleep`, `funcs.async`, `funcs.new`).
+
+use std::ffi::c_void;
+use std::time::{Duration, Instant};
+
+use mlua::{LightUserData, Lua, MultiValue, Table, Value};
+
+use super::funcs::{call_target, Mode, Options};
+use super::state::data;
+
+/// The value a task's call yields with its future: "I wait for this".
+static MARKER: u8 = 0;
+
+pub fn marker() -> Value {
+    Value::LightUserData(LightUserData(&MARKER as *const u8 as *mut c_void))
+}
+
+/// True when `p` is the marker (for the raw `funcs.call`).
+pub fn is_marker(p: *const c_void) -> bool {
+    std::ptr::eq(p, &MARKER as *const u8 as *const c_void)
+}
+
+/// Milliseconds on a monotonic clock.
+fn now_ms() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+}
+
+fn target_arg(v: Option<Value>, name: &str) -> mlua::Result<mlua::LuaString> {
+    match v {
+        Some(Value::String(s)) => Ok(s),
+        other => {
+            let got = match &other {
+                None | Some(Value::Nil) => "no value",
+                Some(v) => v.type_name(),
+            };
+            Err(mlua::Error::runtime(format!("bad argument #1 to '{name}' (string expected, got {got})")))
+        }
+    }
+}
+
+/// `core.call(timeout_ms, in_task, target, ...)` and `core.async(timeout_ms, target, ...)`.
+fn start(lua: &Lua, mut args: MultiValue, with_task_flag: bool) -> mlua::Result<MultiValue> {
+    let timeout = match args.pop_front() {
+        Some(Value::Integer(i)) if i >= 0 => i as u64,
+        Some(Value::Number(n)) if n >= 0.0 => n.ceil() as u64,
+        _ => 0,
+    };
+    let in_task = with_task_flag && matches!(args.pop_front(), Some(Value::Boolean(true)));
+    let (name, mode) = match (with_task_flag, in_task) {
+        (false, _) => ("async", Mode::Async),
+        (true, true) => ("call", Mode::Task),
+        (true, false) => ("call", Mode::Block),
+    };
+    let target = target_arg(args.pop_front(), name)?;
+    let state = data(lua);
+    let opts = Options { timeout_ms: timeout, ctx: state.root.clone() };
+    call_target(lua, &state, &target, args.into_iter().collect(), mode, &opts)
+}
+
+/// Loads the scheduler and puts its functions into the module and `funcs` tables.
+///
+/// # Errors
+/// When Lua fails to allocate or the embedded chunk fails to load.
+pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
+    let core = lua.create_table()?;
+    core.set("marker", marker())?;
+    core.set(
+        "task_begin",
+        lua.create_function(|lua, co: mlua::Thread| {
+            data(lua).tasks.borrow_mut().insert(co.to_pointer() as usize);
+            Ok(())
+        })?,
+    )?;
+    core.set(
+        "task_end",
+        lua.create_function(|lua, co: mlua::Thread| {
+            data(lua).tasks.borrow_mut().remove(&(co.to_pointer() as usize));
+            Ok(())
+        })?,
+    )?;
+    core.set(
+        "wait",
+        lua.create_function(|lua, timeout: Option<f64>| {
+            let inbox = data(lua).inbox.clone();
+            let ids = inbox.wait(timeout.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)));
+            Ok(ids)
+        })?,
+    )?;
+    core.set("now", lua.create_function(|_, ()| Ok(now_ms()))?)?;
+    core.set(
+        "block_sleep",
+        lua.create_function(|_, ms: f64| {
+            if ms > 0.0 {
+                std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
+            }
+            Ok(())
+        })?,
+    )?;
+    core.set("call", lua.create_function(|lua, args: MultiValue| start(lua, args, true))?)?;
+    core.set("async", lua.create_function(|lua, args: MultiValue| start(lua, args, false))?)?;
+
+    let m: Table = lua.load(include_str!("../../lua/sched.lua")).set_name("=wippy.sched").call(core)?;
+    for name in ["spawn", "run", "sleep"] {
+        module.set(name, m.get::<Value>(name)?)?;
+    }
+    funcs.set("async", m.get::<Value>("async")?)?;
+    funcs.set("new", m.get::<Value>("new")?)?;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Per-entry counters for `wippy.stats(id)` (SPEC §9).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::error::{Error, Kind};
+
+/// How many latencies are kept for the percentiles.
+const WINDOW: usize = 1024;
+/// The blocking core path times one call in this many (two clock reads are a sixth of a
+/// trivial call); every other path times every call.
+const SAMPLE_EVERY: u64 = 8;
+
+#[derive(Default)]
+pub struct Stats {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    traps: AtomicU64,
+    timeouts: AtomicU64,
+    instances: Arc<AtomicU64>,
+    recycled: AtomicU64,
+    busy: AtomicU64,
+    latencies: Mutex<Ring>,
+}
+
+#[derive(Default)]
+struct Ring {
+    us: Vec<u32>,
+    next: usize,
+}
+
+/// A copy of the counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub calls: u64,
+    pub errors: u64,
+    pub traps: u64,
+    pub timeouts: u64,
+    pub instances: u64,
+    pub recycled: u64,
+    pub busy: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+/// A running call: counted busy until [`Stats::finish`].
+pub struct Timer {
+    started: Option<Instant>,
+}
+
+/// Decrements the live-instance count when the instance goes.
+pub struct Counted(Arc<AtomicU64>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Stats {
+    pub fn start(&self) -> Timer {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Timer { started: (n % SAMPLE_EVERY == 0).then(Instant::now) }
+    }
+
+    /// Like [`Stats::start`], timing every call (paths where a clock read is noise).
+    pub fn start_timed(&self) -> Timer {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Timer { started: Some(Instant::now()) }
+    }
+
+    pub fn finish(&self, t: Timer) {
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+        if let Some(s) = t.started {
+            let us = s.elapsed().as_micros().min(u32::MAX as u128) as u32;
+            if let Ok(mut r) = self.latencies.lock() {
+                if r.us.len() < WINDOW {
+                    r.us.push(us);
+                } else {
+                    let i = r.next;
+                    r.us[i] = us;
+                }
+                r.next = (r.next + 1) % WINDOW;
+            }
+        }
+    }
+
+    /// Counts a failure by kind; returns it.
+    pub fn failed(&self, e: Error) -> Error {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        match e.kind {
+            Kind::Timeout => {
+                self.timeouts.fetch_add(1, Ordering::Relaxed);
+            }
+            Kind::Internal if e.details.is_some() => {
+                self.traps.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        e
+    }
+
+    pub fn count_instance(&self) -> Counted {
+        self.instances.fetch_add(1, Ordering::Relaxed);
+        Counted(self.instances.clone())
+    }
+
+    pub fn recycled(&self) {
+        self.recycled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut us = self.latencies.lock().map(|r| r.us.clone()).unwrap_or_default();
+        us.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if us.is_empty() {
+                return 0.0;
+            }
+            let i = ((us.len() as f64 - 1.0) * p).round() as usize;
+            us[i.min(us.len() - 1)] as f64
+        };
+        Snapshot {
+            calls: self.calls.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            traps: self.traps.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            instances: self.instances.load(Ordering::Relaxed),
+            recycled: self.recycled.load(Ordering::Relaxed),
+            busy: self.busy.load(Ordering::Relaxed),
+            p50_us: pct(0.5),
+            p99_us: pct(0.99),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_failures_by_kind_and_keeps_percentiles() {
+        let s = Stats::default();
+        for _ in 0..3 {
+            let t = s.start_timed();
+            s.finish(t);
+        }
+        let _ = s.failed(Error::new(Kind::Timeout, "x"));
+        let _ = s.failed(Error::new(Kind::Invalid, "y"));
+        let c = s.count_instance();
+        let snap = s.snapshot();
+        assert_eq!((snap.calls, snap.errors, snap.timeouts, snap.traps, snap.instances, snap.busy), (3, 2, 1, 0, 1, 0));
+        drop(c);
+        assert_eq!(s.snapshot().instances, 0);
+    }
+}

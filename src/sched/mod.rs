@@ -1,0 +1,409 @@
+//! Where calls run and how their callers hear back (SPEC §4): the shared worker threads, a
+//! blocking executor for callers outside a task, the per-state inbox of finished calls, and
+//! the control block every call carries (cancel, deadline).
+//!
+//! Lua values never cross into this module: a call is started with Rust data (converted on
+//! the Lua thread) and its result is converted back there, after the inbox said it is done.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::task::{Context as TaskCx, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Kind};
+
+/// Worker threads requested with `wippy.configure{ workers = N }` (0 = one per core).
+static WORKERS: AtomicUsize = AtomicUsize::new(0);
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+static RUNTIME_INIT: Mutex<()> = Mutex::new(());
+
+/// Sets the number of shared worker threads.
+///
+/// # Errors
+/// When the workers already started with a different number.
+pub fn set_workers(n: usize) -> Result<(), String> {
+    if let Some(rt) = RUNTIME.get() {
+        let running = rt.metrics().num_workers();
+        if running != n {
+            return Err(format!(
+                "the {running} worker threads are already running; set `workers` before the first call that uses them"
+            ));
+        }
+        return Ok(());
+    }
+    WORKERS.store(n, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The number of worker threads (running or to be started).
+pub fn workers() -> usize {
+    match RUNTIME.get() {
+        Some(rt) => rt.metrics().num_workers(),
+        None => match WORKERS.load(Ordering::Relaxed) {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        },
+    }
+}
+
+/// The shared worker threads (a tokio runtime, which also drives WASI timers and sockets),
+/// started on first use.
+///
+/// # Errors
+/// When the operating system refuses to start threads.
+pub fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let _guard = RUNTIME_INIT.lock().map_err(|_| Error::internal("worker start-up lock poisoned"))?;
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers())
+        .thread_name("wippy-worker")
+        .enable_time()
+        .enable_io()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the worker threads: {e}")))?;
+    let _ = RUNTIME.set(rt);
+    RUNTIME.get().ok_or_else(|| Error::internal("worker threads vanished"))
+}
+
+/// Wakes a thread parked in [`block_on`].
+struct ThreadWaker {
+    thread: std::thread::Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// Runs a future to completion on this thread (a caller outside a task blocks; WASI timers
+/// and sockets are driven by the worker threads meanwhile).
+///
+/// # Errors
+/// Only when the worker threads cannot start.
+pub fn block_on<F: Future>(fut: F) -> Result<F::Output, Error> {
+    let _enter = runtime()?.enter();
+    let mut fut = pin!(fut);
+    let w = Arc::new(ThreadWaker { thread: std::thread::current(), woken: AtomicBool::new(false) });
+    let waker = Waker::from(w.clone());
+    let mut cx = TaskCx::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Ok(v);
+        }
+        while !w.woken.swap(false, Ordering::AcqRel) {
+            std::thread::park();
+        }
+    }
+}
+
+/// Polls a future once on this thread with `waker`, inside the workers' context (so WASI
+/// timers can register).
+///
+/// # Errors
+/// Only when the worker threads cannot start.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Result<Poll<F::Output>, Error> {
+    let _enter = runtime()?.enter();
+    let mut cx = TaskCx::from_waker(waker);
+    Ok(std::pin::Pin::new(fut).poll(&mut cx))
+}
+
+/// Finished calls of one Lua state, by operation id: the state's scheduler waits here when
+/// every task is waiting.
+#[derive(Default)]
+pub struct Inbox {
+    done: Mutex<Vec<u64>>,
+    cv: Condvar,
+}
+
+impl Inbox {
+    pub fn push(&self, id: u64) {
+        if let Ok(mut d) = self.done.lock() {
+            d.push(id);
+        }
+        self.cv.notify_all();
+    }
+
+    /// Waits until something is in the inbox or `timeout` passed (`None`: no limit), and
+    /// takes everything.
+    pub fn wait(&self, timeout: Option<Duration>) -> Vec<u64> {
+        let Ok(mut d) = self.done.lock() else { return Vec::new() };
+        let until = timeout.map(|t| Instant::now() + t);
+        while d.is_empty() {
+            match until {
+                None => match self.cv.wait(d) {
+                    Ok(g) => d = g,
+                    Err(_) => return Vec::new(),
+                },
+                Some(u) => {
+                    let now = Instant::now();
+                    if now >= u {
+                        break;
+                    }
+                    match self.cv.wait_timeout(d, u - now) {
+                        Ok((g, _)) => d = g,
+                        Err(_) => return Vec::new(),
+                    }
+                }
+            }
+        }
+        std::mem::take(&mut *d)
+    }
+}
+
+/// What every call carries besides its arguments: whether it was canceled and until when it
+/// may run. Checked by the guest's epoch callback while it computes, and raced against the
+/// call while it waits.
+pub struct Control {
+    canceled: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+    /// Wall-clock limit of the call (`limits.max_execution_ms` or the executor's timeout).
+    pub deadline: Option<Instant>,
+    /// Which of the two set the deadline, for the message.
+    pub deadline_from: &'static str,
+}
+
+impl Control {
+    /// A control for a call limited by `limit_ms` of the entry and `timeout_ms` of the caller
+    /// (0 = none); the nearer one wins.
+    pub fn new(limit_ms: u64, timeout_ms: u64) -> Arc<Control> {
+        let (ms, from) = match (limit_ms, timeout_ms) {
+            (0, 0) => (0, ""),
+            (l, 0) => (l, "limits.max_execution_ms"),
+            (0, t) => (t, "the executor's timeout"),
+            (l, t) if t < l => (t, "the executor's timeout"),
+            (l, _) => (l, "limits.max_execution_ms"),
+        };
+        Arc::new(Control {
+            canceled: AtomicBool::new(false),
+            waker: Mutex::new(None),
+            deadline: (ms > 0).then(|| Instant::now() + Duration::from_millis(ms)),
+            deadline_from: from,
+        })
+    }
+
+    pub fn cancel(&self) {
+        self.canceled.store(true, Ordering::Release);
+        if let Some(w) = self.waker.lock().ok().and_then(|mut g| g.take()) {
+            w.wake();
+        }
+    }
+
+    pub fn is_canceled(&self) -> bool {
+        self.canceled.load(Ordering::Acquire)
+    }
+
+    pub fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn register(&self, w: &Waker) {
+        if let Ok(mut g) = self.waker.lock() {
+            match &*g {
+                Some(old) if old.will_wake(w) => {}
+                _ => *g = Some(w.clone()),
+            }
+        }
+    }
+
+    /// The error of a call stopped by this control.
+    pub fn stop_error(&self, id: &str) -> Error {
+        if self.is_canceled() {
+            let mut e = Error::new(Kind::Canceled, format!("{id}: the call was canceled"));
+            e.retryable = false;
+            e
+        } else {
+            Error::new(Kind::Timeout, format!("{id}: the call ran out of time ({})", self.deadline_from))
+        }
+    }
+}
+
+/// Runs `fut` unless the call is canceled or its deadline passes first, whichever comes
+/// first; a guest waiting (sleeping, reading) is dropped then, with its instance.
+pub async fn guarded<T>(id: &str, control: &Control, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let mut fut = pin!(fut);
+    let mut sleep = pin!(async {
+        match control.deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    });
+    std::future::poll_fn(|cx| {
+        control.register(cx.waker());
+        if control.is_canceled() {
+            return Poll::Ready(Err(control.stop_error(id)));
+        }
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(control.stop_error(id)));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+static NEXT_OP: AtomicU64 = AtomicU64::new(1);
+
+enum Slot<T> {
+    Running,
+    Done(T),
+    Taken,
+}
+
+/// A started call whose result someone will collect: a task (told through its state's
+/// inbox), a blocked caller (woken through the condition variable), or a future object.
+pub struct Op<T> {
+    pub id: u64,
+    slot: Mutex<Slot<T>>,
+    cv: Condvar,
+    inbox: Arc<Inbox>,
+    /// A scheduler waits for this operation: report to the inbox. Unwatched operations (a
+    /// future nobody waits for in a task) do not fill the inbox of a state without scheduler.
+    watched: AtomicBool,
+    pub control: Arc<Control>,
+}
+
+impl<T: Send + 'static> Op<T> {
+    pub fn new(inbox: Arc<Inbox>, control: Arc<Control>) -> Arc<Op<T>> {
+        Arc::new(Op {
+            id: NEXT_OP.fetch_add(1, Ordering::Relaxed),
+            slot: Mutex::new(Slot::Running),
+            cv: Condvar::new(),
+            inbox,
+            watched: AtomicBool::new(false),
+            control,
+        })
+    }
+
+    pub fn complete(&self, v: T) {
+        if let Ok(mut s) = self.slot.lock() {
+            if matches!(*s, Slot::Running) {
+                *s = Slot::Done(v);
+            }
+        }
+        self.cv.notify_all();
+        self.notify();
+    }
+
+    fn notify(&self) {
+        if self.watched.load(Ordering::SeqCst) {
+            self.inbox.push(self.id);
+        }
+    }
+
+    /// From now on, progress is reported to the inbox. Check [`Op::is_done`] after this: a
+    /// completion before it was not reported.
+    pub fn watch(&self) {
+        self.watched.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.slot.lock().map(|s| !matches!(*s, Slot::Running)).unwrap_or(true)
+    }
+
+    /// The result, if it is there and nobody took it yet.
+    pub fn take(&self) -> Option<T> {
+        let mut s = self.slot.lock().ok()?;
+        match std::mem::replace(&mut *s, Slot::Taken) {
+            Slot::Done(v) => Some(v),
+            Slot::Running => {
+                *s = Slot::Running;
+                None
+            }
+            Slot::Taken => None,
+        }
+    }
+
+    /// Blocks this thread until the call is done.
+    pub fn wait(&self) {
+        let Ok(mut s) = self.slot.lock() else { return };
+        while matches!(*s, Slot::Running) {
+            match self.cv.wait(s) {
+                Ok(g) => s = g,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// A waker that tells the inbox this operation may progress.
+    pub fn waker(self: &Arc<Self>) -> Waker {
+        Waker::from(self.clone())
+    }
+}
+
+impl<T: Send + 'static> Wake for Op<T> {
+    fn wake(self: Arc<Self>) {
+        self.notify();
+    }
+}
+
+/// Starts `fut` on the worker threads; its result goes to `op`.
+///
+/// # Errors
+/// When the worker threads cannot start.
+pub fn spawn<T: Send + 'static>(op: &Arc<Op<T>>, fut: impl Future<Output = T> + Send + 'static) -> Result<(), Error> {
+    let op = op.clone();
+    runtime()?.spawn(async move {
+        let v = fut.await;
+        op.complete(v);
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guarded_stops_a_waiting_future_at_its_deadline() {
+        let control = Control::new(20, 0);
+        let started = Instant::now();
+        let r: Result<(), Error> =
+            block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
+                .unwrap_or_else(|e| Err(e));
+        let e = r.err().map(|e| (e.kind, e.message));
+        assert_eq!(e, Some((Kind::Timeout, "t:x: the call ran out of time (limits.max_execution_ms)".into())));
+        assert!(started.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn cancel_wakes_a_guarded_future() {
+        let control = Control::new(0, 0);
+        let c2 = control.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            c2.cancel();
+        });
+        let r: Result<(), Error> =
+            block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
+                .unwrap_or_else(|e| Err(e));
+        assert_eq!(r.err().map(|e| e.kind), Some(Kind::Canceled));
+    }
+
+    #[test]
+    fn spawned_op_reports_to_the_inbox() {
+        let inbox = Arc::new(Inbox::default());
+        let op: Arc<Op<u32>> = Op::new(inbox.clone(), Control::new(0, 0));
+        op.watch();
+        assert!(spawn(&op, async { 7 }).is_ok());
+        let ids = inbox.wait(Some(Duration::from_secs(5)));
+        assert_eq!(ids, vec![op.id]);
+        assert_eq!(op.take(), Some(7));
+        assert_eq!(op.take(), None);
+    }
+}
