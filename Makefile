@@ -25,12 +25,13 @@ build: build-lua54 build-luajit
 build-lua54: deps
 	$(CARGO) build --release --features lua54,module
 	@mkdir -p $(BUILD)/lua54
-	cp $(RELEASE)/libwippy.so $(BUILD)/lua54/wippy.so
+	# Copy then rename: a Lua process still running the old file keeps its mapping.
+	cp $(RELEASE)/libwippy.so $(BUILD)/lua54/wippy.so.tmp && mv -f $(BUILD)/lua54/wippy.so.tmp $(BUILD)/lua54/wippy.so
 
 build-luajit: deps
 	$(CARGO) build --release --features luajit,module
 	@mkdir -p $(BUILD)/luajit
-	cp $(RELEASE)/libwippy.so $(BUILD)/luajit/wippy.so
+	cp $(RELEASE)/libwippy.so $(BUILD)/luajit/wippy.so.tmp && mv -f $(BUILD)/luajit/wippy.so.tmp $(BUILD)/luajit/wippy.so
 
 ## Guest modules built from source by real toolchains (Rust for wasm32-unknown-unknown).
 guests: deps

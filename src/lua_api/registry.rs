@@ -52,9 +52,23 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
         let (k, v) = pair?;
         match k.to_string()?.as_str() {
             "cache_dir" => crate::engine::cache::configure(cache_dir_option(&v, "configure")?),
+            "workers" => {
+                let n = match v {
+                    Value::Integer(n) if (1..=1024).contains(&n) => n as usize,
+                    Value::Number(n) if n.fract() == 0.0 && (1.0..=1024.0).contains(&n) => n as usize,
+                    other => {
+                        return Err(mlua::Error::runtime(format!(
+                            "bad argument #1 to 'configure' (workers must be an integer from 1 to 1024, got {})",
+                            other.type_name()
+                        )))
+                    }
+                };
+                crate::sched::set_workers(n)
+                    .map_err(|m| mlua::Error::runtime(format!("bad argument #1 to 'configure' ({m})")))?;
+            }
             key => {
                 return Err(mlua::Error::runtime(format!(
-                    "bad argument #1 to 'configure' (unknown or not yet supported option \"{key}\"; known: cache_dir)"
+                    "bad argument #1 to 'configure' (unknown option \"{key}\"; known: cache_dir, workers)"
                 )))
             }
         }
@@ -62,15 +76,42 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
     Ok(true)
 }
 
-/// `wippy.stats()`: process-wide engine counters (per-entry figures come with worker pools).
-pub fn stats(lua: &Lua, _: ()) -> mlua::Result<Table> {
+/// `wippy.stats(id?)` (SPEC §9): with an ID, that entry's counters (or `nil`); without, every
+/// WebAssembly entry's counters by ID, plus `engine` (compilations, cache hits, workers).
+pub fn stats(lua: &Lua, id: Option<String>) -> mlua::Result<Value> {
     use std::sync::atomic::Ordering;
+    let entry = |l: &crate::runtime::Loaded| -> mlua::Result<Table> {
+        let s = l.pool.stats.snapshot();
+        let t = lua.create_table()?;
+        t.set("calls", s.calls)?;
+        t.set("errors", s.errors)?;
+        t.set("traps", s.traps)?;
+        t.set("timeouts", s.timeouts)?;
+        t.set("instances", s.instances)?;
+        t.set("recycled", s.recycled)?;
+        t.set("busy", s.busy)?;
+        t.set("p50_us", s.p50_us)?;
+        t.set("p99_us", s.p99_us)?;
+        Ok(t)
+    };
+    if let Some(id) = id {
+        return match crate::runtime::get(&id) {
+            Some(l) if l.func.is_some() => Ok(Value::Table(entry(&l)?)),
+            _ => Ok(Value::Nil),
+        };
+    }
     let engine = lua.create_table()?;
     engine.set("compiled", crate::engine::cache::COMPILED.load(Ordering::Relaxed))?;
     engine.set("cache_hits", crate::engine::cache::CACHE_HITS.load(Ordering::Relaxed))?;
+    engine.set("workers", crate::sched::workers())?;
     let t = lua.create_table()?;
     t.set("engine", engine)?;
-    Ok(t)
+    for l in crate::runtime::entries() {
+        if l.func.is_some() {
+            t.set(l.entry.id.to_string(), entry(&l)?)?;
+        }
+    }
+    Ok(Value::Table(t))
 }
 
 /// Converts a node (YAML value) to Lua; `null` inside sequences keeps its place.
