@@ -211,7 +211,11 @@ pub enum Callee {
     Core { pre: wasmtime::InstancePre<HostState>, export: String, params: Vec<Scalar>, results: Vec<Scalar> },
     /// A component export (a component, or a core module wrapped with its WIT).
     Component {
+        /// Linked with asynchronous WASI: for calls that may wait without blocking a thread
+        /// (tasks, futures, time limits).
         pre: component::InstancePre<HostState>,
+        /// Linked with synchronous WASI: for callers that block anyway (no fiber per call).
+        pre_sync: component::InstancePre<HostState>,
         export: ComponentExportIndex,
         /// The instance holding live resources of this component, shared by its entries.
         sticky: Arc<crate::pool::Sticky>,
@@ -518,7 +522,8 @@ fn wrap_component(
     let pre = linker
         .instantiate_pre(&comp)
         .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])?;
-    Ok(Callee::Component { pre, export, sticky: Arc::default() })
+    // Nothing is imported, so one linking serves both ways of calling.
+    Ok(Callee::Component { pre_sync: pre.clone(), pre, export, sticky: Arc::default() })
 }
 
 /// A component compiled once per distinct binary: entries naming different exports of one
@@ -529,6 +534,7 @@ struct Compiled {
     wit: wit::Wit,
     exports: Vec<wit::Export>,
     pre: component::InstancePre<HostState>,
+    pre_sync: component::InstancePre<HostState>,
     sticky: Arc<crate::pool::Sticky>,
 }
 
@@ -588,21 +594,33 @@ fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
         }
         let _ = info.methods.set(methods);
     }
-    let mut linker = component::Linker::<HostState>::new(engine());
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .map_err(|err| vec![format!("cannot link WASI: {}", one_line(&format!("{err:#}")))])?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-        .map_err(|err| vec![format!("cannot link wasi:http: {}", one_line(&format!("{err:#}")))])?;
-    stub_unknown_imports(&mut linker, &comp)
-        .map_err(|err| vec![format!("cannot link component imports: {}", one_line(&format!("{err:#}")))])?;
-    let pre = linker
-        .instantiate_pre(&comp)
-        .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])?;
-    let compiled = Arc::new(Compiled { comp, wit, exports, pre, sticky: Arc::default() });
+    let pre = link_component(&comp, true)?;
+    let pre_sync = link_component(&comp, false)?;
+    let compiled = Arc::new(Compiled { comp, wit, exports, pre, pre_sync, sticky: Arc::default() });
     if let Ok(mut c) = cache.lock() {
         c.insert(key, compiled.clone());
     }
     Ok(compiled)
+}
+
+/// Links WASI (with `wasi:http`) into a component, asynchronously or synchronously, and stubs
+/// every other import.
+fn link_component(
+    comp: &component::Component,
+    asynchronous: bool,
+) -> Result<component::InstancePre<HostState>, Vec<String>> {
+    let mut linker = component::Linker::<HostState>::new(engine());
+    let wasi = if asynchronous {
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+    } else {
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker))
+    };
+    wasi.map_err(|err| vec![format!("cannot link WASI: {}", one_line(&format!("{err:#}")))])?;
+    stub_unknown_imports(&mut linker, comp)
+        .map_err(|err| vec![format!("cannot link component imports: {}", one_line(&format!("{err:#}")))])?;
+    linker.instantiate_pre(comp).map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])
 }
 
 /// A component entry: its own WIT (decoded from the binary) gives the export and the types.
@@ -623,7 +641,7 @@ fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Functio
         params,
         results,
         wit.signature(&e.func),
-        Callee::Component { pre: c.pre.clone(), export, sticky: c.sticky.clone() },
+        Callee::Component { pre: c.pre.clone(), pre_sync: c.pre_sync.clone(), export, sticky: c.sticky.clone() },
         &f.common,
     ))
 }

@@ -196,6 +196,10 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
         return Outcome::Slow;
     }
     if let Some((params, result)) = &f.flat {
+        // A time limit must also stop a guest that waits: the slow path races it.
+        if f.limits.max_execution_ms > 0 {
+            return Outcome::Slow;
+        }
         return flat_component(l, state, &loaded, f, params, result.as_ref(), n);
     }
     let Callee::Core { params, results, .. } = &f.callee else { return Outcome::Slow };

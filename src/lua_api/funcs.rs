@@ -259,11 +259,17 @@ fn call_wasm(
     };
     let control = Control::new(f.limits.max_execution_ms, opts.timeout_ms);
     if mode == Mode::Block {
-        let out = if opts.timeout_ms == 0 && matches!(input, Input::Core(_)) {
-            // No wait is possible in a core module: no executor needed.
-            run_core(loaded, f, &opts.ctx, None, input)?
-        } else {
-            sched::block_on(run(loaded.clone(), opts.ctx.clone(), control, input))??
+        let out = match input {
+            // A core module cannot wait: its time limit is the epoch deadline alone.
+            Input::Core(_) if opts.timeout_ms == 0 => run_core(loaded, f, &opts.ctx, None, input)?,
+            // A component blocks the caller in synchronous WASI, unless a time limit must also
+            // stop it while it waits.
+            Input::Component(vals) if control.deadline.is_none() => {
+                let mut out = vec![Val::Bool(false); f.results.len()];
+                loaded.pool.call_component(f, &opts.ctx, &vals, &mut out, None)?;
+                Output::Component(out)
+            }
+            input => sched::block_on(run(loaded.clone(), opts.ctx.clone(), control, input))??,
         };
         return output_to_lua(lua, f, out);
     }

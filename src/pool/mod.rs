@@ -27,7 +27,14 @@ use crate::security::Context;
 /// A live instance and the function to call on it.
 enum Live {
     Core { store: Store<HostState>, func: wasmtime::Func, _count: stats::Counted },
-    Component { store: Store<HostState>, func: component::Func, instance: component::Instance, _count: stats::Counted },
+    Component {
+        store: Store<HostState>,
+        func: component::Func,
+        instance: component::Instance,
+        /// Linked with asynchronous WASI (called with `call_async` only).
+        asynchronous: bool,
+        _count: stats::Counted,
+    },
 }
 
 impl Live {
@@ -45,6 +52,9 @@ pub struct Pool {
     // Boxed so that moving an instance between the slot, this list and a call moves a pointer.
     #[allow(clippy::vec_box)]
     warm: Mutex<Vec<Box<Live>>>,
+    /// Component instances linked with asynchronous WASI.
+    #[allow(clippy::vec_box)]
+    warm_async: Mutex<Vec<Box<Live>>>,
     /// How many calls of this entry may run at once; the rest wait (yielding their task).
     permits: tokio::sync::Semaphore,
     pub kind: PoolKind,
@@ -78,6 +88,7 @@ impl Pool {
         Pool {
             hot: AtomicPtr::default(),
             warm: Mutex::default(),
+            warm_async: Mutex::default(),
             permits: tokio::sync::Semaphore::new(size.max(1) as usize),
             kind: cfg.kind,
             isolate: cfg.isolate,
@@ -86,9 +97,12 @@ impl Pool {
     }
 
     /// A warm instance, if there is one (never with `isolate`).
-    fn take_warm(&self) -> Option<Box<Live>> {
+    fn take_warm(&self, asynchronous: bool) -> Option<Box<Live>> {
         if self.isolate {
             return None;
+        }
+        if asynchronous {
+            return self.warm_async.lock().ok().and_then(|mut w| w.pop());
         }
         let p = self.hot.swap(ptr::null_mut(), Ordering::Acquire);
         if !p.is_null() {
@@ -99,7 +113,7 @@ impl Pool {
     }
 
     fn take_core(&self, f: &Function) -> Result<Box<Live>, Error> {
-        if let Some(live) = self.take_warm() {
+        if let Some(live) = self.take_warm(false) {
             return Ok(live);
         }
         let Callee::Core { pre, export, .. } = &f.callee else {
@@ -113,8 +127,24 @@ impl Pool {
         Ok(Box::new(Live::Core { store, func, _count: self.stats.count_instance() }))
     }
 
+    /// An instance for a blocking call (synchronous WASI).
+    fn take_component_sync(&self, f: &Function) -> Result<Box<Live>, Error> {
+        if let Some(live) = self.take_warm(false) {
+            return Ok(live);
+        }
+        let Callee::Component { pre_sync, export, .. } = &f.callee else {
+            return Err(Error::internal(format!("{}: not a component function", f.id)));
+        };
+        let mut store = new_store(f);
+        begin(&mut store, &Context::root(), &f.limits, None, false);
+        let instance = pre_sync.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
+        let func =
+            instance.get_func(&mut store, export).ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
+        Ok(Box::new(Live::Component { store, func, instance, asynchronous: false, _count: self.stats.count_instance() }))
+    }
+
     async fn take_component(&self, f: &Function, control: Option<&Arc<Control>>) -> Result<Box<Live>, Error> {
-        if let Some(live) = self.take_warm() {
+        if let Some(live) = self.take_warm(true) {
             return Ok(live);
         }
         let Callee::Component { pre, export, .. } = &f.callee else {
@@ -127,13 +157,19 @@ impl Pool {
         let func = instance
             .get_func(&mut store, export)
             .ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
-        Ok(Box::new(Live::Component { store, func, instance, _count: self.stats.count_instance() }))
+        Ok(Box::new(Live::Component { store, func, instance, asynchronous: true, _count: self.stats.count_instance() }))
     }
 
     /// Returns an instance after a successful call, unless it must not be reused.
     fn give_back(&self, live: Box<Live>, limits: &Limits) {
         if self.isolate || live.store().data().memory_size > limits.max_retained_memory_bytes {
             self.stats.recycled();
+            return;
+        }
+        if matches!(*live, Live::Component { asynchronous: true, .. }) {
+            if let Ok(mut w) = self.warm_async.lock() {
+                w.push(live);
+            }
             return;
         }
         let p = Box::into_raw(live);
@@ -259,8 +295,10 @@ impl Pool {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
         if !f.has_resources {
-            crate::sched::block_on(self.run_component(f, ctx, None, args, results))??;
-            return Ok(None);
+            let timer = self.stats.start();
+            let r = self.call_component_sync(f, ctx, args, results).map_err(|e| self.stats.failed(e));
+            self.stats.finish(timer);
+            return r.map(|()| None);
         }
         // While resources of this component live, its calls run in their instance, so that
         // handles from different calls can meet in one call.
@@ -276,36 +314,66 @@ impl Pool {
             return Ok(Some(p));
         }
         let timer = self.stats.start();
-        let r = crate::sched::block_on(async {
-            let mut live = self.take_component(f, None).await?;
-            let Live::Component { store, func, .. } = &mut *live else {
-                return Err(Error::internal(format!("{}: not a component function", f.id)));
-            };
-            begin(store, ctx, &f.limits, None, true);
-            match func.call_async(&mut *store, args, results).await {
-                Ok(()) if results.iter().any(holds_resource) => {
-                    let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
-                    sticky.set(&p);
-                    Ok(Some(p))
-                }
-                Ok(()) => {
-                    self.give_back(live, &f.limits);
-                    Ok(None)
-                }
-                Err(e) => {
-                    let ran = guest_ran(&e);
-                    let err = trap_error(&f.id, e, store.data(), None);
-                    if !ran {
-                        self.give_back(live, &f.limits);
-                    }
-                    Err(err)
-                }
-            }
-        })
-        .and_then(|r| r)
-        .map_err(|e| self.stats.failed(e));
+        let r = self.call_pinning(f, ctx, args, results, sticky).map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
+    }
+
+    fn call_component_sync(&self, f: &Function, ctx: &Arc<Context>, args: &[Val], results: &mut [Val]) -> Result<(), Error> {
+        let mut live = self.take_component_sync(f)?;
+        let Live::Component { store, func, .. } = &mut *live else {
+            return Err(Error::internal(format!("{}: not a component function", f.id)));
+        };
+        begin(store, ctx, &f.limits, None, false);
+        match func.call(&mut *store, args, results) {
+            Ok(()) => {
+                self.give_back(live, &f.limits);
+                Ok(())
+            }
+            Err(e) => {
+                let ran = guest_ran(&e);
+                let err = trap_error(&f.id, e, store.data(), None);
+                if !ran {
+                    self.give_back(live, &f.limits);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// A call whose results may hold resources: the instance is pinned when they do.
+    fn call_pinning(
+        &self,
+        f: &Function,
+        ctx: &Arc<Context>,
+        args: &[Val],
+        results: &mut [Val],
+        sticky: &Sticky,
+    ) -> Result<Option<Arc<Pinned>>, Error> {
+        let mut live = self.take_component_sync(f)?;
+        let Live::Component { store, func, .. } = &mut *live else {
+            return Err(Error::internal(format!("{}: not a component function", f.id)));
+        };
+        begin(store, ctx, &f.limits, None, false);
+        match func.call(&mut *store, args, results) {
+            Ok(()) if results.iter().any(holds_resource) => {
+                let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
+                sticky.set(&p);
+                Ok(Some(p))
+            }
+            Ok(()) => {
+                self.give_back(live, &f.limits);
+                Ok(None)
+            }
+            Err(e) => {
+                let ran = guest_ran(&e);
+                let err = trap_error(&f.id, e, store.data(), None);
+                if !ran {
+                    self.give_back(live, &f.limits);
+                }
+                Err(err)
+            }
+        }
     }
 }
 
@@ -373,10 +441,10 @@ impl Pinned {
         let Live::Component { store, instance, .. } = &mut **live else {
             return Err(Error::internal(format!("{id}: not a component instance")));
         };
-        begin(store, ctx, limits, None, true);
+        begin(store, ctx, limits, None, false);
         let func =
             instance.get_func(&mut *store, export).ok_or_else(|| Error::internal(format!("{id}: export vanished")))?;
-        match crate::sched::block_on(func.call_async(&mut *store, args, results))? {
+        match func.call(&mut *store, args, results) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let ran = guest_ran(&e);
@@ -396,8 +464,7 @@ impl Pinned {
                 if let Live::Component { store, .. } = &mut **live {
                     // A failing destructor can only poison this instance, which goes with its
                     // last resource anyway.
-                    let dropped = crate::sched::block_on(r.resource_drop_async(&mut *store));
-                    if !matches!(dropped, Ok(Ok(()))) {
+                    if r.resource_drop(&mut *store).is_err() {
                         *guard = None;
                     }
                 }

@@ -10,7 +10,7 @@ use crate::error::{Error, Kind};
 const WINDOW: usize = 1024;
 /// The blocking core path times one call in this many (two clock reads are a sixth of a
 /// trivial call); every other path times every call.
-const SAMPLE_EVERY: u64 = 8;
+const SAMPLE_EVERY: u64 = 64;
 
 #[derive(Default)]
 pub struct Stats {
