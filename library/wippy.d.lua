@@ -123,6 +123,74 @@ local funcs = {}
 ---@return any ...
 function funcs.call(target, ...) end
 
+---Starts a call and returns at once. In a task the call runs on a worker thread (or on the Lua
+---thread for `inline` pools, until the guest waits).
+---@param target string `namespace:name`
+---@param ... any arguments
+---@return wippy.Future|nil future
+---@return wippy.Error|nil err for a bad or unknown target
+function funcs.async(target, ...) end
+
+---A new executor (immutable call options).
+---@return wippy.Executor
+function funcs.new() end
+
+---A started call.
+---@class wippy.Future
+local Future = {}
+
+---Waits (yielding in a task, blocking elsewhere); returns what `funcs.call` would.
+---@return any ...
+function Future:result() end
+---@return boolean
+function Future:is_complete() end
+---@return boolean
+function Future:is_canceled() end
+---Interrupts the call; it finishes with kind `CANCELED`.
+---@return true
+function Future:cancel() end
+---The error object of a finished, failed call.
+---@return wippy.Error|nil
+function Future:error() end
+
+---Immutable call options; each `with_*` returns a new executor.
+---@class wippy.Executor
+local Executor = {}
+
+---@param opts { timeout?: integer } `timeout`: milliseconds per call (`TIMEOUT` when exceeded)
+---@return wippy.Executor
+function Executor:with_options(opts) end
+---Context values merged over the caller's (enforced with the security stage).
+---@param values table
+---@return wippy.Executor
+function Executor:with_context(values) end
+---@param actor any
+---@return wippy.Executor
+function Executor:with_actor(actor) end
+---@param scope any
+---@return wippy.Executor
+function Executor:with_scope(scope) end
+---Like `funcs.call`, with this executor's options.
+---@param target string
+---@return any ...
+function Executor:call(target, ...) end
+---Like `funcs.async`, with this executor's options.
+---@param target string
+---@return wippy.Future|nil future
+---@return wippy.Error|nil err
+function Executor:async(target, ...) end
+
+---A task of the state's scheduler.
+---@class wippy.Task
+local Task = {}
+
+---The task's return values, or `nil, err` if it raised. Yields in a task; elsewhere runs the
+---scheduler until the task is done.
+---@return any ...
+function Task:result() end
+---@return boolean
+function Task:is_done() end
+
 ---@class wippy.errors
 local errors = {}
 
@@ -147,12 +215,40 @@ local wippy = {}
 function wippy.load(path, opts) end
 
 ---Process-wide settings.
----@param opts { cache_dir?: string|false } default artifact-cache directory, or `false` for none
+---@param opts { cache_dir?: string|false, workers?: integer } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them)
 ---@return true
 function wippy.configure(opts) end
 
----Process-wide engine counters.
----@return { engine: { compiled: integer, cache_hits: integer } }
-function wippy.stats() end
+---@class wippy.EntryStats
+---@field calls integer
+---@field errors integer
+---@field traps integer
+---@field timeouts integer
+---@field instances integer live instances
+---@field recycled integer instances dropped after a successful call (isolate, retained memory)
+---@field busy integer calls running now
+---@field p50_us number
+---@field p99_us number
+
+---With an ID, that entry's counters (or `nil`); without, every WebAssembly entry's counters by ID
+---plus `engine = { compiled, cache_hits, workers }`.
+---@param id? string
+---@return wippy.EntryStats|table<string, wippy.EntryStats|{ compiled: integer, cache_hits: integer, workers: integer }>|nil
+function wippy.stats(id) end
+
+---Starts `fn(...)` as a task of this state's scheduler.
+---@param fn function
+---@return wippy.Task
+function wippy.spawn(fn, ...) end
+
+---Runs `fn(...)` as a task and drives every task until all finished; returns `fn`'s results
+---and raises its error.
+---@param fn function
+---@return any ...
+function wippy.run(fn, ...) end
+
+---Yields the task for `ms` milliseconds; blocks outside a task.
+---@param ms number
+function wippy.sleep(ms) end
 
 return wippy
