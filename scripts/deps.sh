@@ -3,7 +3,8 @@
 # when everything is there.
 set -euo pipefail
 
-packages=(lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-busted luarocks)
+# python3 runs the HTTP and TCP echo servers the async specs start (spec/fixtures/servers.py).
+packages=(lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-busted luarocks python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
