@@ -620,7 +620,9 @@ fn link_component(
     wasi.map_err(|err| vec![format!("cannot link WASI: {}", one_line(&format!("{err:#}")))])?;
     stub_unknown_imports(&mut linker, comp)
         .map_err(|err| vec![format!("cannot link component imports: {}", one_line(&format!("{err:#}")))])?;
-    linker.instantiate_pre(comp).map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])
+    linker
+        .instantiate_pre(comp)
+        .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])
 }
 
 /// A component entry: its own WIT (decoded from the binary) gives the export and the types.

@@ -26,7 +26,11 @@ use crate::security::Context;
 
 /// A live instance and the function to call on it.
 enum Live {
-    Core { store: Store<HostState>, func: wasmtime::Func, _count: stats::Counted },
+    Core {
+        store: Store<HostState>,
+        func: wasmtime::Func,
+        _count: stats::Counted,
+    },
     Component {
         store: Store<HostState>,
         func: component::Func,
@@ -138,9 +142,16 @@ impl Pool {
         let mut store = new_store(f);
         begin(&mut store, &Context::root(), &f.limits, None, false);
         let instance = pre_sync.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
-        let func =
-            instance.get_func(&mut store, export).ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
-        Ok(Box::new(Live::Component { store, func, instance, asynchronous: false, _count: self.stats.count_instance() }))
+        let func = instance
+            .get_func(&mut store, export)
+            .ok_or_else(|| Error::internal(format!("{}: export vanished", f.id)))?;
+        Ok(Box::new(Live::Component {
+            store,
+            func,
+            instance,
+            asynchronous: false,
+            _count: self.stats.count_instance(),
+        }))
     }
 
     async fn take_component(&self, f: &Function, control: Option<&Arc<Control>>) -> Result<Box<Live>, Error> {
@@ -319,7 +330,13 @@ impl Pool {
         r
     }
 
-    fn call_component_sync(&self, f: &Function, ctx: &Arc<Context>, args: &[Val], results: &mut [Val]) -> Result<(), Error> {
+    fn call_component_sync(
+        &self,
+        f: &Function,
+        ctx: &Arc<Context>,
+        args: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Error> {
         let mut live = self.take_component_sync(f)?;
         let Live::Component { store, func, .. } = &mut *live else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));

@@ -62,7 +62,7 @@ impl Stats {
     pub fn start(&self) -> Timer {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         self.busy.fetch_add(1, Ordering::Relaxed);
-        Timer { started: (n % SAMPLE_EVERY == 0).then(Instant::now) }
+        Timer { started: n.is_multiple_of(SAMPLE_EVERY).then(Instant::now) }
     }
 
     /// Like [`Stats::start`], timing every call (paths where a clock read is noise).

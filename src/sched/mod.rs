@@ -375,7 +375,7 @@ mod tests {
         let started = Instant::now();
         let r: Result<(), Error> =
             block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
-                .unwrap_or_else(|e| Err(e));
+                .unwrap_or_else(Err);
         let e = r.err().map(|e| (e.kind, e.message));
         assert_eq!(e, Some((Kind::Timeout, "t:x: the call ran out of time (limits.max_execution_ms)".into())));
         assert!(started.elapsed() >= Duration::from_millis(20));
@@ -391,7 +391,7 @@ mod tests {
         });
         let r: Result<(), Error> =
             block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
-                .unwrap_or_else(|e| Err(e));
+                .unwrap_or_else(Err);
         assert_eq!(r.err().map(|e| e.kind), Some(Kind::Canceled));
     }
 
