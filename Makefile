@@ -10,7 +10,7 @@ GUESTS   := $(BUILD)/guests
 # Where LuaRocks puts pure-Lua shims for `require("funcs")`.
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
-.PHONY: all deps build build-lua54 build-luajit guests demo test test-rust test-rock spec spec-lua54 \
+.PHONY: all deps build build-lua54 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched \
         spec-luajit bench bench-peers lint rock rock-luajit clean
 
 all: build
@@ -67,9 +67,13 @@ spec-luajit: build-luajit guests
 	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUAJIT) --cpath="$(CURDIR)/$(BUILD)/luajit/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-luajit.log
 
 ## Benchmarks: figures go to BENCHMARKS.md by hand, with this command.
-bench: build
+bench: build bench-sched
 	@echo "== lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/call.lua
 	@echo "== luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/call.lua
+
+## Scheduler, pools, isolate and compiled-code cache: Markdown tables, both VMs.
+bench-sched: build guests
+	bash bench/issue4.sh
 
 ## wippy vs wasmtime-py vs jco on the types guest, side by side (installs the peers).
 bench-peers: build guests

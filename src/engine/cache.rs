@@ -13,8 +13,6 @@ use sha2::Digest;
 use wasmtime::component::Component;
 use wasmtime::Module;
 
-use super::engine;
-
 /// Compilations and cache hits since the process started (`wippy.stats()`).
 pub static COMPILED: AtomicU64 = AtomicU64::new(0);
 pub static CACHE_HITS: AtomicU64 = AtomicU64::new(0);
@@ -65,7 +63,7 @@ pub fn with_dir<R>(dir: Option<Option<PathBuf>>, f: impl FnOnce() -> R) -> R {
 fn artifact_path(bytes: &[u8], kind: &str) -> Option<PathBuf> {
     let dir = current_dir()?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine().precompile_compatibility_hash().hash(&mut h);
+    super::compile_engine().precompile_compatibility_hash().hash(&mut h);
     let digest = sha2::Sha256::digest(bytes);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     Some(dir.join(format!("{hex}-{:016x}.{kind}", h.finish())))
@@ -124,8 +122,8 @@ pub fn module(bytes: &[u8]) -> wasmtime::Result<Module> {
     cached(
         bytes,
         "cwasm",
-        |p| unsafe { Module::deserialize_file(engine(), p) },
-        || Module::from_binary(engine(), bytes),
+        |p| unsafe { Module::deserialize_file(super::compile_engine(), p) },
+        || Module::from_binary(super::compile_engine(), bytes),
         |m| m.serialize(),
     )
 }
@@ -138,8 +136,8 @@ pub fn component(bytes: &[u8]) -> wasmtime::Result<Component> {
     cached(
         bytes,
         "ccwasm",
-        |p| unsafe { Component::deserialize_file(engine(), p) },
-        || Component::new(engine(), bytes),
+        |p| unsafe { Component::deserialize_file(super::compile_engine(), p) },
+        || Component::new(super::compile_engine(), bytes),
         |c| c.serialize(),
     )
 }

@@ -21,22 +21,77 @@ use crate::convert::{Scalar, Ty};
 use crate::registry::{Code, Common, Entry, Limits, Profile, Spec, WasmFunction};
 use crate::security::Context;
 
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Epoch checks let `limits.max_execution_ms` stop a guest even in a tight loop.
+    config.epoch_interruption(true);
+    // Fuel metering for `limits.fuel`; stores without a limit get all the fuel there is.
+    config.consume_fuel(true);
+    config
+}
+
 /// The process-wide engine: compiled code is shared by every Lua state.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        // Epoch checks let `limits.max_execution_ms` stop a guest even in a tight loop.
-        config.epoch_interruption(true);
-        // Fuel metering for `limits.fuel`; stores without a limit get all the fuel there is.
-        config.consume_fuel(true);
         // A failed config here is a build-time mistake, not user input: fall back to defaults.
-        let engine = Engine::new(&config).unwrap_or_default();
+        let engine = Engine::new(&base_config()).unwrap_or_default();
         start_ticker(engine.clone());
         engine
     })
+}
+
+/// Largest linear memory of an entry with `pool.isolate` (its pooling slots are this big).
+pub const ISOLATE_MAX_MEMORY: u64 = 1 << 30;
+
+/// The engine of `pool.isolate` entries: the pooling allocator keeps memories, tables and
+/// stacks of finished instances in slots and resets them, so a fresh instance per call costs
+/// no `mmap`/`munmap` and no page faults on memory it touched before. Slots are reserved
+/// address space, so their number and size are bounded (see docs/registry.md).
+pub fn isolate_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut pooling = wasmtime::PoolingAllocationConfig::new();
+        pooling
+            .total_component_instances(512)
+            .total_core_instances(4096)
+            .total_memories(1024)
+            .total_tables(2048)
+            .total_stacks(512)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .max_memory_size(ISOLATE_MAX_MEMORY as usize)
+            .linear_memory_keep_resident(0)
+            .table_keep_resident(64 << 10);
+        let mut config = base_config();
+        config.memory_reservation(ISOLATE_MAX_MEMORY);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+        match Engine::new(&config) {
+            Ok(engine) => {
+                start_ticker(engine.clone());
+                engine
+            }
+            // Address space too small for the slots (a `ulimit -v`): isolate without pooling.
+            Err(_) => engine().clone(),
+        }
+    })
+}
+
+thread_local! {
+    /// The entry being prepared has `pool.isolate`: compile and link for [`isolate_engine`].
+    static ISOLATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The engine the entry being prepared on this thread compiles for.
+pub fn compile_engine() -> &'static Engine {
+    if ISOLATE.with(|c| c.get()) {
+        isolate_engine()
+    } else {
+        engine()
+    }
 }
 
 /// How often the engine's epoch advances.
@@ -161,7 +216,7 @@ impl std::error::Error for Stopped {}
 
 /// A store for an entry's instances, with its limiter and epoch callback installed.
 pub fn new_store(f: &Function) -> wasmtime::Store<HostState> {
-    let mut store = wasmtime::Store::new(engine(), HostState::new(&f.id, &f.limits, &f.net));
+    let mut store = wasmtime::Store::new(&f.engine, HostState::new(&f.id, &f.limits, &f.net));
     store.limiter(|s| s);
     store.epoch_deadline_callback(|ctx| ctx.data().on_tick());
     store.set_epoch_deadline(HostState::IDLE_DEADLINE);
@@ -236,6 +291,8 @@ pub struct Function {
     pub pool: crate::registry::Pool,
     /// Where the guest may connect (`imports` and `wasi.allowed_hosts`).
     pub net: Arc<Policy>,
+    /// The engine its code was compiled for (the pooling one with `pool.isolate`).
+    pub engine: Engine,
     /// Parameters or results hold resource handles (the call then pins its instance).
     pub has_resources: bool,
     /// Component functions whose parameters and result are numbers or booleans: the raw
@@ -278,6 +335,7 @@ impl Function {
             limits: limits.clone(),
             pool: common.pool.clone(),
             net,
+            engine: compile_engine().clone(),
             has_resources,
             flat,
         }
@@ -293,7 +351,17 @@ pub fn prepare(entry: &Entry) -> Result<Option<Function>, Vec<String>> {
         Spec::FunctionWat(f) | Spec::FunctionWasm(f) => (f, entry.id.to_string()),
         _ => return Ok(None),
     };
-    prepare_wasm(&id, wasm).map(Some)
+    if wasm.common.pool.isolate && wasm.common.limits.memory_bytes > ISOLATE_MAX_MEMORY {
+        return Err(vec![format!(
+            "`pool.isolate` entries may use at most {} MiB of linear memory, but limits.memory_bytes is {} (lower it, or drop `isolate`)",
+            ISOLATE_MAX_MEMORY >> 20,
+            wasm.common.limits.memory_bytes
+        )]);
+    }
+    let previous = ISOLATE.with(|c| c.replace(wasm.common.pool.isolate));
+    let prepared = prepare_wasm(&id, wasm).map(Some);
+    ISOLATE.with(|c| c.set(previous));
+    prepared
 }
 
 fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
@@ -407,7 +475,7 @@ fn signature_text(params: &[Param], results: &[Param]) -> String {
 }
 
 fn link_core(module: &Module) -> Result<wasmtime::InstancePre<HostState>, Vec<String>> {
-    let linker = wasmtime::Linker::<HostState>::new(engine());
+    let linker = wasmtime::Linker::<HostState>::new(compile_engine());
     linker.instantiate_pre(module).map_err(|e| vec![format!("cannot link module: {}", one_line(&format!("{e:#}")))])
 }
 
@@ -518,7 +586,7 @@ fn wrap_component(
     let comp = cache::component(&encoded)
         .map_err(|err| vec![format!("cannot compile the wrapped component: {}", one_line(&format!("{err:#}")))])?;
     let export = component_export(&comp, &e.canonical)?;
-    let linker = component::Linker::<HostState>::new(engine());
+    let linker = component::Linker::<HostState>::new(compile_engine());
     let pre = linker
         .instantiate_pre(&comp)
         .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])?;
@@ -540,8 +608,9 @@ struct Compiled {
 
 fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
     use sha2::Digest;
-    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Compiled>>>> = OnceLock::new();
-    let key: [u8; 32] = sha2::Sha256::digest(bytes).into();
+    type Key = ([u8; 32], bool);
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Arc<Compiled>>>> = OnceLock::new();
+    let key: Key = (sha2::Sha256::digest(bytes).into(), ISOLATE.with(|c| c.get()));
     let cache = CACHE.get_or_init(Default::default);
     if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(hit);
@@ -609,7 +678,7 @@ fn link_component(
     comp: &component::Component,
     asynchronous: bool,
 ) -> Result<component::InstancePre<HostState>, Vec<String>> {
-    let mut linker = component::Linker::<HostState>::new(engine());
+    let mut linker = component::Linker::<HostState>::new(compile_engine());
     let wasi = if asynchronous {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
@@ -748,7 +817,7 @@ fn stub_unknown_imports(
 ) -> wasmtime::Result<()> {
     use component::types::ComponentItem;
     let ty = comp.component_type();
-    for (name, ext) in ty.imports(engine()) {
+    for (name, ext) in ty.imports(compile_engine()) {
         let unversioned = name.split('@').next().unwrap_or(name);
         if WASI_P2.contains(&unversioned) {
             continue;
@@ -756,7 +825,7 @@ fn stub_unknown_imports(
         match ext.ty {
             ComponentItem::ComponentInstance(inst) => {
                 let mut li = linker.instance(name)?;
-                for (item, ext) in inst.exports(engine()) {
+                for (item, ext) in inst.exports(compile_engine()) {
                     match ext.ty {
                         ComponentItem::ComponentFunc(_) => {
                             let full = format!("{name}#{item}");

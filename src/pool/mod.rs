@@ -250,7 +250,7 @@ impl Pool {
         results: &mut [Val],
     ) -> Result<(), Error> {
         let _permit = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", f.id)))?;
-        let timer = self.stats.start();
+        let timer = self.stats.start_timed();
         let r = self.run_component_in(f, ctx, control, args, results).await.map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
@@ -306,7 +306,7 @@ impl Pool {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
         if !f.has_resources {
-            let timer = self.stats.start();
+            let timer = self.stats.start_timed();
             let r = self.call_component_sync(f, ctx, args, results).map_err(|e| self.stats.failed(e));
             self.stats.finish(timer);
             return r.map(|()| None);
@@ -318,13 +318,13 @@ impl Pool {
             None => sticky.get().filter(|p| p.is_alive()),
         };
         if let Some(p) = pinned {
-            let timer = self.stats.start();
+            let timer = self.stats.start_timed();
             let r = p.call(&f.id, export, ctx, &f.limits, args, results).map_err(|e| self.stats.failed(e));
             self.stats.finish(timer);
             r?;
             return Ok(Some(p));
         }
-        let timer = self.stats.start();
+        let timer = self.stats.start_timed();
         let r = self.call_pinning(f, ctx, args, results, sticky).map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r

@@ -9,7 +9,7 @@ use crate::error::{Error, Kind};
 /// How many latencies are kept for the percentiles.
 const WINDOW: usize = 1024;
 /// The blocking core path times one call in this many (two clock reads are a sixth of a
-/// trivial call); every other path times every call.
+/// trivial call); every other path times every call ([`Stats::start_timed`]).
 const SAMPLE_EVERY: u64 = 64;
 
 #[derive(Default)]
