@@ -129,7 +129,15 @@ local function drive(done)
       if #S.timers > 0 then timeout = math.max(0, S.timers[1].at - core.now()) end
       if timeout == nil and S.nwaiting == 0 then
         if done() then return end
-        error("wippy: no task can make progress (every live task waits for another task)", 0)
+        local msg = "wippy: no task can make progress (every live task waits for another task)"
+        -- The stuck tasks can never run again: end them, so the scheduler stays usable.
+        local stuck = {}
+        for _, t in pairs(S.bythread) do stuck[#stuck + 1] = t end
+        for _, t in ipairs(stuck) do
+          if not t.done then finish(t, false, msg) end
+        end
+        S.ready, S.rhead, S.rtail = {}, 1, 0
+        error(msg, 0)
       end
       collect(timeout)
     end
@@ -171,6 +179,9 @@ end
 
 function M.run(fn, ...)
   if current() then error("wippy.run cannot be called inside a task (use wippy.spawn)", 2) end
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'run' (function expected, got " .. type(fn) .. ")", 2)
+  end
   local main = M.spawn(fn, ...)
   drive(function() return S.live == 0 end)
   if main.ok then return unpack(main.res, 1, main.res.n) end
@@ -210,8 +221,17 @@ function Future:is_canceled() return self.op:is_canceled() end
 function Future:cancel() return self.op:cancel() end
 function Future:error() return self.op:error() end
 
-function M.async(target, ...)
-  return wrap(core.async(0, target, ...))
+-- Raises like funcs.call for a target that is not a string.
+local function check_target(name, n, target)
+  if type(target) ~= "string" then
+    local got = n == 0 and "no value" or type(target)
+    error("bad argument #1 to '" .. name .. "' (string expected, got " .. got .. ")", 3)
+  end
+end
+
+function M.async(...)
+  check_target("async", select("#", ...), (...))
+  return wrap(core.async(0, ...))
 end
 
 -- Results of a call that may have to wait: the marker and a future mean "yield for it".
@@ -249,11 +269,13 @@ function Executor:with_options(opts)
   end
   return derive(self, "timeout", t or self.timeout)
 end
-function Executor:call(target, ...)
-  return settle(core.call(self.timeout, current() ~= nil, target, ...))
+function Executor:call(...)
+  check_target("call", select("#", ...), (...))
+  return settle(core.call(self.timeout, current() ~= nil, ...))
 end
-function Executor:async(target, ...)
-  return wrap(core.async(self.timeout, target, ...))
+function Executor:async(...)
+  check_target("async", select("#", ...), (...))
+  return wrap(core.async(self.timeout, ...))
 end
 
 return M
