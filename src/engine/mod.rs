@@ -153,8 +153,16 @@ impl HostState {
         b.stdout(out.clone()).stderr(out);
         if net.enabled {
             let policy = net.clone();
-            b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true).socket_addr_check(move |addr, _| {
-                let ok = policy.allows(None, addr);
+            b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true).socket_addr_check(move |addr, usage| {
+                use wasmtime_wasi::sockets::SocketAddrUse as Use;
+                let ok = match usage {
+                    // Outbound traffic follows the policy.
+                    Use::TcpConnect | Use::UdpSend | Use::UdpReceive => policy.allows(None, addr),
+                    // The implicit bind of a client socket (wildcard address, any port).
+                    Use::TcpBind | Use::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                    // Functions are clients: no listening sockets.
+                    Use::TcpListen | Use::TcpAccept => false,
+                };
                 Box::pin(async move { ok })
             });
         }

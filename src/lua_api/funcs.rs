@@ -307,7 +307,7 @@ async fn run(loaded: Arc<Loaded>, ctx: Arc<Context>, control: Arc<Control>, inpu
     let Some(f) = loaded.func.as_deref() else {
         return Err(Error::internal(format!("{}: not a WebAssembly function", loaded.entry.id)));
     };
-    sched::guarded(&f.id, &control, async {
+    let guarded = sched::guarded(&f.id, &control, async {
         match input {
             Input::Core(_) => run_core(&loaded, f, &ctx, Some(&control), input),
             Input::Component(vals) => {
@@ -317,7 +317,12 @@ async fn run(loaded: Arc<Loaded>, ctx: Arc<Context>, control: Arc<Control>, inpu
             }
         }
     })
-    .await
+    .await;
+    match guarded {
+        Ok(r) => r,
+        // Stopped while it waited: the pool never saw the failure, so count it here.
+        Err(e) => Err(loaded.pool.stats.failed(e)),
+    }
 }
 
 fn run_core(

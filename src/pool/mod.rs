@@ -305,6 +305,10 @@ impl Pool {
         let Callee::Component { export, sticky, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
+        if !f.has_resources && self.kind == PoolKind::Inline {
+            // One instance for every caller (SPEC §4): the asynchronous one, which tasks use too.
+            return crate::sched::block_on(self.run_component(f, ctx, None, args, results))?.map(|()| None);
+        }
         if !f.has_resources {
             let timer = self.stats.start_timed();
             let r = self.call_component_sync(f, ctx, args, results).map_err(|e| self.stats.failed(e));

@@ -20,7 +20,7 @@ pub struct Stats {
     timeouts: AtomicU64,
     instances: Arc<AtomicU64>,
     recycled: AtomicU64,
-    busy: AtomicU64,
+    busy: Arc<AtomicU64>,
     latencies: Mutex<Ring>,
 }
 
@@ -44,9 +44,19 @@ pub struct Snapshot {
     pub p99_us: f64,
 }
 
-/// A running call: counted busy until [`Stats::finish`].
+/// A running call: counted busy until [`Stats::finish`], or until dropped (a call whose future
+/// was dropped by a timeout or cancel).
 pub struct Timer {
     started: Option<Instant>,
+    busy: Option<Arc<AtomicU64>>,
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        if let Some(b) = self.busy.take() {
+            b.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Decrements the live-instance count when the instance goes.
@@ -62,17 +72,20 @@ impl Stats {
     pub fn start(&self) -> Timer {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         self.busy.fetch_add(1, Ordering::Relaxed);
-        Timer { started: n.is_multiple_of(SAMPLE_EVERY).then(Instant::now) }
+        Timer { started: n.is_multiple_of(SAMPLE_EVERY).then(Instant::now), busy: None }
     }
 
-    /// Like [`Stats::start`], timing every call (paths where a clock read is noise).
+    /// Like [`Stats::start`], timing every call (paths where a clock read is noise), for a call
+    /// that may be dropped before it finishes.
     pub fn start_timed(&self) -> Timer {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.busy.fetch_add(1, Ordering::Relaxed);
-        Timer { started: Some(Instant::now()) }
+        Timer { started: Some(Instant::now()), busy: Some(self.busy.clone()) }
     }
 
-    pub fn finish(&self, t: Timer) {
+    pub fn finish(&self, mut t: Timer) {
+        // Counted down here, not again by `Drop`.
+        t.busy = None;
         self.busy.fetch_sub(1, Ordering::Relaxed);
         if let Some(s) = t.started {
             let us = s.elapsed().as_micros().min(u32::MAX as u128) as u32;

@@ -232,8 +232,13 @@ impl Control {
 }
 
 /// Runs `fut` unless the call is canceled or its deadline passes first, whichever comes
-/// first; a guest waiting (sleeping, reading) is dropped then, with its instance.
-pub async fn guarded<T>(id: &str, control: &Control, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+/// first; a guest waiting (sleeping, reading) is dropped then, with its instance. The outer
+/// error is the guard's (the call did not finish), the inner one the call's.
+pub async fn guarded<T>(
+    id: &str,
+    control: &Control,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<Result<T, Error>, Error> {
     let mut fut = pin!(fut);
     let mut sleep = pin!(async {
         match control.deadline {
@@ -247,7 +252,7 @@ pub async fn guarded<T>(id: &str, control: &Control, fut: impl Future<Output = R
             return Poll::Ready(Err(control.stop_error(id)));
         }
         if let Poll::Ready(r) = fut.as_mut().poll(cx) {
-            return Poll::Ready(r);
+            return Poll::Ready(Ok(r));
         }
         if sleep.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(control.stop_error(id)));
@@ -373,9 +378,8 @@ mod tests {
     fn guarded_stops_a_waiting_future_at_its_deadline() {
         let control = Control::new(20, 0);
         let started = Instant::now();
-        let r: Result<(), Error> =
-            block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
-                .unwrap_or_else(Err);
+        let r = block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
+            .and_then(|r| r.map(|_| ()));
         let e = r.err().map(|e| (e.kind, e.message));
         assert_eq!(e, Some((Kind::Timeout, "t:x: the call ran out of time (limits.max_execution_ms)".into())));
         assert!(started.elapsed() >= Duration::from_millis(20));
@@ -389,9 +393,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
             c2.cancel();
         });
-        let r: Result<(), Error> =
-            block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
-                .unwrap_or_else(Err);
+        let r = block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
+            .and_then(|r| r.map(|_| ()));
         assert_eq!(r.err().map(|e| e.kind), Some(Kind::Canceled));
     }
 
