@@ -202,9 +202,12 @@ impl HostState {
         if self.control.is_some() {
             return Ok(UpdateDeadline::Continue(1));
         }
-        // Nothing to watch but the time limit: sleep until it is due.
-        let left = self.deadline.map(|d| (d - now).as_millis() as u64).unwrap_or(0);
-        Ok(UpdateDeadline::Continue(deadline_ticks(left)))
+        // Nothing to watch but the time limit: sleep until it is due (at least one tick: a
+        // limit less than a millisecond away must not read as "no limit").
+        Ok(UpdateDeadline::Continue(match self.deadline {
+            Some(d) => ((d - now).as_millis() as u64).div_ceil(TICK_MS).max(1),
+            None => NO_DEADLINE,
+        }))
     }
 }
 
