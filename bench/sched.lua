@@ -92,6 +92,20 @@ local function add_wat(id, pool)
   assert(ok, tostring(err))
 end
 
+-- A component written in WAT: no memory, no WASI, one lifted function (the smallest component).
+local function add_wat_component(id, pool)
+  local ok, err = wippy.registry:add({
+    id = id,
+    kind = "function.wat",
+    source = [[(component
+  (core module $m (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func (export "add") (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add"))))]],
+    pool = pool,
+  })
+  assert(ok, tostring(err))
+end
+
 local function opts_from_args()
   local o = {}
   for i = 2, #arg do
@@ -390,6 +404,8 @@ local function section_isolate(o)
   add_wat("w:add_iso_inline", { type = "inline", isolate = true })
   add_component("c:add_warm_inline", "add", { type = "inline" })
   add_wat("w:add_warm_inline", { type = "inline" })
+  add_wat_component("m:add_iso", { type = "lazy", isolate = true })
+  add_wat_component("m:add_warm", { type = "lazy" })
 
   header("4. `pool.isolate: true`: a fresh instance per call (µs per call, median of " .. rounds .. " rounds)")
   print("| entry | how | isolate | warm | instantiate (difference) | goal ≤ 10 µs |")
@@ -397,6 +413,7 @@ local function section_isolate(o)
   local cases = {
     { "core WAT `add`", "w", "pool lazy, outside a task (blocking)", loop_outside, "" },
     { "component `add`", "c", "pool lazy, outside a task (blocking)", loop_outside, "" },
+    { "WAT component `add` (no memory, no WASI)", "m", "pool lazy, outside a task (blocking)", loop_outside, "" },
     { "core WAT `add`", "w", "pool inline, in a task", loop_in_task, "_inline" },
     { "component `add`", "c", "pool inline, in a task", loop_in_task, "_inline" },
   }

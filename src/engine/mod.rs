@@ -64,7 +64,7 @@ pub fn isolate_engine() -> &'static Engine {
             .max_memories_per_component(8)
             .max_tables_per_component(16)
             .max_memory_size(ISOLATE_MAX_MEMORY as usize)
-            .linear_memory_keep_resident(0)
+            .linear_memory_keep_resident(64 << 10)
             .table_keep_resident(64 << 10);
         let mut config = base_config();
         config.memory_reservation(ISOLATE_MAX_MEMORY);
