@@ -1,7 +1,7 @@
 //! Per-entry counters for `wippy.stats(id)` (SPEC §9).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Kind};
@@ -20,14 +20,21 @@ pub struct Stats {
     timeouts: AtomicU64,
     instances: Arc<AtomicU64>,
     recycled: AtomicU64,
-    busy: Arc<AtomicU64>,
-    latencies: Mutex<Ring>,
+    busy: AtomicU64,
+    /// The last [`WINDOW`] latencies in µs (lock-free: a sample may be overwritten while read).
+    latencies: Ring,
 }
 
-#[derive(Default)]
 struct Ring {
-    us: Vec<u32>,
-    next: usize,
+    us: Box<[AtomicU32]>,
+    /// Samples written so far (the next slot is this modulo [`WINDOW`]).
+    written: AtomicU64,
+}
+
+impl Default for Ring {
+    fn default() -> Ring {
+        Ring { us: (0..WINDOW).map(|_| AtomicU32::new(0)).collect(), written: AtomicU64::new(0) }
+    }
 }
 
 /// A copy of the counters.
@@ -45,12 +52,12 @@ pub struct Snapshot {
 }
 
 /// A running call.
-pub struct Timer {
+pub struct Timer<'a> {
     started: Option<Instant>,
-    busy: Option<Arc<AtomicU64>>,
+    busy: Option<&'a AtomicU64>,
 }
 
-impl Drop for Timer {
+impl Drop for Timer<'_> {
     fn drop(&mut self) {
         if let Some(b) = self.busy.take() {
             b.fetch_sub(1, Ordering::Relaxed);
@@ -71,32 +78,25 @@ impl Stats {
     /// For the blocking core path: counts the call and times one in [`SAMPLE_EVERY`]; not
     /// counted as busy (such a call cannot be observed running from its own thread, and two
     /// atomic updates are a tenth of its cost).
-    pub fn start(&self) -> Timer {
+    pub fn start(&self) -> Timer<'_> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         Timer { started: n.is_multiple_of(SAMPLE_EVERY).then(Instant::now), busy: None }
     }
 
     /// Counts the call, times it, and counts it busy until [`Stats::finish`] or until the timer
     /// is dropped (a call whose future a timeout or cancel dropped).
-    pub fn start_timed(&self) -> Timer {
+    pub fn start_timed(&self) -> Timer<'_> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.busy.fetch_add(1, Ordering::Relaxed);
-        Timer { started: Some(Instant::now()), busy: Some(self.busy.clone()) }
+        Timer { started: Some(Instant::now()), busy: Some(&self.busy) }
     }
 
-    pub fn finish(&self, t: Timer) {
+    pub fn finish(&self, t: Timer<'_>) {
         // `Drop` counts busy down.
         if let Some(s) = t.started {
             let us = s.elapsed().as_micros().min(u32::MAX as u128) as u32;
-            if let Ok(mut r) = self.latencies.lock() {
-                if r.us.len() < WINDOW {
-                    r.us.push(us);
-                } else {
-                    let i = r.next;
-                    r.us[i] = us;
-                }
-                r.next = (r.next + 1) % WINDOW;
-            }
+            let i = self.latencies.written.fetch_add(1, Ordering::Relaxed);
+            self.latencies.us[(i % WINDOW as u64) as usize].store(us, Ordering::Relaxed);
         }
     }
 
@@ -125,7 +125,8 @@ impl Stats {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let mut us = self.latencies.lock().map(|r| r.us.clone()).unwrap_or_default();
+        let n = (self.latencies.written.load(Ordering::Relaxed) as usize).min(WINDOW);
+        let mut us: Vec<u32> = self.latencies.us[..n].iter().map(|x| x.load(Ordering::Relaxed)).collect();
         us.sort_unstable();
         let pct = |p: f64| -> f64 {
             if us.is_empty() {
