@@ -60,11 +60,11 @@ pub fn with_dir<R>(dir: Option<Option<PathBuf>>, f: impl FnOnce() -> R) -> R {
     out
 }
 
-fn artifact_path(bytes: &[u8], kind: &str) -> Option<PathBuf> {
+fn artifact_path(bytes: &[u8], kind: &str, digest: Option<[u8; 32]>) -> Option<PathBuf> {
     let dir = current_dir()?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     super::compile_engine().precompile_compatibility_hash().hash(&mut h);
-    let digest = sha2::Sha256::digest(bytes);
+    let digest: [u8; 32] = digest.unwrap_or_else(|| sha2::Sha256::digest(bytes).into());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     Some(dir.join(format!("{hex}-{:016x}.{kind}", h.finish())))
 }
@@ -90,12 +90,13 @@ fn store(path: &Path, data: &[u8]) {
 /// Loads an artifact from the cache or compiles it (and then caches it).
 fn cached<T>(
     bytes: &[u8],
+    digest: Option<[u8; 32]>,
     kind: &str,
     deserialize: impl FnOnce(&Path) -> wasmtime::Result<T>,
     compile: impl FnOnce() -> wasmtime::Result<T>,
     serialize: impl FnOnce(&T) -> wasmtime::Result<Vec<u8>>,
 ) -> wasmtime::Result<T> {
-    let path = artifact_path(bytes, kind);
+    let path = artifact_path(bytes, kind, digest);
     if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
         if let Ok(t) = deserialize(p) {
             CACHE_HITS.fetch_add(1, Ordering::Relaxed);
@@ -114,13 +115,15 @@ fn cached<T>(
 // binary's hash and the engine's compatibility hash, in a directory the user chose; wasmtime
 // checks its header and version, and a file it rejects is compiled again.
 
-/// A core module, from the cache or compiled (and then cached).
+/// A core module, from the cache or compiled (and then cached). `digest` is the sha256 of
+/// `bytes` when the caller has it already.
 ///
 /// # Errors
 /// The compiler's error for an invalid module.
-pub fn module(bytes: &[u8]) -> wasmtime::Result<Module> {
+pub fn module(bytes: &[u8], digest: Option<[u8; 32]>) -> wasmtime::Result<Module> {
     cached(
         bytes,
+        digest,
         "cwasm",
         |p| unsafe { Module::deserialize_file(super::compile_engine(), p) },
         || Module::from_binary(super::compile_engine(), bytes),
@@ -132,9 +135,10 @@ pub fn module(bytes: &[u8]) -> wasmtime::Result<Module> {
 ///
 /// # Errors
 /// The compiler's error for an invalid component.
-pub fn component(bytes: &[u8]) -> wasmtime::Result<Component> {
+pub fn component(bytes: &[u8], digest: Option<[u8; 32]>) -> wasmtime::Result<Component> {
     cached(
         bytes,
+        digest,
         "ccwasm",
         |p| unsafe { Component::deserialize_file(super::compile_engine(), p) },
         || Component::new(super::compile_engine(), bytes),

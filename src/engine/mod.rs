@@ -383,18 +383,23 @@ fn prepare_wasm(id: &str, f: &WasmFunction) -> Result<Function, Vec<String>> {
         },
         Code::Binary { bytes, .. } => (&bytes[..]).into(),
     };
+    // The sha256 of a binary from a file was computed at load: it keys the caches.
+    let digest = match &f.code {
+        Code::Binary { sha256, .. } => Some(*sha256),
+        Code::Wat(_) => None,
+    };
     if core::is_component(&bytes) {
         if f.common.wit.is_some() {
             return Err(
                 vec!["`wit` is only for core modules: a component carries its own types (remove `wit`)".into()],
             );
         }
-        return prepare_component(id, f, &bytes);
+        return prepare_component(id, f, &bytes, digest);
     }
     if matches!(f.code, Code::Binary { .. }) && !bytes.starts_with(b"\0asm") {
         return Err(vec!["not a WebAssembly binary (it does not start with the `\\0asm` magic number)".into()]);
     }
-    let module = cache::module(&bytes)
+    let module = cache::module(&bytes, digest)
         .map_err(|e| vec![format!("invalid WebAssembly module: {}", one_line(&format!("{e:#}")))])?;
     if let Some(import) = module.imports().next() {
         return Err(vec![format!(
@@ -594,7 +599,7 @@ fn wrap_component(
             };
             vec![format!("module does not match its `wit` under the canonical ABI: {msg}{hint}")]
         })?;
-    let comp = cache::component(&encoded)
+    let comp = cache::component(&encoded, None)
         .map_err(|err| vec![format!("cannot compile the wrapped component: {}", one_line(&format!("{err:#}")))])?;
     let export = component_export(&comp, &e.canonical)?;
     let linker = component::Linker::<HostState>::new(compile_engine());
@@ -617,11 +622,12 @@ struct Compiled {
     sticky: Arc<crate::pool::Sticky>,
 }
 
-fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
+fn compiled_component(bytes: &[u8], digest: Option<[u8; 32]>) -> Result<Arc<Compiled>, Vec<String>> {
     use sha2::Digest;
     type Key = ([u8; 32], bool);
     static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Arc<Compiled>>>> = OnceLock::new();
-    let key: Key = (sha2::Sha256::digest(bytes).into(), ISOLATE.with(|c| c.get()));
+    let sha256: [u8; 32] = digest.unwrap_or_else(|| sha2::Sha256::digest(bytes).into());
+    let key: Key = (sha256, ISOLATE.with(|c| c.get()));
     let cache = CACHE.get_or_init(Default::default);
     if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(hit);
@@ -658,7 +664,7 @@ fn compiled_component(bytes: &[u8]) -> Result<Arc<Compiled>, Vec<String>> {
             wit.resources.entry(r).or_insert_with(|| Arc::new(ResourceInfo { name, methods: OnceLock::new() }));
         }
     }
-    let comp = cache::component(bytes)
+    let comp = cache::component(bytes, Some(sha256))
         .map_err(|err| vec![format!("cannot compile the component: {}", one_line(&format!("{err:#}")))])?;
     for (r, info) in &wit.resources {
         let mut methods = Vec::new();
@@ -706,8 +712,13 @@ fn link_component(
 }
 
 /// A component entry: its own WIT (decoded from the binary) gives the export and the types.
-fn prepare_component(id: &str, f: &WasmFunction, bytes: &[u8]) -> Result<Function, Vec<String>> {
-    let c = compiled_component(bytes)?;
+fn prepare_component(
+    id: &str,
+    f: &WasmFunction,
+    bytes: &[u8],
+    digest: Option<[u8; 32]>,
+) -> Result<Function, Vec<String>> {
+    let c = compiled_component(bytes, digest)?;
     let (wit, exports) = (&c.wit, &c.exports);
     let chosen = choose_export(
         exports,

@@ -438,6 +438,7 @@ fn finish(mut drafts: Vec<Draft>, known: &dyn Known, diags: &mut Vec<Diagnostic>
         Some(Target { kind, fs_path })
     };
     let mut binaries: Vec<Option<Code>> = Vec::with_capacity(drafts.len());
+    let mut files = Files::new();
     for (i, d) in drafts.iter().enumerate() {
         let mut refs_ok = true;
         for rf in &d.refs {
@@ -470,7 +471,7 @@ fn finish(mut drafts: Vec<Draft>, known: &dyn Known, diags: &mut Vec<Diagnostic>
         }
         failed[i] |= !refs_ok;
         let code = match &d.wasm {
-            Some(wasm) if refs_ok => read_wasm(diags, d, wasm, &target),
+            Some(wasm) if refs_ok => read_wasm(diags, d, wasm, &target, &mut files),
             _ => None,
         };
         failed[i] |= d.wasm.is_some() && code.is_none();
@@ -501,6 +502,7 @@ fn read_wasm(
     d: &Draft,
     wasm: &PendingWasm,
     target: &dyn Fn(&Id) -> Option<Target>,
+    files: &mut Files,
 ) -> Option<Code> {
     let mut push = |line: u32, message: String| {
         diags.push(Diagnostic { file: d.file.clone(), line, entry: d.label.clone(), message })
@@ -511,15 +513,23 @@ fn read_wasm(
         None => d.yaml_dir.clone(),
     };
     let path = normalize(&base.join(&wasm.path));
-    let bytes = match read_file(&path) {
-        Ok(bytes) => bytes,
-        Err(why) => {
-            push(wasm.line, format!("field \"path\": wasm file {why}"));
-            return None;
-        }
+    // Entries naming the same file share one read and one digest.
+    let (bytes, actual) = match files.get(&path) {
+        Some(hit) => hit.clone(),
+        None => match read_file(&path) {
+            Ok(bytes) => {
+                let digest: [u8; 32] = Sha256::digest(&bytes).into();
+                let read = (Arc::<[u8]>::from(bytes), digest);
+                files.insert(path.clone(), read.clone());
+                read
+            }
+            Err(why) => {
+                push(wasm.line, format!("field \"path\": wasm file {why}"));
+                return None;
+            }
+        },
     };
     if let Some(hash) = &wasm.hash {
-        let actual: [u8; 32] = Sha256::digest(&bytes).into();
         if actual != hash.digest {
             push(
                 hash.line,
@@ -534,8 +544,11 @@ fn read_wasm(
             return None;
         }
     }
-    Some(Code::Binary { path, bytes: Arc::from(bytes) })
+    Some(Code::Binary { path, bytes, sha256: actual })
 }
+
+/// Binaries read by one load: path → (bytes, sha256).
+type Files = HashMap<PathBuf, (Arc<[u8]>, [u8; 32])>;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

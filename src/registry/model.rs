@@ -77,8 +77,9 @@ pub struct EnvVariable {
 pub enum Code {
     /// WAT text (inline or from `file://`).
     Wat(String),
-    /// A binary read at load and verified against `hash` when given.
-    Binary { path: PathBuf, bytes: Arc<[u8]> },
+    /// A binary read at load and verified against `hash` when given; `sha256` is its digest
+    /// (computed once per file and load, and reused as the compile-cache key).
+    Binary { path: PathBuf, bytes: Arc<[u8]>, sha256: [u8; 32] },
 }
 
 #[derive(Clone, Debug)]

@@ -381,7 +381,7 @@ impl KindCheck<'_, '_, '_> {
                 }
             }
         });
-        let placeholder = Code::Binary { path: PathBuf::new(), bytes: Arc::from(Vec::new()) };
+        let placeholder = Code::Binary { path: PathBuf::new(), bytes: Arc::from(Vec::new()), sha256: [0; 32] };
         let Some((path, line)) = self.required_string(top, "path") else {
             return (placeholder, common, None);
         };

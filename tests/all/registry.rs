@@ -216,7 +216,7 @@ fn loads_every_kind_across_files() {
 
     let compute = by_id(&entries, "lib.tools:compute");
     let Spec::FunctionWasm(f) = &compute.spec else { panic!() };
-    let Code::Binary { path, bytes } = &f.code else { panic!() };
+    let Code::Binary { path, bytes, .. } = &f.code else { panic!() };
     assert_eq!(path, &root.join("bin/empty.wasm"));
     assert_eq!(&bytes[..], EMPTY_WASM);
     assert_eq!(f.common.limits.memory_bytes, 1 << 20, "options.limits alias");
