@@ -285,6 +285,9 @@ pub enum Callee {
         export: ComponentExportIndex,
         /// The instance holding live resources of this component, shared by its entries.
         sticky: Arc<crate::pool::Sticky>,
+        /// Keeps the compiled binary shared by the entries naming it while any of them lives
+        /// (the process-wide table of compiled components holds it weakly).
+        keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
     },
 }
 
@@ -607,7 +610,7 @@ fn wrap_component(
         .instantiate_pre(&comp)
         .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])?;
     // Nothing is imported, so one linking serves both ways of calling.
-    Ok(Callee::Component { pre_sync: pre.clone(), pre, export, sticky: Arc::default() })
+    Ok(Callee::Component { pre_sync: pre.clone(), pre, export, sticky: Arc::default(), keep: None })
 }
 
 /// A component compiled once per distinct binary: entries naming different exports of one
@@ -625,11 +628,13 @@ struct Compiled {
 fn compiled_component(bytes: &[u8], digest: Option<[u8; 32]>) -> Result<Arc<Compiled>, Vec<String>> {
     use sha2::Digest;
     type Key = ([u8; 32], bool);
-    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Arc<Compiled>>>> = OnceLock::new();
+    // Weak: a binary no entry names any more is freed with its last entry.
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<Key, std::sync::Weak<Compiled>>>> =
+        OnceLock::new();
     let sha256: [u8; 32] = digest.unwrap_or_else(|| sha2::Sha256::digest(bytes).into());
     let key: Key = (sha256, ISOLATE.with(|c| c.get()));
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).and_then(std::sync::Weak::upgrade)) {
         return Ok(hit);
     }
     let (resolve, world) = match wit_parser::decoding::decode(bytes) {
@@ -684,7 +689,8 @@ fn compiled_component(bytes: &[u8], digest: Option<[u8; 32]>) -> Result<Arc<Comp
     let pre_sync = link_component(&comp, false)?;
     let compiled = Arc::new(Compiled { comp, wit, exports, pre, pre_sync, sticky: Arc::default() });
     if let Ok(mut c) = cache.lock() {
-        c.insert(key, compiled.clone());
+        c.retain(|_, w| w.strong_count() > 0);
+        c.insert(key, Arc::downgrade(&compiled));
     }
     Ok(compiled)
 }
@@ -734,7 +740,13 @@ fn prepare_component(
         params,
         results,
         wit.signature(&e.func),
-        Callee::Component { pre: c.pre.clone(), pre_sync: c.pre_sync.clone(), export, sticky: c.sticky.clone() },
+        Callee::Component {
+            pre: c.pre.clone(),
+            pre_sync: c.pre_sync.clone(),
+            export,
+            sticky: c.sticky.clone(),
+            keep: Some(c.clone()),
+        },
         &f.common,
     ))
 }
