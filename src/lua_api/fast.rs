@@ -278,15 +278,19 @@ unsafe fn flat_component(
     if wide || params.len() > MAX_FLAT || (n - 1) as usize != params.len() {
         return Outcome::Slow;
     }
-    let mut args: [Val; MAX_FLAT] = std::array::from_fn(|_| Val::Bool(false));
+    // A buffer kept by the state: no allocation, and only the values used are dropped.
+    let mut args = std::mem::take(&mut *state.flat_args.borrow_mut());
+    args.clear();
     for (i, s) in params.iter().enumerate() {
         let Some(v) = arg(l, i as c_int + 2) else { return Outcome::Slow };
         let Some(val) = convert::scalar_val(v, s) else { return Outcome::Slow };
-        args[i] = val;
+        args.push(val);
     }
     let mut out = [Val::Bool(false)];
     let width = usize::from(result.is_some());
-    if let Err(e) = loaded.pool.call_component(f, &state.root, &args[..params.len()], &mut out[..width], None) {
+    let called = loaded.pool.call_component(f, &state.root, &args, &mut out[..width], None);
+    *state.flat_args.borrow_mut() = args;
+    if let Err(e) = called {
         *state.pending.borrow_mut() = Some(e);
         return Outcome::Failed;
     }

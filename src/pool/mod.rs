@@ -310,7 +310,7 @@ impl Pool {
             return crate::sched::block_on(self.run_component(f, ctx, None, args, results))?.map(|()| None);
         }
         if !f.has_resources {
-            let timer = self.stats.start_timed();
+            let timer = self.stats.start_busy();
             let r = self.call_component_sync(f, ctx, args, results).map_err(|e| self.stats.failed(e));
             self.stats.finish(timer);
             return r.map(|()| None);
@@ -322,13 +322,13 @@ impl Pool {
             None => sticky.get().filter(|p| p.is_alive()),
         };
         if let Some(p) = pinned {
-            let timer = self.stats.start_timed();
+            let timer = self.stats.start_busy();
             let r = p.call(&f.id, export, ctx, &f.limits, args, results).map_err(|e| self.stats.failed(e));
             self.stats.finish(timer);
             r?;
             return Ok(Some(p));
         }
-        let timer = self.stats.start_timed();
+        let timer = self.stats.start_busy();
         let r = self.call_pinning(f, ctx, args, results, sticky).map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r

@@ -51,6 +51,12 @@ pub struct Snapshot {
     pub p99_us: f64,
 }
 
+/// Whether call number `n` is timed: the first [`WINDOW`], then one in [`SAMPLE_EVERY`] (so the
+/// percentiles of an entry with few calls come from all of them).
+fn sampled(n: u64) -> bool {
+    n < WINDOW as u64 || n.is_multiple_of(SAMPLE_EVERY)
+}
+
 /// A running call.
 pub struct Timer<'a> {
     started: Option<Instant>,
@@ -80,7 +86,15 @@ impl Stats {
     /// atomic updates are a tenth of its cost).
     pub fn start(&self) -> Timer<'_> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
-        Timer { started: n.is_multiple_of(SAMPLE_EVERY).then(Instant::now), busy: None }
+        Timer { started: sampled(n).then(Instant::now), busy: None }
+    }
+
+    /// For blocking component calls: counted busy, timed like [`Stats::start`] (a guest may
+    /// wait inside, but two clock reads are a tenth of a trivial call).
+    pub fn start_busy(&self) -> Timer<'_> {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Timer { started: sampled(n).then(Instant::now), busy: Some(&self.busy) }
     }
 
     /// Counts the call, times it, and counts it busy until [`Stats::finish`] or until the timer
