@@ -235,7 +235,12 @@ fn call_wasm(
 ) -> Result<MultiValue, Error> {
     check_count(f, args)?;
     let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
-    // Handles live in an instance pinned to this thread: such calls always block.
+    // Handles live in an instance pinned to this thread: such calls always block (`async`
+    // returns a future that is already complete).
+    if f.has_resources && mode == Mode::Async {
+        let values = call_with_resources(lua, state, loaded, f, args, opts)?;
+        return LuaFuture::completed(lua, loaded.clone(), values).map_err(|e| lua_internal(f, e));
+    }
     let mode = if f.has_resources { Mode::Block } else { mode };
     let input = match &f.callee {
         Callee::Core { params, .. } => {
