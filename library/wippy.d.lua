@@ -236,6 +236,12 @@ function wippy.configure(opts) end
 ---@return wippy.EntryStats|table<string, wippy.EntryStats|{ compiled: integer, cache_hits: integer, workers: integer }>|nil
 function wippy.stats(id) end
 
+---Drops a resource handle now (like `r:drop()`, also for a resource whose WIT has its own
+---`drop` method). Raises for anything that is not a handle.
+---@param r wippy.Resource
+---@return true
+function wippy.drop(r) end
+
 ---Starts `fn(...)` as a task of this state's scheduler.
 ---@param fn function
 ---@return wippy.Task

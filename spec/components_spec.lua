@@ -823,7 +823,7 @@ end)
 
 describe("component resources", function()
   setup(function()
-    add_exports({ "counters#make-counter", "counters#total" })
+    add_exports({ "counters#make-counter", "counters#total", "counters#make-cell" })
   end)
 
   -- A method call on a dropped resource fails: it raises, or returns nil, err.
@@ -859,6 +859,18 @@ describe("component resources", function()
       return c2:value()
     end)
     assert.equals(7, d)
+  end)
+
+  it("calls a WIT method named drop; wippy.drop releases any handle", function()
+    local c = call("counters#make-cell", 5)
+    assert.equals(5, c:drop()) -- the guest's own `drop` method
+    assert.equals(0, c:get())
+    assert.is_true(wippy.drop(c))
+    assert.matches("dropped", fails(function() return c:get() end))
+    local k = call("counters#make-counter", 2)
+    assert.is_true(wippy.drop(k))
+    assert.matches("dropped", fails(function() return k:value() end))
+    assert.error_matches(function() wippy.drop({}) end, "bad argument #1 to 'drop' (resource expected, got table)", 1, true)
   end)
 
   it("keeps separate state per resource", function()

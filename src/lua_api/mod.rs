@@ -31,6 +31,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     m.set("configure", lua.create_function(registry::configure)?)?;
     m.set("stats", lua.create_function(registry::stats)?)?;
     m.set("registry", lua.create_userdata(registry::Registry)?)?;
+    m.set("drop", lua.create_function(resource::drop_handle)?)?;
 
     let funcs = lua.create_table()?;
     funcs.set("call", fast::create_call(lua, lua.create_function(funcs::call)?)?)?;

@@ -48,7 +48,8 @@ impl Drop for LuaResource {
 impl UserData for LuaResource {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method(MetaMethod::Index, |lua, this, key: String| {
-            if key == "drop" {
+            // A WIT method named `drop` wins: the host's drop stays reachable as `wippy.drop(r)`.
+            if key == "drop" && this.info.method("drop").is_none() {
                 return Ok(Value::Function(lua.create_function(|_, ud: AnyUserData| {
                     ud.borrow::<LuaResource>()?.release();
                     Ok(true)
@@ -74,6 +75,25 @@ impl UserData for LuaResource {
             Ok(format!("{} resource{}", this.info.name, if this.gone.get() { " (dropped)" } else { "" }))
         });
     }
+}
+
+/// `wippy.drop(r)`: drops a resource handle whatever its methods are called. Returns `true`.
+///
+/// # Errors
+/// A value that is not a resource handle (a programming error: it raises).
+pub fn drop_handle(_: &Lua, v: Value) -> mlua::Result<bool> {
+    if let Value::UserData(ud) = &v {
+        if let Ok(r) = ud.borrow::<LuaResource>() {
+            r.release();
+            return Ok(true);
+        }
+    }
+    let got = match &v {
+        Value::Nil => "nil",
+        Value::UserData(_) => "another userdata",
+        other => other.type_name(),
+    };
+    Err(mlua::Error::runtime(format!("bad argument #1 to 'drop' (resource expected, got {got})")))
 }
 
 /// `r:name(...)`.

@@ -8,7 +8,7 @@ wit_bindgen::generate!({
     path: "wit",
 });
 
-use exports::wippy::types::counters::{self, CounterBorrow, GuestCounter};
+use exports::wippy::types::counters::{self, CounterBorrow, GuestCell, GuestCounter};
 use exports::wippy::types::users::{self, LookupError, User};
 
 struct Component;
@@ -184,8 +184,30 @@ impl GuestCounter for Counter {
     }
 }
 
+/// A cell whose WIT method `drop` empties it (not the resource destructor).
+pub struct Cell64 {
+    value: Cell<i64>,
+}
+
+impl GuestCell for Cell64 {
+    fn new(v: i64) -> Self {
+        Cell64 { value: Cell::new(v) }
+    }
+    fn drop(&self) -> i64 {
+        self.value.replace(0)
+    }
+    fn get(&self) -> i64 {
+        self.value.get()
+    }
+}
+
 impl counters::Guest for Component {
     type Counter = Counter;
+    type Cell = Cell64;
+
+    fn make_cell(v: i64) -> counters::Cell {
+        counters::Cell::new(Cell64::new(v))
+    }
 
     fn make_counter(start: i64) -> counters::Counter {
         counters::Counter::new(Counter::new(start))
