@@ -11,10 +11,10 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 local unpack = table.unpack or unpack
 
 local S = {
-  bythread = setmetatable({}, { __mode = "k" }), -- coroutine -> task
+  bythread = {},                                  -- coroutine -> task, until it ends
   ready = {}, rhead = 1, rtail = 0,               -- FIFO of { task, args }
   timers = {},                                    -- sorted by `at`
-  waiting = {},                                   -- future id -> { task, future }
+  waiting = {},                                   -- future id -> { future, task, task, ... }
   nwaiting = 0,
   live = 0,
 }
@@ -43,6 +43,7 @@ local function add_timer(at, t)
 end
 
 local function finish(t, ok, ...)
+  if t.done then return end
   t.done, t.ok = true, ok
   if ok then t.res = pack(...) else t.err = (...) end
   S.bythread[t.co] = nil
@@ -58,7 +59,14 @@ local function wait_on(t, fut)
   if res[1] then
     push(t, pack(unpack(res, 2, res.n)))
   else
-    S.waiting[fut:id()] = { t, fut }
+    -- Several tasks may wait for one future: all are resumed with its values.
+    local id = fut:id()
+    local w = S.waiting[id]
+    if not w then
+      w = { fut }
+      S.waiting[id] = w
+    end
+    w[#w + 1] = t
     S.nwaiting = S.nwaiting + 1
   end
 end
@@ -89,11 +97,13 @@ local function collect(timeout)
   for i = 1, #ids do
     local w = S.waiting[ids[i]]
     if w then
-      local res = pack(w[2]:poll())
+      local res = pack(w[1]:poll())
       if res[1] then
         S.waiting[ids[i]] = nil
-        S.nwaiting = S.nwaiting - 1
-        push(w[1], pack(unpack(res, 2, res.n)))
+        for j = 2, #w do
+          S.nwaiting = S.nwaiting - 1
+          push(w[j], pack(unpack(res, 2, res.n)))
+        end
       end
     end
   end
@@ -112,13 +122,19 @@ local function expire()
   for i = len - n + 1, len do timers[i] = nil end
 end
 
+-- How many drive loops are running (one inside a task's plain coroutine nests).
+local depth = 0
+
 -- Runs tasks until `done()` holds.
 local function drive(done)
+  depth = depth + 1
+  local ok, err = pcall(function()
   while not done() do
     if S.rhead <= S.rtail then
       local last = S.rtail
       while S.rhead <= last do
         local e = S.ready[S.rhead]
+        if e == nil then break end -- a nested loop took it
         S.ready[S.rhead] = nil
         S.rhead = S.rhead + 1
         step(e[1], e[2])
@@ -130,19 +146,26 @@ local function drive(done)
       if timeout == nil and S.nwaiting == 0 then
         if done() then return end
         local msg = "wippy: no task can make progress (every live task waits for another task)"
-        -- The stuck tasks can never run again: end them, so the scheduler stays usable.
-        local stuck = {}
-        for _, t in pairs(S.bythread) do stuck[#stuck + 1] = t end
-        for _, t in ipairs(stuck) do
-          if not t.done then finish(t, false, msg) end
+        -- The stuck tasks can never run again: end them, so the scheduler stays usable. Not
+        -- in a nested loop: the tasks that run it are still active and end as usual.
+        if depth == 1 then
+          local stuck = {}
+          for _, t in pairs(S.bythread) do stuck[#stuck + 1] = t end
+          for _, t in ipairs(stuck) do
+            local status = coroutine.status(t.co)
+            if status == "suspended" then finish(t, false, msg) end
+          end
+          S.ready, S.rhead, S.rtail = {}, 1, 0
         end
-        S.ready, S.rhead, S.rtail = {}, 1, 0
         error(msg, 0)
       end
       collect(timeout)
     end
     expire()
   end
+  end)
+  depth = depth - 1
+  if not ok then error(err, 0) end
 end
 
 local M = {}

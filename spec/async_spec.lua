@@ -642,6 +642,18 @@ describe("the async guest", function()
       assert.equals(funcs.call("async:burn_inline", 1000), funcs.call("async:burn", 1000))
     end)
 
+    it("resumes every task that waits for the same future", function()
+      local r = wippy.run(function()
+        local f = assert(funcs.async("async:sleep", 50))
+        local a = wippy.spawn(function() return f:result() end)
+        local b = wippy.spawn(function() return f:result() end)
+        return { a:result(), b:result(), f:result() }
+      end)
+      assert.is_true(r[1] >= 50, tostring(r[1]))
+      assert.equals(r[1], r[2])
+      assert.equals(r[1], r[3])
+    end)
+
     it("does nothing to a call that finished", function()
       local f = assert(funcs.async("async:add", 1, 2))
       assert.equals(3, f:result())

@@ -123,6 +123,29 @@ print(pcall(wippy.run, function() return 42 end))
     -- The deadlocked tasks must not make every later wippy.run fail.
     assert.equals("true\t42", second)
   end)
+
+  it("reports a deadlock met inside a task's own coroutine to that task only", function()
+    -- A plain coroutine in a task waits for a task that waits for the first: the inner loop
+    -- raises there, the outer task goes on, and the scheduler stays whole.
+    local out = run_child([[
+local wippy = require("wippy")
+local outer
+outer = wippy.spawn(function()
+  local t2 = wippy.spawn(function() return outer:result() end)
+  local ok, err = pcall(coroutine.wrap(function() return t2:result() end))
+  return tostring(ok) .. " " .. tostring(err), t2
+end)
+print(pcall(wippy.run, function()
+  local msg, t2 = outer:result()
+  return msg, (t2:result())
+end))
+print(pcall(wippy.run, function() return 42 end))
+]])
+    local first, second = out:match("^([^\n]*)\n([^\n]*)\nexit 0\n$")
+    assert.equals("true\tfalse wippy: no task can make progress (every live task waits for another task)\t"
+      .. "false wippy: no task can make progress (every live task waits for another task)", first)
+    assert.equals("true\t42", second)
+  end)
 end)
 
 describe("limits.max_execution_ms", function()

@@ -34,12 +34,13 @@ impl WasiHttpHooks for Hooks {
             let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
             let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-            // The check runs on every address the name resolves to: one allowed is enough.
+            // Every address the name resolves to must be allowed: a name that also points at a
+            // private address could otherwise be connected there by the sender's own lookup.
             let addrs: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
                 Ok(a) => a.collect(),
                 Err(_) => return Err(HttpError::DestinationNotFound),
             };
-            if !addrs.iter().any(|a| policy.allows(Some(&host), *a)) {
+            if addrs.is_empty() || !addrs.iter().all(|a| policy.allows(Some(&host), *a)) {
                 return Err(HttpError::HttpRequestDenied);
             }
             let mut default: [(); 0] = [];

@@ -274,21 +274,24 @@ fn call_wasm(
                 loaded.pool.call_component(f, &opts.ctx, &vals, &mut out, None)?;
                 Output::Component(out)
             }
-            input => sched::block_on(run(loaded.clone(), opts.ctx.clone(), control, input))??,
+            input => sched::block_on(run(loaded.clone(), opts.ctx.clone(), control, input, true))??,
         };
         return output_to_lua(lua, f, out);
     }
     let op: Arc<Op<Result<Output, Error>>> = Op::new(state.inbox.clone(), control.clone());
-    let fut = Box::pin(run(loaded.clone(), opts.ctx.clone(), control, input));
+    // An inline call from a task stays on the Lua thread unless the guest waits (SPEC §4: no
+    // parallelism); a future's call may move to the workers to let the caller go on.
+    let yielding = !(mode == Mode::Task && loaded.pool.kind == PoolKind::Inline);
+    let fut = Box::pin(run(loaded.clone(), opts.ctx.clone(), control, input, yielding));
     if loaded.pool.kind == PoolKind::Inline {
         // Runs on this thread until the guest has to wait; only then moves to the workers.
         let mut fut = fut;
         match sched::poll_once(&mut fut, &op.waker())? {
             std::task::Poll::Ready(v) => op.complete(v),
-            std::task::Poll::Pending => sched::spawn(&op, fut)?,
+            std::task::Poll::Pending => sched::spawn(&op, fut, lost(&f.id))?,
         }
     } else {
-        sched::spawn(&op, fut)?;
+        sched::spawn(&op, fut, lost(&f.id))?;
     }
     let future = LuaFuture::new(op, loaded.clone());
     if mode == Mode::Task && future.op.is_done() {
@@ -301,6 +304,12 @@ fn call_wasm(
     })
 }
 
+/// The result of a call whose job died on a worker (a panic).
+fn lost(id: &str) -> impl FnOnce() -> Result<Output, Error> + Send + 'static {
+    let id = id.to_string();
+    move || Err(Error::internal(format!("{id}: the call failed on a worker thread (a panic)")))
+}
+
 /// Arguments converted on the Lua thread, ready to cross to a worker.
 enum Input {
     Core(Vec<wasmtime::Val>),
@@ -308,7 +317,15 @@ enum Input {
 }
 
 /// Runs a call under its control (cancel, deadline); the future is `Send`.
-async fn run(loaded: Arc<Loaded>, ctx: Arc<Context>, control: Arc<Control>, input: Input) -> Result<Output, Error> {
+/// `yielding`: a long computation yields to the executor at each epoch tick (on the workers,
+/// and for futures); an inline call from a task computes on the Lua thread to the end.
+async fn run(
+    loaded: Arc<Loaded>,
+    ctx: Arc<Context>,
+    control: Arc<Control>,
+    input: Input,
+    yielding: bool,
+) -> Result<Output, Error> {
     let Some(f) = loaded.func.as_deref() else {
         return Err(Error::internal(format!("{}: not a WebAssembly function", loaded.entry.id)));
     };
@@ -317,7 +334,7 @@ async fn run(loaded: Arc<Loaded>, ctx: Arc<Context>, control: Arc<Control>, inpu
             Input::Core(_) => run_core(&loaded, f, &ctx, Some(&control), input),
             Input::Component(vals) => {
                 let mut out = vec![Val::Bool(false); f.results.len()];
-                loaded.pool.run_component(f, &ctx, Some(&control), &vals, &mut out).await?;
+                loaded.pool.run_component(f, &ctx, Some(&control), &vals, &mut out, yielding).await?;
                 Ok(Output::Component(out))
             }
         }

@@ -248,10 +248,11 @@ impl Pool {
         control: Option<&Arc<Control>>,
         args: &[Val],
         results: &mut [Val],
+        yielding: bool,
     ) -> Result<(), Error> {
         let _permit = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", f.id)))?;
         let timer = self.stats.start_timed();
-        let r = self.run_component_in(f, ctx, control, args, results).await.map_err(|e| self.stats.failed(e));
+        let r = self.run_component_in(f, ctx, control, args, results, yielding).await.map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
     }
@@ -263,12 +264,13 @@ impl Pool {
         control: Option<&Arc<Control>>,
         args: &[Val],
         results: &mut [Val],
+        yielding: bool,
     ) -> Result<(), Error> {
         let mut live = self.take_component(f, control).await?;
         let Live::Component { store, func, .. } = &mut *live else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
-        begin(store, ctx, &f.limits, control, true);
+        begin(store, ctx, &f.limits, control, yielding);
         match func.call_async(&mut *store, args, results).await {
             Ok(()) => {
                 self.give_back(live, &f.limits);
@@ -307,7 +309,7 @@ impl Pool {
         };
         if !f.has_resources && self.kind == PoolKind::Inline {
             // One instance for every caller (SPEC §4): the asynchronous one, which tasks use too.
-            return crate::sched::block_on(self.run_component(f, ctx, None, args, results))?.map(|()| None);
+            return crate::sched::block_on(self.run_component(f, ctx, None, args, results, true))?.map(|()| None);
         }
         if !f.has_resources {
             let timer = self.stats.start_busy();

@@ -357,17 +357,38 @@ impl<T: Send + 'static> Wake for Op<T> {
     }
 }
 
-/// Starts `fut` on the worker threads; its result goes to `op`.
+/// Starts `fut` on the worker threads; its result goes to `op`. If the job dies without one (a
+/// panic, which the workers catch), `op` gets `lost()` instead, so no waiter hangs.
 ///
 /// # Errors
 /// When the worker threads cannot start.
-pub fn spawn<T: Send + 'static>(op: &Arc<Op<T>>, fut: impl Future<Output = T> + Send + 'static) -> Result<(), Error> {
-    let op = op.clone();
+pub fn spawn<T: Send + 'static>(
+    op: &Arc<Op<T>>,
+    fut: impl Future<Output = T> + Send + 'static,
+    lost: impl FnOnce() -> T + Send + 'static,
+) -> Result<(), Error> {
+    let mut guard = Completion { op: Some(op.clone()), lost: Some(lost) };
     runtime()?.spawn(async move {
         let v = fut.await;
-        op.complete(v);
+        if let Some(op) = guard.op.take() {
+            op.complete(v);
+        }
     });
     Ok(())
+}
+
+/// Completes an operation with its fallback when the job is dropped unfinished.
+struct Completion<T: Send + 'static, L: FnOnce() -> T> {
+    op: Option<Arc<Op<T>>>,
+    lost: Option<L>,
+}
+
+impl<T: Send + 'static, L: FnOnce() -> T> Drop for Completion<T, L> {
+    fn drop(&mut self) {
+        if let (Some(op), Some(lost)) = (self.op.take(), self.lost.take()) {
+            op.complete(lost());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -403,7 +424,7 @@ mod tests {
         let inbox = Arc::new(Inbox::default());
         let op: Arc<Op<u32>> = Op::new(inbox.clone(), Control::new(0, 0));
         op.watch();
-        assert!(spawn(&op, async { 7 }).is_ok());
+        assert!(spawn(&op, async { 7 }, || 0).is_ok());
         let ids = inbox.wait(Some(Duration::from_secs(5)));
         assert_eq!(ids, vec![op.id]);
         assert_eq!(op.take(), Some(7));
