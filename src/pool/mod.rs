@@ -276,17 +276,19 @@ impl Pool {
                 self.give_back(live, &f.limits);
                 Ok(())
             }
-            Err(e) => {
-                let ran = guest_ran(&e);
-                let err = trap_error(&f.id, e, store.data(), control);
-                // An argument the host could not lower (a bad handle) fails before the guest
-                // runs and leaves the instance as it was; anything else discards it.
-                if !ran {
-                    self.give_back(live, &f.limits);
-                }
-                Err(err)
-            }
+            Err(e) => Err(self.failed_call(live, e, f, control)),
         }
+    }
+
+    /// A failed call's error; the instance goes back only when the guest never ran (an
+    /// argument the host could not lower, such as a bad handle, leaves it as it was).
+    fn failed_call(&self, live: Box<Live>, e: wasmtime::Error, f: &Function, control: Option<&Arc<Control>>) -> Error {
+        let ran = guest_ran(&e);
+        let err = trap_error(&f.id, e, live.store().data(), control);
+        if !ran {
+            self.give_back(live, &f.limits);
+        }
+        err
     }
 
     /// Calls a component export on this thread, blocking until it is done. With `pinned`,
@@ -313,9 +315,9 @@ impl Pool {
         }
         if !f.has_resources {
             let timer = self.stats.start_busy();
-            let r = self.call_component_sync(f, ctx, args, results).map_err(|e| self.stats.failed(e));
+            let r = self.call_sync(f, ctx, args, results, None).map_err(|e| self.stats.failed(e));
             self.stats.finish(timer);
-            return r.map(|()| None);
+            return r;
         }
         // While resources of this component live, its calls run in their instance, so that
         // handles from different calls can meet in one call.
@@ -331,47 +333,20 @@ impl Pool {
             return Ok(Some(p));
         }
         let timer = self.stats.start_busy();
-        let r = self.call_pinning(f, ctx, args, results, sticky).map_err(|e| self.stats.failed(e));
+        let r = self.call_sync(f, ctx, args, results, Some(sticky)).map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
     }
 
-    fn call_component_sync(
+    /// A blocking call on an instance linked with synchronous WASI. With `sticky` (a function
+    /// with resources), results that hold handles pin the instance, which is returned.
+    fn call_sync(
         &self,
         f: &Function,
         ctx: &Arc<Context>,
         args: &[Val],
         results: &mut [Val],
-    ) -> Result<(), Error> {
-        let mut live = self.take_component_sync(f)?;
-        let Live::Component { store, func, .. } = &mut *live else {
-            return Err(Error::internal(format!("{}: not a component function", f.id)));
-        };
-        begin(store, ctx, &f.limits, None, false);
-        match func.call(&mut *store, args, results) {
-            Ok(()) => {
-                self.give_back(live, &f.limits);
-                Ok(())
-            }
-            Err(e) => {
-                let ran = guest_ran(&e);
-                let err = trap_error(&f.id, e, store.data(), None);
-                if !ran {
-                    self.give_back(live, &f.limits);
-                }
-                Err(err)
-            }
-        }
-    }
-
-    /// A call whose results may hold resources: the instance is pinned when they do.
-    fn call_pinning(
-        &self,
-        f: &Function,
-        ctx: &Arc<Context>,
-        args: &[Val],
-        results: &mut [Val],
-        sticky: &Sticky,
+        sticky: Option<&Sticky>,
     ) -> Result<Option<Arc<Pinned>>, Error> {
         let mut live = self.take_component_sync(f)?;
         let Live::Component { store, func, .. } = &mut *live else {
@@ -379,23 +354,18 @@ impl Pool {
         };
         begin(store, ctx, &f.limits, None, false);
         match func.call(&mut *store, args, results) {
-            Ok(()) if results.iter().any(holds_resource) => {
-                let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
-                sticky.set(&p);
-                Ok(Some(p))
-            }
-            Ok(()) => {
-                self.give_back(live, &f.limits);
-                Ok(None)
-            }
-            Err(e) => {
-                let ran = guest_ran(&e);
-                let err = trap_error(&f.id, e, store.data(), None);
-                if !ran {
-                    self.give_back(live, &f.limits);
+            Ok(()) => match sticky {
+                Some(sticky) if results.iter().any(holds_resource) => {
+                    let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
+                    sticky.set(&p);
+                    Ok(Some(p))
                 }
-                Err(err)
-            }
+                _ => {
+                    self.give_back(live, &f.limits);
+                    Ok(None)
+                }
+            },
+            Err(e) => Err(self.failed_call(live, e, f, None)),
         }
     }
 }
