@@ -164,16 +164,20 @@ fn string_of(v: &Value, path: &Path) -> Result<String, ConvError> {
 }
 
 pub(super) fn string_from(bytes: &[u8], path: &Path) -> Result<String, ConvError> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text.to_string()),
-        Err(e) => Err(ConvError::new(
+    utf8(bytes, path).map(str::to_string)
+}
+
+/// The bytes as text, or the error a `string` parameter gives for them.
+pub(super) fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ConvError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        ConvError::new(
             path,
             format!(
                 "expected string, got invalid UTF-8 at byte {} (use list<u8> for binary data)",
                 e.valid_up_to() + 1
             ),
-        )),
-    }
+        )
+    })
 }
 
 fn enum_index(v: &Value, names: &[String], path: &Path) -> Result<usize, ConvError> {

@@ -6,6 +6,7 @@ mod path;
 pub mod push;
 pub mod read;
 pub mod resource;
+pub mod tape;
 pub mod ty;
 
 pub use lua::{null, scalar_from_core, scalar_raw, scalar_to_core, scalar_val, Num};

@@ -63,6 +63,45 @@ impl ConvError {
     pub fn new(path: &Path, message: impl Into<String>) -> ConvError {
         ConvError { path: path.to_string(), message: message.into() }
     }
+
+    /// An error at the value being read; enclosing values add their steps as it returns
+    /// through them ([`ConvError::in_field`], [`ConvError::in_index`]), so the happy path
+    /// keeps no path at all.
+    pub fn here(message: impl Into<String>) -> ConvError {
+        ConvError { path: String::new(), message: message.into() }
+    }
+
+    /// The error happened inside field (or case, or branch) `name`.
+    pub fn in_field(mut self, name: &str) -> ConvError {
+        self.path = match self.path.chars().next() {
+            None => name.to_string(),
+            Some('[') => format!("{name}{}", self.path),
+            Some(_) => format!("{name}.{}", self.path),
+        };
+        self
+    }
+
+    /// The error happened inside element `i` (1-based).
+    pub fn in_index(mut self, i: usize) -> ConvError {
+        self.path = match self.path.chars().next() {
+            None | Some('[') => format!("[{i}]{}", self.path),
+            Some(_) => format!("[{i}].{}", self.path),
+        };
+        self
+    }
+
+    /// The error happened below `outer` (a path kept by the caller).
+    pub fn under(mut self, outer: &Path) -> ConvError {
+        let outer = outer.to_string();
+        if !outer.is_empty() {
+            self.path = match self.path.chars().next() {
+                None => outer,
+                Some('[') => format!("{outer}{}", self.path),
+                Some(_) => format!("{outer}.{}", self.path),
+            };
+        }
+        self
+    }
 }
 
 impl fmt::Display for ConvError {
@@ -90,5 +129,17 @@ mod tests {
         p.push_field("tags");
         p.push_index(1);
         assert_eq!(p.to_string(), "user.tags[1]");
+    }
+
+    #[test]
+    fn steps_added_on_the_way_out_read_like_a_path() {
+        let e = ConvError::here("bad").in_field("name").in_index(2);
+        assert_eq!(e.to_string(), "[2].name: bad");
+        let e = ConvError::here("bad").in_index(1).in_field("tags").in_field("user");
+        assert_eq!(e.to_string(), "user.tags[1]: bad");
+        let mut outer = Path::new();
+        outer.push_field("a");
+        assert_eq!(ConvError::here("bad").in_index(3).under(&outer).to_string(), "a[3]: bad");
+        assert_eq!(ConvError::here("bad").under(&Path::new()).to_string(), "bad");
     }
 }

@@ -1,12 +1,18 @@
-//! Component values pushed straight onto the Lua stack with the C API: no mlua references,
-//! one table or string per value. Used for results whose types need nothing from mlua (no
-//! resource handles; on LuaJIT no 64-bit integers, which may need cdata).
+//! Values pushed from a [`Tape`] onto the Lua stack with the C API: no mlua references, one
+//! table or string per value, record keys from the state's interned names. Used for results
+//! whose types need nothing from mlua (no resource handles; on LuaJIT no 64-bit integers,
+//! which may need cdata).
+//!
+//! Pushing allocates and may raise a Lua error (out of memory); the functions here keep no
+//! Rust value that needs dropping, so such an error unwinds through them harmlessly.
 
 use std::ffi::c_int;
 
 use mlua::{ffi, Lua, Value};
 use wasmtime::component::Val;
 
+use super::read::{push_key, push_keys};
+use super::tape::{self, Cursor, Item};
 use super::ty::Ty;
 
 /// Converts `v` to a Lua value through the stack (see [`super::from_val`] for the rules).
@@ -14,109 +20,167 @@ use super::ty::Ty;
 /// # Errors
 /// Only when Lua fails (out of memory, stack overflow on absurdly deep values).
 pub fn to_lua(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
+    let mut t = tape::spare();
+    tape::from_val(&v, ty, &mut t).map_err(|e| mlua::Error::runtime(e.to_string()))?;
+    drop(v);
     // SAFETY: exec_raw runs the closure in a protected call on this state; `push` leaves
-    // exactly one value on the stack, which exec_raw turns into the returned Value.
-    unsafe { lua.exec_raw::<Value>((), move |l| push(l, v, ty, slot)) }
+    // exactly one value on the stack above the key table, which is removed.
+    let out = unsafe {
+        lua.exec_raw::<Value>((), |l| {
+            ffi::lua_checkstack(l, 8);
+            push_keys(l, true);
+            let keys = ffi::lua_gettop(l);
+            push(l, &mut Cursor::new(&t), ty, slot, keys);
+            ffi::lua_remove(l, keys);
+        })
+    };
+    tape::give_back(t);
+    out
 }
 
-unsafe fn push_str(l: *mut ffi::lua_State, s: &str) {
-    ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
-}
-
-/// Pushes one value; anything that does not match its type pushes `nil` (cannot happen for
-/// values wasmtime lifted with this type).
-unsafe fn push(l: *mut ffi::lua_State, v: Val, ty: &Ty, slot: bool) {
+/// Pushes the next value of type `ty` from the cursor. `slot`: a `none` here must be
+/// `wippy.null` (list and tuple elements, payloads). A tape that does not match its type
+/// pushes `nil` for the rest (cannot happen for a tape lifted with this type).
+///
+/// # Safety
+/// `keys` is the absolute index of the state's key table (see [`push_keys`]).
+pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: bool, keys: c_int) {
     if ffi::lua_checkstack(l, 4) == 0 {
         ffi::lua_pushnil(l);
         return;
     }
-    match (v, ty) {
-        (Val::Bool(b), _) => ffi::lua_pushboolean(l, b as c_int),
-        (Val::S8(i), _) => ffi::lua_pushinteger(l, i.into()),
-        (Val::U8(i), _) => ffi::lua_pushinteger(l, i.into()),
-        (Val::S16(i), _) => ffi::lua_pushinteger(l, i.into()),
-        (Val::U16(i), _) => ffi::lua_pushinteger(l, i.into()),
-        (Val::S32(i), _) => ffi::lua_pushinteger(l, i.into()),
-        (Val::U32(i), _) => ffi::lua_pushinteger(l, i.into()),
-        (Val::S64(i), _) => ffi::lua_pushinteger(l, i),
-        (Val::U64(i), _) => ffi::lua_pushinteger(l, i as i64),
-        (Val::Float32(f), _) => ffi::lua_pushnumber(l, f.into()),
-        (Val::Float64(f), _) => ffi::lua_pushnumber(l, f),
-        (Val::Char(c), _) => push_str(l, c.encode_utf8(&mut [0; 4])),
-        (Val::String(s), _) => push_str(l, &s),
-        (Val::List(items), Ty::Bytes) => {
-            let bytes: Vec<u8> = items.into_iter().map(|v| if let Val::U8(b) = v { b } else { 0 }).collect();
-            ffi::lua_pushlstring(l, bytes.as_ptr() as *const _, bytes.len());
-        }
-        (Val::List(items), Ty::List(elem)) => {
-            ffi::lua_createtable(l, items.len().min(c_int::MAX as usize) as c_int, 0);
-            for (i, item) in items.into_iter().enumerate() {
-                push(l, item, elem, true);
-                ffi::lua_rawseti(l, -2, (i + 1) as _);
-            }
-        }
-        (Val::Record(fields), Ty::Record(types)) => {
+    // Records and tuples have no head item on the tape, nor have flags without names.
+    match ty {
+        Ty::Record(fields) => {
             ffi::lua_createtable(l, 0, fields.len().min(c_int::MAX as usize) as c_int);
-            for ((name, item), f) in fields.into_iter().zip(types.iter()) {
-                push(l, item, &f.ty, false);
+            for f in fields.iter() {
+                push(l, cur, &f.ty, false, keys);
                 if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
                     ffi::lua_pop(l, 1);
                 } else {
-                    push_str(l, &name);
+                    push_key(l, keys, f.key, &f.name, true);
                     ffi::lua_insert(l, -2);
                     ffi::lua_rawset(l, -3);
                 }
             }
+            return;
         }
-        (Val::Tuple(items), Ty::Tuple(types)) => {
-            ffi::lua_createtable(l, items.len().min(c_int::MAX as usize) as c_int, 0);
-            for (i, (item, ty)) in items.into_iter().zip(types.iter()).enumerate() {
-                push(l, item, ty, true);
+        Ty::Tuple(types) => {
+            ffi::lua_createtable(l, types.len().min(c_int::MAX as usize) as c_int, 0);
+            for (i, t) in types.iter().enumerate() {
+                push(l, cur, t, true, keys);
                 ffi::lua_rawseti(l, -2, (i + 1) as _);
             }
+            return;
         }
-        (Val::Variant(name, payload), Ty::Variant(cases)) => {
-            let case_ty = cases.iter().find(|c| c.name == name).and_then(|c| c.ty.as_ref());
-            match (payload, case_ty) {
-                (Some(p), Some(ty)) => {
-                    ffi::lua_createtable(l, 0, 1);
-                    push_str(l, &name);
-                    push(l, *p, ty, true);
-                    ffi::lua_rawset(l, -3);
-                }
-                _ => push_str(l, &name),
+        Ty::Flags(names) if names.is_empty() => {
+            ffi::lua_createtable(l, 0, 0);
+            return;
+        }
+        _ => {}
+    }
+    let Ok(item) = cur.next() else {
+        ffi::lua_pushnil(l);
+        return;
+    };
+    match (item, ty) {
+        (Item::Bool(b), _) => ffi::lua_pushboolean(l, b as c_int),
+        (Item::Int(i), _) => ffi::lua_pushinteger(l, i as _),
+        (Item::F32(f), _) => ffi::lua_pushnumber(l, f.into()),
+        (Item::F64(f), _) => ffi::lua_pushnumber(l, f),
+        (Item::Char(c), _) => push_str(l, c.encode_utf8(&mut [0; 4])),
+        (Item::Bytes { .. } | Item::Ext { .. }, _) => {
+            // SAFETY: as for every tape item (see `Item::Ext`).
+            let b = cur.tape().bytes_of(&item).unwrap_or_default();
+            ffi::lua_pushlstring(l, b.as_ptr() as *const _, b.len());
+        }
+        (Item::Len(n), Ty::List(elem)) => {
+            ffi::lua_createtable(l, n.min(c_int::MAX as u32) as c_int, 0);
+            for i in 1..=n {
+                push(l, cur, elem, true, keys);
+                ffi::lua_rawseti(l, -2, i as _);
             }
         }
-        (Val::Enum(name), _) => push_str(l, &name),
-        (Val::Option(None), Ty::Option(_)) => {
+        (Item::Case(k), Ty::Variant(cases)) => match cases.get(k as usize) {
+            Some(case) => match &case.ty {
+                Some(t) => {
+                    ffi::lua_createtable(l, 0, 1);
+                    push_str(l, &case.name);
+                    push(l, cur, t, true, keys);
+                    ffi::lua_rawset(l, -3);
+                }
+                None => push_str(l, &case.name),
+            },
+            None => ffi::lua_pushnil(l),
+        },
+        (Item::Case(k), Ty::Enum(names)) => match names.get(k as usize) {
+            Some(n) => push_str(l, n),
+            None => ffi::lua_pushnil(l),
+        },
+        (Item::Case(0), Ty::Option(_)) => {
             if slot {
                 ffi::lua_pushlightuserdata(l, super::lua::null_ptr());
             } else {
                 ffi::lua_pushnil(l);
             }
         }
-        (Val::Option(Some(inner)), Ty::Option(ty)) => push(l, *inner, ty, slot || matches!(**ty, Ty::Option(_))),
-        (Val::Result(r), Ty::Result(ok, err)) => {
-            let (key, payload, ty) = match r {
-                Ok(p) => ("ok", p, ok),
-                Err(p) => ("err", p, err),
-            };
+        (Item::Case(_), Ty::Option(t)) => push(l, cur, t, slot || matches!(**t, Ty::Option(_)), keys),
+        (Item::Case(k), Ty::Result(ok, err)) => {
+            let (key, t) = if k == 0 { ("ok", ok) } else { ("err", err) };
             ffi::lua_createtable(l, 0, 1);
             push_str(l, key);
-            match (payload, ty) {
-                (Some(p), Some(ty)) => push(l, *p, ty, true),
-                _ => ffi::lua_pushboolean(l, 1),
+            match t {
+                Some(t) => push(l, cur, t, true, keys),
+                None => ffi::lua_pushboolean(l, 1),
             }
             ffi::lua_rawset(l, -3);
         }
-        (Val::Flags(names), _) => {
-            ffi::lua_createtable(l, 0, names.len().min(c_int::MAX as usize) as c_int);
-            for n in names {
-                push_str(l, &n);
-                ffi::lua_pushboolean(l, 1);
-                ffi::lua_rawset(l, -3);
+        (Item::Flags(first), Ty::Flags(names)) => {
+            ffi::lua_createtable(l, 0, 0);
+            let mut bits = first;
+            for (i, n) in names.iter().enumerate() {
+                if i > 0 && i % 32 == 0 {
+                    bits = cur.flags().unwrap_or(0);
+                }
+                if bits & (1 << (i % 32)) != 0 {
+                    push_str(l, n);
+                    ffi::lua_pushboolean(l, 1);
+                    ffi::lua_rawset(l, -3);
+                }
             }
         }
         _ => ffi::lua_pushnil(l),
     }
+}
+
+unsafe fn push_str(l: *mut ffi::lua_State, s: &str) {
+    ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+}
+
+/// Pushes the results of a call with result type `ty` as `funcs.call` returns them: a
+/// top-level `result<T, E>` as `value, nil` or `nil, e` (§2.1). Returns how many it pushed.
+///
+/// # Safety
+/// As [`push`].
+pub unsafe fn push_results(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, keys: c_int) -> c_int {
+    if let Ty::Result(ok, err) = ty {
+        let Ok(Item::Case(k)) = cur.next() else {
+            ffi::lua_pushnil(l);
+            return 1;
+        };
+        let t = if k == 0 { ok } else { err };
+        if k != 0 {
+            ffi::lua_pushnil(l);
+        }
+        match t {
+            Some(t) => push(l, cur, t, false, keys),
+            None => ffi::lua_pushboolean(l, 1),
+        }
+        if k == 0 {
+            ffi::lua_pushnil(l);
+        }
+        return 2;
+    }
+    push(l, cur, ty, false, keys);
+    1
 }

@@ -1,31 +1,144 @@
-//! Lua values read straight off the stack with the C API (no mlua references) into component
-//! values, by the same rules and messages as [`super::to_val`], for types that need nothing
-//! from mlua (no resource handles; on LuaJIT no 64-bit integers, which may come as cdata).
+//! Lua values read straight off the stack with the C API onto a value [`Tape`], by the same
+//! rules and messages as the mlua path in `lua.rs` (which remains for resource handles and
+//! LuaJIT's 64-bit cdata).
+//!
+//! Reading allocates nothing in Lua and raises no Lua error: record keys come from the
+//! state's table of interned field names ([`push_keys`]), so the raw `funcs.call` can read
+//! arguments without a protected call. A key missing from that table (a type this state has
+//! not read yet) stops a reading that may not make it ([`ReadError::NoKey`]).
 
 use std::ffi::c_int;
 
 use mlua::{ffi, Lua, Value};
 use wasmtime::component::Val;
 
-use super::lua::{char_from, enum_from, float_of, int_in, integral, not_integer, string_from, u64_of};
+use super::lua::{char_from, enum_from, float_of, int_in, integral, not_integer, u64_of, utf8};
 use super::path::{ConvError, Path};
+use super::tape::{self, Item, Tape};
 use super::ty::{Case, Field, Ty};
 
-/// Converts the Lua value `v` to a component value of type `ty`.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The value does not fit its type.
+    Conv(ConvError),
+    /// A record key is not interned in this state yet, and this reading may not intern it.
+    NoKey,
+}
+
+impl From<ConvError> for ReadError {
+    fn from(e: ConvError) -> ReadError {
+        ReadError::Conv(e)
+    }
+}
+
+impl ReadError {
+    fn in_field(self, name: &str) -> ReadError {
+        match self {
+            ReadError::Conv(e) => ReadError::Conv(e.in_field(name)),
+            other => other,
+        }
+    }
+
+    fn in_index(self, i: usize) -> ReadError {
+        match self {
+            ReadError::Conv(e) => ReadError::Conv(e.in_index(i)),
+            other => other,
+        }
+    }
+}
+
+type Read<T> = Result<T, ReadError>;
+
+/// How a reading goes.
+#[derive(Clone, Copy)]
+pub struct Reader {
+    /// Absolute stack index of the state's key table (see [`push_keys`]).
+    pub keys: c_int,
+    /// Intern missing keys (allocates: only under a protected call).
+    pub intern: bool,
+    /// Copy strings onto the tape instead of pointing at the Lua strings (for a tape that
+    /// leaves the Lua thread or outlives the values).
+    pub owned: bool,
+}
+
+/// The registry key of the state's table of interned field names.
+static KEYS: u8 = 0;
+
+fn keys_key() -> *mut std::ffi::c_void {
+    std::ptr::addr_of!(KEYS) as *mut std::ffi::c_void
+}
+
+/// Pushes the state's key table, creating it when `create` (allocates); without it and with
+/// no table yet, pushes nothing and returns false.
+///
+/// # Safety
+/// `l` is a valid state with room for two more values.
+pub unsafe fn push_keys(l: *mut ffi::lua_State, create: bool) -> bool {
+    ffi::lua_pushlightuserdata(l, keys_key());
+    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        return true;
+    }
+    ffi::lua_pop(l, 1);
+    if !create {
+        return false;
+    }
+    ffi::lua_createtable(l, 64, 0);
+    ffi::lua_pushlightuserdata(l, keys_key());
+    ffi::lua_pushvalue(l, -2);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    true
+}
+
+/// Pushes the interned string for key `key` (interning `name` when allowed).
+///
+/// # Safety
+/// `keys` is the absolute index of the key table; room for two more values.
+pub unsafe fn push_key(l: *mut ffi::lua_State, keys: c_int, key: u32, name: &str, intern: bool) -> bool {
+    ffi::lua_rawgeti(l, keys, key as _);
+    if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+        return true;
+    }
+    ffi::lua_pop(l, 1);
+    if !intern {
+        return false;
+    }
+    ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
+    ffi::lua_pushvalue(l, -1);
+    ffi::lua_rawseti(l, keys, key as _);
+    true
+}
+
+/// Converts the Lua value `v` to a component value of type `ty`, through a tape.
 ///
 /// # Errors
-/// The value does not fit its type (the message names the path).
+/// The value does not fit its type (the message names the path, below `path`).
 pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, ConvError> {
     let mut out = None;
     // SAFETY: exec_raw pushes `v` and runs the closure in a protected call; `read` leaves the
-    // stack as it found it.
+    // stack as it found it, and the tape's references to Lua strings are used before return.
     let done = unsafe {
         lua.exec_raw::<()>(v.clone(), |l| {
-            out = Some(read(l, ffi::lua_gettop(l), ty, path));
+            let idx = ffi::lua_gettop(l);
+            if ffi::lua_checkstack(l, 8) == 0 {
+                out = Some(Err(ConvError::here("Lua stack overflow")));
+                return;
+            }
+            push_keys(l, true);
+            let rd = Reader { keys: ffi::lua_gettop(l), intern: true, owned: false };
+            let mut t = tape::spare();
+            let r = match read(l, idx, ty, &mut t, rd) {
+                Ok(()) => tape::to_val(&mut tape::Cursor::new(&t), ty).map_err(|e| ConvError::here(e.to_string())),
+                Err(ReadError::Conv(e)) => Err(e),
+                Err(ReadError::NoKey) => Err(ConvError::here("internal error: a record key was not interned")),
+            };
+            tape::give_back(t);
+            ffi::lua_pop(l, 1);
+            out = Some(r);
         })
     };
     match (done, out) {
-        (Ok(()), Some(r)) => r,
+        (Ok(()), Some(r)) => r.map_err(|e| e.under(path)),
         (Err(e), _) => Err(ConvError::new(path, e.to_string())),
         (Ok(()), None) => Err(ConvError::new(path, "conversion did not run")),
     }
@@ -50,21 +163,26 @@ unsafe fn got(l: *mut ffi::lua_State, idx: c_int) -> &'static str {
     }
 }
 
-unsafe fn mismatch(l: *mut ffi::lua_State, idx: c_int, path: &Path, expected: &str) -> ConvError {
-    ConvError::new(path, format!("expected {expected}, got {}", got(l, idx)))
+unsafe fn mismatch(l: *mut ffi::lua_State, idx: c_int, expected: &str) -> ReadError {
+    ReadError::Conv(ConvError::here(format!("expected {expected}, got {}", got(l, idx))))
 }
 
-/// A number, boolean or nil as a plain mlua value (no reference), for the number rules.
-unsafe fn scalar_at(l: *mut ffi::lua_State, idx: c_int) -> Value {
+/// The empty path the shared number and string rules take (steps are added on return).
+fn here() -> &'static Path {
+    static EMPTY: std::sync::OnceLock<Path> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Path::new)
+}
+
+/// A number as a plain mlua value (no reference), for the number rules.
+unsafe fn number(l: *mut ffi::lua_State, idx: c_int, name: &str) -> Read<Value> {
     match ffi::lua_type(l, idx) {
-        ffi::LUA_TNUMBER if ffi::lua_isinteger(l, idx) != 0 => Value::Integer(ffi::lua_tointeger(l, idx)),
-        ffi::LUA_TNUMBER => Value::Number(ffi::lua_tonumber(l, idx)),
-        ffi::LUA_TBOOLEAN => Value::Boolean(ffi::lua_toboolean(l, idx) != 0),
-        _ => Value::Nil,
+        ffi::LUA_TNUMBER if ffi::lua_isinteger(l, idx) != 0 => Ok(Value::Integer(ffi::lua_tointeger(l, idx))),
+        ffi::LUA_TNUMBER => Ok(Value::Number(ffi::lua_tonumber(l, idx))),
+        _ => Err(mismatch(l, idx, name)),
     }
 }
 
-/// The bytes of a string slot (valid while the slot is).
+/// The bytes of a string slot (valid while the string is reachable).
 unsafe fn bytes_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
     if ffi::lua_type(l, idx) != ffi::LUA_TSTRING {
         return None;
@@ -74,234 +192,232 @@ unsafe fn bytes_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
     Some(std::slice::from_raw_parts(p as *const u8, len))
 }
 
-unsafe fn number(l: *mut ffi::lua_State, idx: c_int, path: &Path, name: &str) -> Result<Value, ConvError> {
-    if ffi::lua_type(l, idx) == ffi::LUA_TNUMBER {
-        Ok(scalar_at(l, idx))
+fn push_text(tape: &mut Tape, b: &[u8], owned: bool) -> Read<()> {
+    if owned {
+        tape.push_bytes(b).map_err(|e| ConvError::here(e.to_string()))?;
     } else {
-        Err(mismatch(l, idx, path, name))
+        tape.items.push(Item::Ext { ptr: b.as_ptr(), len: b.len() });
     }
+    Ok(())
 }
 
 /// An array table's length, after rejecting tables with only non-array keys.
-unsafe fn array_len(
-    l: *mut ffi::lua_State,
-    idx: c_int,
-    path: &Path,
-    expected: impl FnOnce() -> String,
-) -> Result<usize, ConvError> {
+unsafe fn array_len(l: *mut ffi::lua_State, idx: c_int, expected: impl FnOnce() -> String) -> Read<usize> {
     let len = ffi::lua_rawlen(l, idx);
     if len == 0 {
         ffi::lua_pushnil(l);
         if ffi::lua_next(l, idx) != 0 {
             let key = got(l, -2);
             ffi::lua_pop(l, 2);
-            return Err(ConvError::new(
-                path,
-                format!("expected {} (an array table), got a table with key {key}", expected()),
-            ));
+            return Err(ConvError::here(format!(
+                "expected {} (an array table), got a table with key {key}",
+                expected()
+            ))
+            .into());
         }
     }
     Ok(len as usize)
 }
 
-/// Reads the value at absolute index `idx`.
-unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, path: &mut Path) -> Result<Val, ConvError> {
+fn int(v: &Value, name: &str, lo: i64, hi: i64) -> Read<Item> {
+    Ok(Item::Int(int_in(v, here(), name, lo, hi)?))
+}
+
+/// Reads the value at absolute index `idx` onto the tape.
+///
+/// # Safety
+/// `l` is a valid state, `idx` an absolute index, `rd.keys` the key table's index.
+pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape, rd: Reader) -> Read<()> {
     if ffi::lua_checkstack(l, 4) == 0 {
-        return Err(ConvError::new(path, "value nested too deeply"));
+        return Err(ConvError::here("value nested too deeply").into());
     }
-    Ok(match ty {
+    let item = match ty {
         Ty::Bool => match ffi::lua_type(l, idx) {
-            ffi::LUA_TBOOLEAN => Val::Bool(ffi::lua_toboolean(l, idx) != 0),
-            _ => return Err(mismatch(l, idx, path, "bool")),
+            ffi::LUA_TBOOLEAN => Item::Bool(ffi::lua_toboolean(l, idx) != 0),
+            _ => return Err(mismatch(l, idx, "bool")),
         },
-        Ty::S8 => Val::S8(int_in(&number(l, idx, path, "s8")?, path, "s8", i8::MIN.into(), i8::MAX.into())? as i8),
-        Ty::U8 => Val::U8(int_in(&number(l, idx, path, "u8")?, path, "u8", 0, u8::MAX.into())? as u8),
-        Ty::S16 => {
-            Val::S16(int_in(&number(l, idx, path, "s16")?, path, "s16", i16::MIN.into(), i16::MAX.into())? as i16)
-        }
-        Ty::U16 => Val::U16(int_in(&number(l, idx, path, "u16")?, path, "u16", 0, u16::MAX.into())? as u16),
-        Ty::S32 => {
-            Val::S32(int_in(&number(l, idx, path, "s32")?, path, "s32", i32::MIN.into(), i32::MAX.into())? as i32)
-        }
-        Ty::U32 => Val::U32(int_in(&number(l, idx, path, "u32")?, path, "u32", 0, u32::MAX.into())? as u32),
+        Ty::S8 => int(&number(l, idx, "s8")?, "s8", i8::MIN.into(), i8::MAX.into())?,
+        Ty::U8 => int(&number(l, idx, "u8")?, "u8", 0, u8::MAX.into())?,
+        Ty::S16 => int(&number(l, idx, "s16")?, "s16", i16::MIN.into(), i16::MAX.into())?,
+        Ty::U16 => int(&number(l, idx, "u16")?, "u16", 0, u16::MAX.into())?,
+        Ty::S32 => int(&number(l, idx, "s32")?, "s32", i32::MIN.into(), i32::MAX.into())?,
+        Ty::U32 => int(&number(l, idx, "u32")?, "u32", 0, u32::MAX.into())?,
         Ty::S64 => {
-            let v = number(l, idx, path, "s64")?;
-            Val::S64(integral(&v).ok_or_else(|| not_integer(path, "s64", &v))?)
+            let v = number(l, idx, "s64")?;
+            Item::Int(integral(&v).ok_or_else(|| not_integer(here(), "s64", &v))?)
         }
-        Ty::U64 => Val::U64(u64_of(&number(l, idx, path, "u64")?, path)?),
-        Ty::F32 => Val::Float32(float_of(&number(l, idx, path, "f32")?, path, "f32")? as f32),
-        Ty::F64 => Val::Float64(float_of(&number(l, idx, path, "f64")?, path, "f64")?),
+        Ty::U64 => Item::Int(u64_of(&number(l, idx, "u64")?, here())? as i64),
+        Ty::F32 => Item::F32(float_of(&number(l, idx, "f32")?, here(), "f32")? as f32),
+        Ty::F64 => Item::F64(float_of(&number(l, idx, "f64")?, here(), "f64")?),
         Ty::Char => match bytes_at(l, idx) {
-            Some(b) => Val::Char(char_from(b, path)?),
-            None => return Err(mismatch(l, idx, path, "char")),
+            Some(b) => Item::Char(char_from(b, here())?),
+            None => return Err(mismatch(l, idx, "char")),
         },
         Ty::String => match bytes_at(l, idx) {
-            Some(b) => Val::String(string_from(b, path)?),
-            None => return Err(mismatch(l, idx, path, "string")),
-        },
-        Ty::Bytes => match ffi::lua_type(l, idx) {
-            ffi::LUA_TSTRING => Val::List(bytes_at(l, idx).unwrap_or_default().iter().map(|b| Val::U8(*b)).collect()),
-            ffi::LUA_TTABLE => {
-                let len = array_len(l, idx, path, || "list<u8>".into())?;
-                let mut out = Vec::with_capacity(len);
-                for i in 1..=len {
-                    ffi::lua_rawgeti(l, idx, i as _);
-                    path.push_index(i);
-                    let item = number(l, -1, path, "u8").and_then(|v| int_in(&v, path, "u8", 0, 255));
-                    ffi::lua_pop(l, 1);
-                    out.push(Val::U8(item? as u8));
-                    path.pop();
-                }
-                Val::List(out)
+            Some(b) => {
+                utf8(b, here())?;
+                return push_text(tape, b, rd.owned);
             }
-            _ => return Err(mismatch(l, idx, path, "list<u8> (a string or an array of bytes)")),
+            None => return Err(mismatch(l, idx, "string")),
         },
+        Ty::Bytes => return bytes(l, idx, tape, rd),
         Ty::List(elem) => {
             if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-                return Err(mismatch(l, idx, path, &ty.describe()));
+                return Err(mismatch(l, idx, &ty.describe()));
             }
-            let len = array_len(l, idx, path, || ty.describe())?;
-            let mut out = Vec::with_capacity(len);
+            let len = array_len(l, idx, || ty.describe())?;
+            tape.items.push(Item::Len(u32::try_from(len).map_err(|_| ConvError::here("list too long"))?));
             for i in 1..=len {
                 ffi::lua_rawgeti(l, idx, i as _);
-                path.push_index(i);
-                let item = read(l, ffi::lua_gettop(l), elem, path);
+                let item = read(l, ffi::lua_gettop(l), elem, tape, rd);
                 ffi::lua_pop(l, 1);
-                out.push(item?);
-                path.pop();
+                item.map_err(|e| e.in_index(i))?;
             }
-            Val::List(out)
+            return Ok(());
         }
         Ty::Record(fields) => {
             if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-                return Err(mismatch(l, idx, path, "record (a table)"));
+                return Err(mismatch(l, idx, "record (a table)"));
             }
-            Val::Record(record(l, idx, fields, path)?)
+            return record(l, idx, fields, tape, rd);
         }
         Ty::Tuple(types) => {
             if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-                return Err(mismatch(l, idx, path, &ty.describe()));
+                return Err(mismatch(l, idx, &ty.describe()));
             }
             let len = ffi::lua_rawlen(l, idx) as usize;
             if len != types.len() {
-                return Err(ConvError::new(
-                    path,
-                    format!("expected {} (an array of {} values), got an array of {len}", ty.describe(), types.len()),
-                ));
+                return Err(ConvError::here(format!(
+                    "expected {} (an array of {} values), got an array of {len}",
+                    ty.describe(),
+                    types.len()
+                ))
+                .into());
             }
-            let mut out = Vec::with_capacity(len);
             for (i, elem) in types.iter().enumerate() {
                 ffi::lua_rawgeti(l, idx, (i + 1) as _);
-                path.push_index(i + 1);
-                let item = read(l, ffi::lua_gettop(l), elem, path);
+                let item = read(l, ffi::lua_gettop(l), elem, tape, rd);
                 ffi::lua_pop(l, 1);
-                out.push(item?);
-                path.pop();
+                item.map_err(|e| e.in_index(i + 1))?;
             }
-            Val::Tuple(out)
+            return Ok(());
         }
-        Ty::Variant(cases) => variant(l, idx, cases, path)?,
+        Ty::Variant(cases) => return variant(l, idx, cases, tape, rd),
         Ty::Enum(names) => match bytes_at(l, idx) {
-            Some(b) => Val::Enum(names[enum_from(b, names, path)?].clone()),
-            None => return Err(mismatch(l, idx, path, &format!("enum case ({})", names.join("|")))),
+            Some(b) => Item::Case(enum_from(b, names, here())? as u32),
+            None => return Err(mismatch(l, idx, &format!("enum case ({})", names.join("|")))),
         },
         Ty::Option(inner) => match ffi::lua_type(l, idx) {
-            ffi::LUA_TNIL | ffi::LUA_TNONE => Val::Option(None),
-            _ if is_null(l, idx) => match **inner {
-                Ty::Option(_) => Val::Option(Some(Box::new(Val::Option(None)))),
-                _ => Val::Option(None),
-            },
-            _ => Val::Option(Some(Box::new(read(l, idx, inner, path)?))),
+            ffi::LUA_TNIL | ffi::LUA_TNONE => Item::Case(0),
+            _ if is_null(l, idx) => {
+                // `wippy.null` is the inner `none` of a nested option.
+                if let Ty::Option(_) = **inner {
+                    tape.items.push(Item::Case(1));
+                }
+                Item::Case(0)
+            }
+            _ => {
+                tape.items.push(Item::Case(1));
+                return read(l, idx, inner, tape, rd);
+            }
         },
-        Ty::Result(ok, err) => result(l, idx, ok.as_deref(), err.as_deref(), path)?,
-        Ty::Flags(names) => Val::Flags(flags(l, idx, names, path)?),
+        Ty::Result(ok, err) => return result(l, idx, ok.as_deref(), err.as_deref(), tape, rd),
+        Ty::Flags(names) => return flags(l, idx, names, tape),
         Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => {
-            return Err(ConvError::new(path, format!("{} values cannot be read here", ty.describe())))
+            return Err(ConvError::here(format!("{} values cannot be read here", ty.describe())).into())
         }
-    })
+    };
+    tape.items.push(item);
+    Ok(())
 }
 
-unsafe fn push_str(l: *mut ffi::lua_State, s: &str) {
-    ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+/// `list<u8>`: a string, or an array of byte values.
+unsafe fn bytes(l: *mut ffi::lua_State, idx: c_int, tape: &mut Tape, rd: Reader) -> Read<()> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TSTRING => push_text(tape, bytes_at(l, idx).unwrap_or_default(), rd.owned),
+        ffi::LUA_TTABLE => {
+            let len = array_len(l, idx, || "list<u8>".into())?;
+            let at = tape.bytes.len();
+            for i in 1..=len {
+                ffi::lua_rawgeti(l, idx, i as _);
+                let item = number(l, -1, "u8").and_then(|v| Ok(int_in(&v, here(), "u8", 0, 255)?));
+                ffi::lua_pop(l, 1);
+                tape.bytes.push(item.map_err(|e| e.in_index(i))? as u8);
+            }
+            let too_long = |_| ConvError::here("list too long");
+            tape.items.push(Item::Bytes {
+                at: u32::try_from(at).map_err(too_long)?,
+                len: u32::try_from(len).map_err(too_long)?,
+            });
+            Ok(())
+        }
+        _ => Err(mismatch(l, idx, "list<u8> (a string or an array of bytes)")),
+    }
 }
 
-unsafe fn record(
-    l: *mut ffi::lua_State,
-    idx: c_int,
-    fields: &[Field],
-    path: &mut Path,
-) -> Result<Vec<(String, Val)>, ConvError> {
-    let mut out = Vec::with_capacity(fields.len());
+unsafe fn record(l: *mut ffi::lua_State, idx: c_int, fields: &[Field], tape: &mut Tape, rd: Reader) -> Read<()> {
     for f in fields {
-        push_str(l, &f.name);
+        if !push_key(l, rd.keys, f.key, &f.name, rd.intern) {
+            return Err(ReadError::NoKey);
+        }
         ffi::lua_rawget(l, idx);
         if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
             if let Some(alias) = &f.alias {
                 ffi::lua_pop(l, 1);
-                push_str(l, alias);
+                if !push_key(l, rd.keys, f.key + 1, alias, rd.intern) {
+                    return Err(ReadError::NoKey);
+                }
                 ffi::lua_rawget(l, idx);
             }
         }
-        path.push_field(&f.name);
-        let missing = ffi::lua_type(l, -1) == ffi::LUA_TNIL && !matches!(f.ty, Ty::Option(_));
-        let item = if missing {
-            Err(ConvError::new(path, format!("missing field (expected {})", f.ty.describe())))
+        let item = if ffi::lua_type(l, -1) == ffi::LUA_TNIL && !matches!(f.ty, Ty::Option(_)) {
+            Err(ConvError::here(format!("missing field (expected {})", f.ty.describe())).into())
         } else {
-            read(l, ffi::lua_gettop(l), &f.ty, path)
+            read(l, ffi::lua_gettop(l), &f.ty, tape, rd)
         };
         ffi::lua_pop(l, 1);
-        out.push((f.name.clone(), item?));
-        path.pop();
+        item.map_err(|e| e.in_field(&f.name))?;
     }
-    Ok(out)
+    Ok(())
 }
 
-/// The name of the single key of a `{case = payload}` table, with the payload pushed on top.
-/// The caller pops the payload and then calls [`only_key`].
-unsafe fn first_pair(l: *mut ffi::lua_State, idx: c_int, path: &Path, what: &str) -> Result<String, ConvError> {
+/// The key of a `{case = payload}` table, with the payload pushed on top. The caller pops
+/// the payload and then calls [`only_key`].
+unsafe fn first_pair<'a>(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read<&'a [u8]> {
+    let fail =
+        || ConvError::here(format!("expected {what} (a table with one key), got an empty or non-string-keyed table"));
     ffi::lua_pushnil(l);
     if ffi::lua_next(l, idx) == 0 {
-        return Err(ConvError::new(
-            path,
-            format!("expected {what} (a table with one key), got an empty or non-string-keyed table"),
-        ));
+        return Err(fail().into());
     }
     match bytes_at(l, -2) {
-        Some(k) => Ok(String::from_utf8_lossy(k).into_owned()),
+        Some(k) => Ok(k),
         None => {
             ffi::lua_pop(l, 2);
-            Err(ConvError::new(
-                path,
-                format!("expected {what} (a table with one key), got an empty or non-string-keyed table"),
-            ))
+            Err(fail().into())
         }
     }
 }
 
 /// After the payload was popped (key on top): fails when the table has another key.
-unsafe fn only_key(l: *mut ffi::lua_State, idx: c_int, path: &Path, what: &str) -> Result<(), ConvError> {
+unsafe fn only_key(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read<()> {
     if ffi::lua_next(l, idx) != 0 {
         ffi::lua_pop(l, 2);
-        return Err(ConvError::new(path, format!("expected {what} (a table with exactly one key), got several keys")));
+        return Err(ConvError::here(format!("expected {what} (a table with exactly one key), got several keys")).into());
     }
     Ok(())
 }
 
 /// Reads the payload on top of the stack (key below it) and pops it; on failure pops the key
 /// too. A case without a payload type takes `nil` or `true`.
-unsafe fn payload(
-    l: *mut ffi::lua_State,
-    ty: Option<&Ty>,
-    path: &mut Path,
-    unit: &str,
-) -> Result<Option<Box<Val>>, ConvError> {
+unsafe fn payload(l: *mut ffi::lua_State, ty: Option<&Ty>, unit: &str, tape: &mut Tape, rd: Reader) -> Read<()> {
     let out = match ty {
         None => match ffi::lua_type(l, -1) {
-            ffi::LUA_TNIL => Ok(None),
-            ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => Ok(None),
-            _ => Err(ConvError::new(path, format!("{unit} {}", got(l, -1)))),
+            ffi::LUA_TNIL => Ok(()),
+            ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => Ok(()),
+            _ => Err(ConvError::here(format!("{unit} {}", got(l, -1))).into()),
         },
-        Some(ty) => read(l, ffi::lua_gettop(l), ty, path).map(|v| Some(Box::new(v))),
+        Some(ty) => read(l, ffi::lua_gettop(l), ty, tape, rd),
     };
     ffi::lua_pop(l, 1);
     if out.is_err() {
@@ -310,43 +426,49 @@ unsafe fn payload(
     out
 }
 
-unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], path: &mut Path) -> Result<Val, ConvError> {
+unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], tape: &mut Tape, rd: Reader) -> Read<()> {
     const WHAT: &str = "variant {case = payload}";
-    let names = || cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-    let find = |name: &str, path: &Path| {
-        cases.iter().find(|c| c.name == name).ok_or_else(|| {
-            ConvError::new(path, format!("unknown variant case \"{name}\", expected one of: {}", names()))
+    let find = |name: &[u8]| {
+        cases.iter().position(|c| c.name.as_bytes() == name).ok_or_else(|| {
+            let names = cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+            ReadError::Conv(ConvError::here(format!(
+                "unknown variant case \"{}\", expected one of: {names}",
+                String::from_utf8_lossy(name)
+            )))
         })
     };
     match ffi::lua_type(l, idx) {
         ffi::LUA_TSTRING => {
-            let name = String::from_utf8_lossy(bytes_at(l, idx).unwrap_or_default()).into_owned();
-            let case = find(&name, path)?;
-            path.push_field(&case.name);
-            let out = match &case.ty {
-                None => Ok(Val::Variant(case.name.clone(), None)),
-                Some(Ty::Option(_)) => Ok(Val::Variant(case.name.clone(), Some(Box::new(Val::Option(None))))),
-                Some(ty) => Err(ConvError::new(path, format!("missing payload (expected {})", ty.describe()))),
-            };
-            path.pop();
-            out
+            let k = find(bytes_at(l, idx).unwrap_or_default())?;
+            let case = &cases[k];
+            tape.items.push(Item::Case(k as u32));
+            match &case.ty {
+                None => Ok(()),
+                // A case name alone is the case with an absent optional payload.
+                Some(Ty::Option(_)) => {
+                    tape.items.push(Item::Case(0));
+                    Ok(())
+                }
+                Some(ty) => Err(ConvError::here(format!("missing payload (expected {})", ty.describe()))
+                    .in_field(&case.name)
+                    .into()),
+            }
         }
         ffi::LUA_TTABLE => {
-            let name = first_pair(l, idx, path, WHAT)?;
-            let case = match find(&name, path) {
-                Ok(c) => c,
+            let name = first_pair(l, idx, WHAT)?;
+            let k = match find(name) {
+                Ok(k) => k,
                 Err(e) => {
                     ffi::lua_pop(l, 2);
                     return Err(e);
                 }
             };
-            path.push_field(&case.name);
-            let payload = payload(l, case.ty.as_ref(), path, "case has no payload, got")?;
-            path.pop();
-            only_key(l, idx, path, WHAT)?;
-            Ok(Val::Variant(case.name.clone(), payload))
+            let case = &cases[k];
+            tape.items.push(Item::Case(k as u32));
+            payload(l, case.ty.as_ref(), "case has no payload, got", tape, rd).map_err(|e| e.in_field(&case.name))?;
+            only_key(l, idx, WHAT)
         }
-        _ => Err(mismatch(l, idx, path, "variant ({case = payload} or a case name)")),
+        _ => Err(mismatch(l, idx, "variant ({case = payload} or a case name)")),
     }
 }
 
@@ -355,63 +477,74 @@ unsafe fn result(
     idx: c_int,
     ok: Option<&Ty>,
     err: Option<&Ty>,
-    path: &mut Path,
-) -> Result<Val, ConvError> {
+    tape: &mut Tape,
+    rd: Reader,
+) -> Read<()> {
     const WHAT: &str = "result {ok = value} or {err = value}";
     if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-        return Err(mismatch(l, idx, path, "result ({ok = value} or {err = value})"));
+        return Err(mismatch(l, idx, "result ({ok = value} or {err = value})"));
     }
-    let name = first_pair(l, idx, path, WHAT)?;
-    let ty = match name.as_str() {
-        "ok" => ok,
-        "err" => err,
+    let name = first_pair(l, idx, WHAT)?;
+    let (case, branch, ty) = match name {
+        b"ok" => (0, "ok", ok),
+        b"err" => (1, "err", err),
         other => {
+            let other = String::from_utf8_lossy(other).into_owned();
             ffi::lua_pop(l, 2);
-            return Err(ConvError::new(path, format!("expected result key \"ok\" or \"err\", got \"{other}\"")));
+            return Err(ConvError::here(format!("expected result key \"ok\" or \"err\", got \"{other}\"")).into());
         }
     };
-    path.push_field(&name);
-    let payload = payload(l, ty, path, "expected true (no payload), got")?;
-    path.pop();
-    only_key(l, idx, path, WHAT)?;
-    Ok(Val::Result(if name == "ok" { Ok(payload) } else { Err(payload) }))
+    tape.items.push(Item::Case(case));
+    payload(l, ty, "expected true (no payload), got", tape, rd).map_err(|e| e.in_field(branch))?;
+    only_key(l, idx, WHAT)
 }
 
-unsafe fn flags(l: *mut ffi::lua_State, idx: c_int, names: &[String], path: &Path) -> Result<Vec<String>, ConvError> {
+unsafe fn flags(l: *mut ffi::lua_State, idx: c_int, names: &[String], tape: &mut Tape) -> Read<()> {
     if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-        return Err(mismatch(l, idx, path, "flags (a set table or an array of names)"));
+        return Err(mismatch(l, idx, "flags (a set table or an array of names)"));
     }
-    let mut set = vec![false; names.len()];
+    let at = tape.items.len();
+    let words = names.len().div_ceil(32);
+    tape.items.extend(std::iter::repeat_n(Item::Flags(0), words));
     let lookup = |k: &[u8]| {
         names.iter().position(|n| n.as_bytes() == k).ok_or_else(|| {
-            ConvError::new(
-                path,
-                format!("unknown flag \"{}\", expected any of: {}", String::from_utf8_lossy(k), names.join(", ")),
-            )
+            ConvError::here(format!(
+                "unknown flag \"{}\", expected any of: {}",
+                String::from_utf8_lossy(k),
+                names.join(", ")
+            ))
         })
+    };
+    let set = |tape: &mut Tape, i: usize, on: bool| {
+        if let Item::Flags(w) = &mut tape.items[at + i / 32] {
+            if on {
+                *w |= 1 << (i % 32);
+            } else {
+                *w &= !(1 << (i % 32));
+            }
+        }
     };
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, idx) != 0 {
         let step = match (ffi::lua_type(l, -2), ffi::lua_type(l, -1)) {
-            (ffi::LUA_TNUMBER, ffi::LUA_TSTRING) => lookup(bytes_at(l, -1).unwrap_or_default()).map(|i| set[i] = true),
+            (ffi::LUA_TNUMBER, ffi::LUA_TSTRING) => {
+                lookup(bytes_at(l, -1).unwrap_or_default()).map(|i| set(tape, i, true))
+            }
             (ffi::LUA_TSTRING, ffi::LUA_TBOOLEAN) => {
                 let on = ffi::lua_toboolean(l, -1) != 0;
-                lookup(bytes_at(l, -2).unwrap_or_default()).map(|i| set[i] = on)
+                lookup(bytes_at(l, -2).unwrap_or_default()).map(|i| set(tape, i, on))
             }
-            _ => Err(ConvError::new(
-                path,
-                format!(
-                    "expected flags as {{name = true}} or {{\"name\"}}, got key {} with value {}",
-                    got(l, -2),
-                    got(l, -1)
-                ),
-            )),
+            _ => Err(ConvError::here(format!(
+                "expected flags as {{name = true}} or {{\"name\"}}, got key {} with value {}",
+                got(l, -2),
+                got(l, -1)
+            ))),
         };
         ffi::lua_pop(l, 1);
         if let Err(e) = step {
             ffi::lua_pop(l, 1);
-            return Err(e);
+            return Err(e.into());
         }
     }
-    Ok(names.iter().zip(set).filter(|(_, on)| *on).map(|(n, _)| n.clone()).collect())
+    Ok(())
 }

@@ -43,6 +43,20 @@ pub struct Field {
     /// The snake_case spelling of a kebab-case name, accepted on input.
     pub alias: Option<String>,
     pub ty: Ty,
+    /// The index of the name in a Lua state's table of interned field names (the alias is
+    /// at `key + 1`), so conversions find the key string without making it; see [`Field::new`].
+    pub key: u32,
+}
+
+static NEXT_KEY: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+impl Field {
+    /// A field with its snake_case alias (for kebab-case names) and fresh name keys.
+    pub fn new(name: &str, ty: Ty) -> Field {
+        let alias = name.contains('-').then(|| name.replace('-', "_"));
+        let key = NEXT_KEY.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+        Field { name: name.to_string(), alias, ty, key }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -273,16 +273,9 @@ impl Wit {
             Type::String => Ty::String,
             Type::ErrorContext => Ty::Unsupported("error-context"),
             Type::Id(id) => match &self.resolve.types[*id].kind {
-                TypeDefKind::Record(r) => Ty::Record(
-                    r.fields
-                        .iter()
-                        .map(|f| Field {
-                            name: f.name.clone(),
-                            alias: f.name.contains('-').then(|| f.name.replace('-', "_")),
-                            ty: self.ty(&f.ty),
-                        })
-                        .collect::<Arc<[Field]>>(),
-                ),
+                TypeDefKind::Record(r) => {
+                    Ty::Record(r.fields.iter().map(|f| Field::new(&f.name, self.ty(&f.ty))).collect::<Arc<[Field]>>())
+                }
                 TypeDefKind::Tuple(t) => Ty::Tuple(t.types.iter().map(|t| self.ty(t)).collect()),
                 TypeDefKind::Variant(v) => Ty::Variant(
                     v.cases

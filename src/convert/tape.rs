@@ -1,0 +1,953 @@
+//! A call's values as a flat sequence, a *tape*: the items a walk of the WIT type meets, in
+//! order. Lua values are read onto a tape (`read`), lowered from it straight into guest memory
+//! under the canonical ABI ([`Args`]), lifted from guest memory onto a tape ([`Rets`]) and
+//! pushed from it onto the Lua stack (`push`) — no `Val` tree, no allocation per value: a tape
+//! is two vectors a Lua state reuses from call to call.
+//!
+//! The lowering and lifting walk wasmtime's own type of the export (`InterfaceType`), so the
+//! memory layout is wasmtime's by construction; scalars and strings go through wasmtime's own
+//! `Lower`/`Lift` implementations. A tape that does not match the type is an error, never a
+//! wrong write.
+
+use std::mem::MaybeUninit;
+use std::slice::{Iter, IterMut};
+
+use wasmtime::component::__internal::wasmtime_environ::component::{
+    StringEncoding, TypeTuple, VariantInfo, MAX_FLAT_PARAMS,
+};
+use wasmtime::component::__internal::{
+    CanonicalAbiInfo, ComponentTypes, InstanceType, InterfaceType, LiftContext, LowerContext,
+};
+use wasmtime::component::{ComponentNamedList, ComponentType, Lift, Lower, Val};
+use wasmtime::{bail, Result, ValRaw};
+
+use super::ty::Ty;
+
+/// One value, or the head of a compound one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Item {
+    Bool(bool),
+    /// Any integer type, sign- or zero-extended (`u64` as its bits).
+    Int(i64),
+    F32(f32),
+    F64(f64),
+    Char(char),
+    /// A string (valid UTF-8) or `list<u8>` held by the tape: `bytes[at..at + len]`.
+    Bytes {
+        at: u32,
+        len: u32,
+    },
+    /// A string (valid UTF-8) or `list<u8>` held elsewhere: a Lua string that outlives the
+    /// call (an argument on the caller's stack, or reachable from one).
+    Ext {
+        ptr: *const u8,
+        len: usize,
+    },
+    /// A list's length; its elements follow.
+    Len(u32),
+    /// The case of a variant, enum, option (0 none, 1 some) or result (0 ok, 1 err); its
+    /// payload follows when the case has one.
+    Case(u32),
+    /// Thirty-two flags (one item per started group of 32).
+    Flags(u32),
+}
+
+#[derive(Default, Debug)]
+pub struct Tape {
+    pub items: Vec<Item>,
+    pub bytes: Vec<u8>,
+}
+
+impl Tape {
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.bytes.clear();
+    }
+
+    /// Appends bytes owned by the tape.
+    pub fn push_bytes(&mut self, b: &[u8]) -> Result<()> {
+        let at = u32::try_from(self.bytes.len())?;
+        let len = u32::try_from(b.len())?;
+        self.bytes.extend_from_slice(b);
+        self.items.push(Item::Bytes { at, len });
+        Ok(())
+    }
+
+    /// The bytes of a `Bytes` or `Ext` item.
+    ///
+    /// # Safety
+    /// An `Ext` item's pointer must still be valid.
+    pub unsafe fn bytes_of(&self, item: &Item) -> Option<&[u8]> {
+        match *item {
+            Item::Bytes { at, len } => self.bytes.get(at as usize..(at + len) as usize),
+            Item::Ext { ptr, len } => Some(std::slice::from_raw_parts(ptr, len)),
+            _ => None,
+        }
+    }
+}
+
+/// Walks a tape's items in order.
+pub struct Cursor<'a> {
+    tape: &'a Tape,
+    items: Iter<'a, Item>,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(tape: &'a Tape) -> Cursor<'a> {
+        Cursor { tape, items: tape.items.iter() }
+    }
+
+    pub fn tape(&self) -> &'a Tape {
+        self.tape
+    }
+
+    pub fn next(&mut self) -> Result<Item> {
+        match self.items.next() {
+            Some(i) => Ok(*i),
+            None => bail!("value tape ended early"),
+        }
+    }
+
+    fn int(&mut self) -> Result<i64> {
+        match self.next()? {
+            Item::Int(i) => Ok(i),
+            other => bail!("value tape: expected an integer, found {other:?}"),
+        }
+    }
+
+    pub fn case(&mut self) -> Result<u32> {
+        match self.next()? {
+            Item::Case(c) => Ok(c),
+            other => bail!("value tape: expected a case, found {other:?}"),
+        }
+    }
+
+    pub fn len(&mut self) -> Result<usize> {
+        match self.next()? {
+            Item::Len(n) => Ok(n as usize),
+            other => bail!("value tape: expected a list length, found {other:?}"),
+        }
+    }
+
+    pub fn flags(&mut self) -> Result<u32> {
+        match self.next()? {
+            Item::Flags(w) => Ok(w),
+            other => bail!("value tape: expected flags, found {other:?}"),
+        }
+    }
+
+    /// The next item when it is bytes; `None` (nothing consumed) when it is not.
+    pub fn try_bytes(&mut self) -> Option<&'a [u8]> {
+        let mut peek = self.items.clone();
+        let item = peek.next()?;
+        // SAFETY: `Ext` items point at Lua strings kept alive for the call (see `Item::Ext`).
+        let b = unsafe { self.tape.bytes_of(item) }?;
+        self.items = peek;
+        Some(b)
+    }
+
+    pub fn bytes(&mut self) -> Result<&'a [u8]> {
+        match self.try_bytes() {
+            Some(b) => Ok(b),
+            None => bail!("value tape: expected bytes, found {:?}", self.items.clone().next()),
+        }
+    }
+
+    pub fn str(&mut self) -> Result<&'a str> {
+        Ok(std::str::from_utf8(self.bytes()?)?)
+    }
+}
+
+/// The arguments of a call, lowered from a tape. Always the flat form of up to 16 core
+/// values wasmtime passes on the stack; longer parameter lists are stored in guest memory
+/// here, as the canonical ABI asks, and passed by pointer.
+pub struct Args<'a>(pub &'a Tape);
+
+// SAFETY: `Ext` items point at immutable Lua strings that live for the call; a blocking call
+// only reads them on the thread that owns the Lua state.
+unsafe impl Send for Args<'_> {}
+unsafe impl Sync for Args<'_> {}
+
+// SAFETY: `Lower` is `[ValRaw; MAX_FLAT_PARAMS]`, a sequence of `ValRaw`s as required, and
+// the lowering below writes the parameters of the function's real type (wasmtime passes that
+// type in); `ABI` only serves the heap form of parameters, which wasmtime never picks for a
+// flat count of 16.
+unsafe impl ComponentType for Args<'_> {
+    type Lower = [ValRaw; MAX_FLAT_PARAMS];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::SCALAR4;
+
+    fn typecheck(_: &InterfaceType, _: &InstanceType<'_>) -> Result<()> {
+        // The function is made with `TypedFunc::new_unchecked`: lowering follows the real type.
+        Ok(())
+    }
+}
+
+// SAFETY: see `ComponentType` above.
+unsafe impl ComponentNamedList for Args<'_> {}
+
+// SAFETY: writes exactly the core values (or the pointer) the parameter types flatten to.
+unsafe impl Lower for Args<'_> {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> Result<()> {
+        let types = cx.types;
+        let params = tuple(types, ty)?;
+        // SAFETY: an array of `MaybeUninit` may be viewed as initialized.
+        let dst: &mut [MaybeUninit<ValRaw>; MAX_FLAT_PARAMS] =
+            unsafe { &mut *(dst as *mut MaybeUninit<Self::Lower>).cast() };
+        let mut cur = Cursor::new(self.0);
+        if params.abi.flat_count(MAX_FLAT_PARAMS).is_some() {
+            let mut out = dst.iter_mut();
+            for ty in params.types.iter() {
+                lower(cx, *ty, &mut cur, &mut out)?;
+            }
+        } else {
+            let ptr = cx.realloc(0, 0, params.abi.align32, params.abi.size32 as usize)?;
+            let mut offset = ptr;
+            for ty in params.types.iter() {
+                let at = types.canonical_abi(ty).next_field32_size(&mut offset);
+                store(cx, *ty, &mut cur, at)?;
+            }
+            dst[0].write(ValRaw::i64(ptr as i64));
+        }
+        Ok(())
+    }
+
+    fn linear_lower_to_memory<T>(&self, _: &mut LowerContext<'_, T>, _: InterfaceType, _: usize) -> Result<()> {
+        bail!("the argument list is never stored as one value")
+    }
+}
+
+/// The results of a call, lifted onto a tape (taken from the thread's spare, see [`spare`]).
+pub struct Rets(pub Tape);
+
+// SAFETY: a lifted tape holds only owned bytes (no `Ext` items).
+unsafe impl Send for Rets {}
+unsafe impl Sync for Rets {}
+
+// SAFETY: `Lower` is one `ValRaw`, as for every result list wasmtime calls with (one flat
+// value, or the pointer to the results in memory, which `linear_lift_from_flat` follows as the
+// canonical ABI says). `ABI` serves only the heap form, never chosen for one flat value.
+unsafe impl ComponentType for Rets {
+    type Lower = [ValRaw; 1];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::SCALAR4;
+
+    fn typecheck(_: &InterfaceType, _: &InstanceType<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+// SAFETY: see `ComponentType` above.
+unsafe impl ComponentNamedList for Rets {}
+
+// SAFETY: reads only what the result types say, bounds-checked against guest memory.
+unsafe impl Lift for Rets {
+    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> Result<Self> {
+        let types = cx.types;
+        let results = tuple(types, ty)?;
+        let mut tape = spare();
+        if results.abi.flat_count(1).is_some() {
+            let mut src = src.iter();
+            for ty in results.types.iter() {
+                lift(cx, *ty, &mut src, &mut tape)?;
+            }
+        } else {
+            let ptr = src[0].get_u32() as usize;
+            if ptr % results.abi.align32 as usize != 0 {
+                bail!("return pointer not aligned");
+            }
+            let bytes = cx
+                .memory()
+                .get(ptr..)
+                .and_then(|b| b.get(..results.abi.size32 as usize))
+                .ok_or_else(|| wasmtime::format_err!("pointer out of bounds of memory"))?;
+            let mut offset = 0;
+            for ty in results.types.iter() {
+                let abi = types.canonical_abi(ty);
+                let at = abi.next_field32_size(&mut offset);
+                load(cx, *ty, &bytes[at..][..abi.size32 as usize], &mut tape)?;
+            }
+        }
+        Ok(Rets(tape))
+    }
+
+    fn linear_lift_from_memory(_: &mut LiftContext<'_>, _: InterfaceType, _: &[u8]) -> Result<Self> {
+        bail!("the result list is never loaded as one value")
+    }
+}
+
+thread_local! {
+    static SPARE: std::cell::Cell<Option<Tape>> = const { std::cell::Cell::new(None) };
+}
+
+/// An empty tape, reusing this thread's spare one (its buffers keep their capacity).
+pub fn spare() -> Tape {
+    let mut t = SPARE.with(|s| s.take()).unwrap_or_default();
+    t.clear();
+    t
+}
+
+/// Hands a tape back for the next [`spare`].
+pub fn give_back(t: Tape) {
+    SPARE.with(|s| s.set(Some(t)));
+}
+
+fn tuple(types: &ComponentTypes, ty: InterfaceType) -> Result<&TypeTuple> {
+    match ty {
+        InterfaceType::Tuple(i) => Ok(&types[i]),
+        _ => bail!("expected a parameter or result list"),
+    }
+}
+
+fn slot<'a>(out: &mut IterMut<'a, MaybeUninit<ValRaw>>) -> Result<&'a mut MaybeUninit<ValRaw>> {
+    match out.next() {
+        Some(s) => Ok(s),
+        None => bail!("too many flat values"),
+    }
+}
+
+/// The discriminant of a case and the payload type it carries.
+fn case_of(types: &ComponentTypes, ty: InterfaceType, case: u32) -> Result<Option<InterfaceType>> {
+    let payload = match ty {
+        InterfaceType::Variant(i) => match types[i].cases.get_index(case as usize) {
+            Some((_, t)) => *t,
+            None => bail!("variant case {case} out of range"),
+        },
+        InterfaceType::Enum(i) if (case as usize) < types[i].names.len() => None,
+        InterfaceType::Option(i) if case <= 1 => (case == 1).then_some(types[i].ty),
+        InterfaceType::Result(i) if case <= 1 => {
+            let r = &types[i];
+            if case == 0 {
+                r.ok
+            } else {
+                r.err
+            }
+        }
+        _ => bail!("case {case} out of range"),
+    };
+    Ok(payload)
+}
+
+fn variant_info(types: &ComponentTypes, ty: InterfaceType) -> Option<&VariantInfo> {
+    Some(match ty {
+        InterfaceType::Variant(i) => &types[i].info,
+        InterfaceType::Enum(i) => &types[i].info,
+        InterfaceType::Option(i) => &types[i].info,
+        InterfaceType::Result(i) => &types[i].info,
+        _ => return None,
+    })
+}
+
+fn flag_count(types: &ComponentTypes, ty: InterfaceType) -> usize {
+    match ty {
+        InterfaceType::Flags(i) => types[i].names.len(),
+        _ => 0,
+    }
+}
+
+/// Lowers the next value of type `ty` to its flat core values.
+fn lower<T>(
+    cx: &mut LowerContext<'_, T>,
+    ty: InterfaceType,
+    cur: &mut Cursor<'_>,
+    out: &mut IterMut<'_, MaybeUninit<ValRaw>>,
+) -> Result<()> {
+    let types = cx.types;
+    match ty {
+        InterfaceType::Bool => match cur.next()? {
+            Item::Bool(b) => b.linear_lower_to_flat(cx, ty, slot(out)?),
+            other => bail!("value tape: expected a bool, found {other:?}"),
+        },
+        InterfaceType::S8 => (cur.int()? as i8).linear_lower_to_flat(cx, ty, slot(out)?),
+        InterfaceType::U8 => (cur.int()? as u8).linear_lower_to_flat(cx, ty, slot(out)?),
+        InterfaceType::S16 => (cur.int()? as i16).linear_lower_to_flat(cx, ty, slot(out)?),
+        InterfaceType::U16 => (cur.int()? as u16).linear_lower_to_flat(cx, ty, slot(out)?),
+        InterfaceType::S32 => (cur.int()? as i32).linear_lower_to_flat(cx, ty, slot(out)?),
+        InterfaceType::U32 => (cur.int()? as u32).linear_lower_to_flat(cx, ty, slot(out)?),
+        InterfaceType::S64 => cur.int()?.linear_lower_to_flat(cx, ty, slot(out)?),
+        InterfaceType::U64 => (cur.int()? as u64).linear_lower_to_flat(cx, ty, slot(out)?),
+        InterfaceType::Float32 => match cur.next()? {
+            Item::F32(f) => f.linear_lower_to_flat(cx, ty, slot(out)?),
+            other => bail!("value tape: expected an f32, found {other:?}"),
+        },
+        InterfaceType::Float64 => match cur.next()? {
+            Item::F64(f) => f.linear_lower_to_flat(cx, ty, slot(out)?),
+            other => bail!("value tape: expected an f64, found {other:?}"),
+        },
+        InterfaceType::Char => match cur.next()? {
+            Item::Char(c) => c.linear_lower_to_flat(cx, ty, slot(out)?),
+            other => bail!("value tape: expected a char, found {other:?}"),
+        },
+        InterfaceType::String | InterfaceType::List(_) => {
+            let (ptr, len) = lower_list(cx, ty, cur)?;
+            slot(out)?.write(ValRaw::i64(ptr as i64));
+            slot(out)?.write(ValRaw::i64(len as i64));
+            Ok(())
+        }
+        InterfaceType::Record(i) => {
+            for f in types[i].fields.iter() {
+                lower(cx, f.ty, cur, out)?;
+            }
+            Ok(())
+        }
+        InterfaceType::Tuple(i) => {
+            for t in types[i].types.iter() {
+                lower(cx, *t, cur, out)?;
+            }
+            Ok(())
+        }
+        InterfaceType::Variant(_) | InterfaceType::Enum(_) | InterfaceType::Option(_) | InterfaceType::Result(_) => {
+            let case = cur.case()?;
+            let payload = case_of(types, ty, case)?;
+            slot(out)?.write(ValRaw::u32(case));
+            let written = match payload {
+                Some(p) => {
+                    lower(cx, p, cur, out)?;
+                    types.canonical_abi(&p).flat_count(usize::MAX).unwrap_or(0)
+                }
+                None => 0,
+            };
+            // The rest of the joined payload slots are zero, as wasmtime writes them.
+            let total = types.canonical_abi(&ty).flat_count(usize::MAX).unwrap_or(1);
+            for _ in (1 + written)..total {
+                slot(out)?.write(ValRaw::u64(0));
+            }
+            Ok(())
+        }
+        InterfaceType::Flags(_) => {
+            let words = types.canonical_abi(&ty).flat_count(usize::MAX).unwrap_or(0);
+            for _ in 0..words {
+                slot(out)?.write(ValRaw::u32(cur.flags()?));
+            }
+            Ok(())
+        }
+        other => bail!("values of type {other:?} are not carried on a value tape"),
+    }
+}
+
+/// Copies the next string or list into guest memory; returns its pointer and length.
+fn lower_list<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Cursor<'_>) -> Result<(usize, usize)> {
+    let types = cx.types;
+    let mut pair = MaybeUninit::<[ValRaw; 2]>::uninit();
+    if ty == InterfaceType::String {
+        cur.str()?.linear_lower_to_flat(cx, ty, &mut pair)?;
+    } else {
+        let InterfaceType::List(i) = ty else { bail!("expected a list type") };
+        let elem = types[i].element;
+        if elem == InterfaceType::U8 {
+            if let Some(b) = cur.try_bytes() {
+                b.linear_lower_to_flat(cx, ty, &mut pair)?;
+                // SAFETY: written by the lowering above.
+                let pair = unsafe { pair.assume_init() };
+                return Ok((pair[0].get_u32() as usize, pair[1].get_u32() as usize));
+            }
+        }
+        let n = cur.len()?;
+        let abi = types.canonical_abi(&elem);
+        let size =
+            n.checked_mul(abi.size32 as usize).ok_or_else(|| wasmtime::format_err!("size overflow copying a list"))?;
+        let ptr = cx.realloc(0, 0, abi.align32, size)?;
+        for k in 0..n {
+            store(cx, elem, cur, ptr + k * abi.size32 as usize)?;
+        }
+        return Ok((ptr, n));
+    }
+    // SAFETY: written by the lowering above.
+    let pair = unsafe { pair.assume_init() };
+    Ok((pair[0].get_u32() as usize, pair[1].get_u32() as usize))
+}
+
+fn store_discriminant<T>(cx: &mut LowerContext<'_, T>, info: &VariantInfo, case: u32, at: usize) -> Result<()> {
+    match u32::from(info.size) {
+        1 => (case as u8).linear_lower_to_memory(cx, InterfaceType::U8, at),
+        2 => (case as u16).linear_lower_to_memory(cx, InterfaceType::U16, at),
+        _ => case.linear_lower_to_memory(cx, InterfaceType::U32, at),
+    }
+}
+
+/// How flags are stored in memory (the canonical ABI's `FlagsSize`).
+enum FlagsSize {
+    Size0,
+    Size1,
+    Size2,
+    Size4Plus(usize),
+}
+
+impl FlagsSize {
+    fn from_count(n: usize) -> FlagsSize {
+        match n {
+            0 => FlagsSize::Size0,
+            1..=8 => FlagsSize::Size1,
+            9..=16 => FlagsSize::Size2,
+            n => FlagsSize::Size4Plus(n.div_ceil(32)),
+        }
+    }
+}
+
+/// Stores the next value of type `ty` at `at` in guest memory.
+fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Cursor<'_>, at: usize) -> Result<()> {
+    let types = cx.types;
+    match ty {
+        InterfaceType::Bool => match cur.next()? {
+            Item::Bool(b) => b.linear_lower_to_memory(cx, ty, at),
+            other => bail!("value tape: expected a bool, found {other:?}"),
+        },
+        InterfaceType::S8 => (cur.int()? as i8).linear_lower_to_memory(cx, ty, at),
+        InterfaceType::U8 => (cur.int()? as u8).linear_lower_to_memory(cx, ty, at),
+        InterfaceType::S16 => (cur.int()? as i16).linear_lower_to_memory(cx, ty, at),
+        InterfaceType::U16 => (cur.int()? as u16).linear_lower_to_memory(cx, ty, at),
+        InterfaceType::S32 => (cur.int()? as i32).linear_lower_to_memory(cx, ty, at),
+        InterfaceType::U32 => (cur.int()? as u32).linear_lower_to_memory(cx, ty, at),
+        InterfaceType::S64 => cur.int()?.linear_lower_to_memory(cx, ty, at),
+        InterfaceType::U64 => (cur.int()? as u64).linear_lower_to_memory(cx, ty, at),
+        InterfaceType::Float32 => match cur.next()? {
+            Item::F32(f) => f.linear_lower_to_memory(cx, ty, at),
+            other => bail!("value tape: expected an f32, found {other:?}"),
+        },
+        InterfaceType::Float64 => match cur.next()? {
+            Item::F64(f) => f.linear_lower_to_memory(cx, ty, at),
+            other => bail!("value tape: expected an f64, found {other:?}"),
+        },
+        InterfaceType::Char => match cur.next()? {
+            Item::Char(c) => c.linear_lower_to_memory(cx, ty, at),
+            other => bail!("value tape: expected a char, found {other:?}"),
+        },
+        InterfaceType::String | InterfaceType::List(_) => {
+            let (ptr, len) = lower_list(cx, ty, cur)?;
+            *cx.get::<4>(at) = u32::try_from(ptr)?.to_le_bytes();
+            *cx.get::<4>(at + 4) = u32::try_from(len)?.to_le_bytes();
+            Ok(())
+        }
+        InterfaceType::Record(i) => {
+            let mut offset = at;
+            for f in types[i].fields.iter() {
+                let field_at = types.canonical_abi(&f.ty).next_field32_size(&mut offset);
+                store(cx, f.ty, cur, field_at)?;
+            }
+            Ok(())
+        }
+        InterfaceType::Tuple(i) => {
+            let mut offset = at;
+            for t in types[i].types.iter() {
+                let field_at = types.canonical_abi(t).next_field32_size(&mut offset);
+                store(cx, *t, cur, field_at)?;
+            }
+            Ok(())
+        }
+        InterfaceType::Variant(_) | InterfaceType::Enum(_) | InterfaceType::Option(_) | InterfaceType::Result(_) => {
+            let Some(info) = variant_info(types, ty) else { bail!("not a variant type") };
+            let case = cur.case()?;
+            let payload = case_of(types, ty, case)?;
+            store_discriminant(cx, info, case, at)?;
+            match payload {
+                Some(p) => store(cx, p, cur, at + info.payload_offset32 as usize),
+                None => Ok(()),
+            }
+        }
+        InterfaceType::Flags(_) => match FlagsSize::from_count(flag_count(types, ty)) {
+            FlagsSize::Size0 => Ok(()),
+            FlagsSize::Size1 => (cur.flags()? as u8).linear_lower_to_memory(cx, InterfaceType::U8, at),
+            FlagsSize::Size2 => (cur.flags()? as u16).linear_lower_to_memory(cx, InterfaceType::U16, at),
+            FlagsSize::Size4Plus(n) => {
+                for k in 0..n {
+                    cur.flags()?.linear_lower_to_memory(cx, InterfaceType::U32, at + 4 * k)?;
+                }
+                Ok(())
+            }
+        },
+        other => bail!("values of type {other:?} are not carried on a value tape"),
+    }
+}
+
+fn next_raw<'a>(src: &mut Iter<'a, ValRaw>) -> Result<&'a ValRaw> {
+    match src.next() {
+        Some(v) => Ok(v),
+        None => bail!("too few flat values"),
+    }
+}
+
+/// Lifts a value of type `ty` from flat core values (results of one flat value).
+fn lift(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut Iter<'_, ValRaw>, tape: &mut Tape) -> Result<()> {
+    let types = cx.types;
+    let item = match ty {
+        InterfaceType::Bool => Item::Bool(bool::linear_lift_from_flat(cx, ty, next_raw(src)?)?),
+        InterfaceType::S8 => Item::Int(i8::linear_lift_from_flat(cx, ty, next_raw(src)?)?.into()),
+        InterfaceType::U8 => Item::Int(u8::linear_lift_from_flat(cx, ty, next_raw(src)?)?.into()),
+        InterfaceType::S16 => Item::Int(i16::linear_lift_from_flat(cx, ty, next_raw(src)?)?.into()),
+        InterfaceType::U16 => Item::Int(u16::linear_lift_from_flat(cx, ty, next_raw(src)?)?.into()),
+        InterfaceType::S32 => Item::Int(i32::linear_lift_from_flat(cx, ty, next_raw(src)?)?.into()),
+        InterfaceType::U32 => Item::Int(u32::linear_lift_from_flat(cx, ty, next_raw(src)?)?.into()),
+        InterfaceType::S64 => Item::Int(i64::linear_lift_from_flat(cx, ty, next_raw(src)?)?),
+        InterfaceType::U64 => Item::Int(u64::linear_lift_from_flat(cx, ty, next_raw(src)?)? as i64),
+        InterfaceType::Float32 => Item::F32(f32::linear_lift_from_flat(cx, ty, next_raw(src)?)?),
+        InterfaceType::Float64 => Item::F64(f64::linear_lift_from_flat(cx, ty, next_raw(src)?)?),
+        InterfaceType::Char => Item::Char(char::linear_lift_from_flat(cx, ty, next_raw(src)?)?),
+        InterfaceType::String | InterfaceType::List(_) => {
+            let ptr = next_raw(src)?.get_u32() as usize;
+            let len = next_raw(src)?.get_u32() as usize;
+            return load_list(cx, ty, ptr, len, tape);
+        }
+        InterfaceType::Record(i) => {
+            for f in types[i].fields.iter() {
+                lift(cx, f.ty, src, tape)?;
+            }
+            return Ok(());
+        }
+        InterfaceType::Tuple(i) => {
+            for t in types[i].types.iter() {
+                lift(cx, *t, src, tape)?;
+            }
+            return Ok(());
+        }
+        InterfaceType::Variant(_) | InterfaceType::Enum(_) | InterfaceType::Option(_) | InterfaceType::Result(_) => {
+            let case = next_raw(src)?.get_u32();
+            let payload = case_of(types, ty, case)?;
+            tape.items.push(Item::Case(case));
+            let read = match payload {
+                Some(p) => {
+                    lift(cx, p, src, tape)?;
+                    types.canonical_abi(&p).flat_count(usize::MAX).unwrap_or(0)
+                }
+                None => 0,
+            };
+            let total = types.canonical_abi(&ty).flat_count(usize::MAX).unwrap_or(1);
+            for _ in (1 + read)..total {
+                next_raw(src)?;
+            }
+            return Ok(());
+        }
+        InterfaceType::Flags(_) => {
+            let words = types.canonical_abi(&ty).flat_count(usize::MAX).unwrap_or(0);
+            for _ in 0..words {
+                tape.items.push(Item::Flags(next_raw(src)?.get_u32()));
+            }
+            return Ok(());
+        }
+        other => bail!("values of type {other:?} are not carried on a value tape"),
+    };
+    tape.items.push(item);
+    Ok(())
+}
+
+/// Copies a string or list at `ptr` (`len` elements) out of guest memory onto the tape.
+fn load_list(cx: &mut LiftContext<'_>, ty: InterfaceType, ptr: usize, len: usize, tape: &mut Tape) -> Result<()> {
+    let types = cx.types;
+    let memory = cx.memory();
+    if ty == InterfaceType::String {
+        if cx.options().string_encoding == StringEncoding::Utf8 {
+            let bytes = ptr
+                .checked_add(len)
+                .and_then(|end| memory.get(ptr..end))
+                .ok_or_else(|| wasmtime::format_err!("string pointer/length out of bounds of memory"))?;
+            cx.consume_fuel(len)?;
+            std::str::from_utf8(bytes)?;
+            return tape.push_bytes(bytes);
+        }
+        // Another encoding: wasmtime transcodes.
+        let mut pair = [0u8; 8];
+        pair[..4].copy_from_slice(&(ptr as u32).to_le_bytes());
+        pair[4..].copy_from_slice(&(len as u32).to_le_bytes());
+        let s = String::linear_lift_from_memory(cx, ty, &pair)?;
+        return tape.push_bytes(s.as_bytes());
+    }
+    let InterfaceType::List(i) = ty else { bail!("expected a list type") };
+    let elem = types[i].element;
+    let abi = types.canonical_abi(&elem);
+    let size = abi.size32 as usize;
+    match len.checked_mul(size).and_then(|n| ptr.checked_add(n)) {
+        Some(end) if end <= memory.len() => cx.consume_fuel_array(len, std::mem::size_of::<Item>().max(size))?,
+        _ => bail!("list pointer/length out of bounds of memory"),
+    }
+    if ptr % abi.align32 as usize != 0 {
+        bail!("list pointer is not aligned");
+    }
+    if elem == InterfaceType::U8 {
+        return tape.push_bytes(&memory[ptr..ptr + len]);
+    }
+    tape.items.push(Item::Len(u32::try_from(len)?));
+    for k in 0..len {
+        load(cx, elem, &memory[ptr + k * size..][..size], tape)?;
+    }
+    Ok(())
+}
+
+fn load_discriminant(info: &VariantInfo, bytes: &[u8]) -> u32 {
+    match u32::from(info.size) {
+        1 => bytes[0].into(),
+        2 => u16::from_le_bytes([bytes[0], bytes[1]]).into(),
+        _ => u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+    }
+}
+
+/// Loads a value of type `ty` from its bytes in guest memory.
+fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8], tape: &mut Tape) -> Result<()> {
+    let types = cx.types;
+    let item = match ty {
+        InterfaceType::Bool => Item::Bool(bool::linear_lift_from_memory(cx, ty, bytes)?),
+        InterfaceType::S8 => Item::Int(i8::linear_lift_from_memory(cx, ty, bytes)?.into()),
+        InterfaceType::U8 => Item::Int(u8::linear_lift_from_memory(cx, ty, bytes)?.into()),
+        InterfaceType::S16 => Item::Int(i16::linear_lift_from_memory(cx, ty, bytes)?.into()),
+        InterfaceType::U16 => Item::Int(u16::linear_lift_from_memory(cx, ty, bytes)?.into()),
+        InterfaceType::S32 => Item::Int(i32::linear_lift_from_memory(cx, ty, bytes)?.into()),
+        InterfaceType::U32 => Item::Int(u32::linear_lift_from_memory(cx, ty, bytes)?.into()),
+        InterfaceType::S64 => Item::Int(i64::linear_lift_from_memory(cx, ty, bytes)?),
+        InterfaceType::U64 => Item::Int(u64::linear_lift_from_memory(cx, ty, bytes)? as i64),
+        InterfaceType::Float32 => Item::F32(f32::linear_lift_from_memory(cx, ty, bytes)?),
+        InterfaceType::Float64 => Item::F64(f64::linear_lift_from_memory(cx, ty, bytes)?),
+        InterfaceType::Char => Item::Char(char::linear_lift_from_memory(cx, ty, bytes)?),
+        InterfaceType::String | InterfaceType::List(_) => {
+            let ptr = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+            let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+            return load_list(cx, ty, ptr, len, tape);
+        }
+        InterfaceType::Record(i) => {
+            let mut offset = 0;
+            for f in types[i].fields.iter() {
+                let abi = types.canonical_abi(&f.ty);
+                let at = abi.next_field32_size(&mut offset);
+                load(cx, f.ty, &bytes[at..][..abi.size32 as usize], tape)?;
+            }
+            return Ok(());
+        }
+        InterfaceType::Tuple(i) => {
+            let mut offset = 0;
+            for t in types[i].types.iter() {
+                let abi = types.canonical_abi(t);
+                let at = abi.next_field32_size(&mut offset);
+                load(cx, *t, &bytes[at..][..abi.size32 as usize], tape)?;
+            }
+            return Ok(());
+        }
+        InterfaceType::Variant(_) | InterfaceType::Enum(_) | InterfaceType::Option(_) | InterfaceType::Result(_) => {
+            let Some(info) = variant_info(types, ty) else { bail!("not a variant type") };
+            let case = load_discriminant(info, bytes);
+            let payload = case_of(types, ty, case)?;
+            tape.items.push(Item::Case(case));
+            if let Some(p) = payload {
+                let at = info.payload_offset32 as usize;
+                let size = types.canonical_abi(&p).size32 as usize;
+                load(cx, p, &bytes[at..][..size], tape)?;
+            }
+            return Ok(());
+        }
+        InterfaceType::Flags(_) => {
+            match FlagsSize::from_count(flag_count(types, ty)) {
+                FlagsSize::Size0 => {}
+                FlagsSize::Size1 => tape.items.push(Item::Flags(bytes[0].into())),
+                FlagsSize::Size2 => tape.items.push(Item::Flags(u16::from_le_bytes([bytes[0], bytes[1]]).into())),
+                FlagsSize::Size4Plus(n) => {
+                    for k in 0..n {
+                        let w = &bytes[4 * k..4 * k + 4];
+                        tape.items.push(Item::Flags(u32::from_le_bytes([w[0], w[1], w[2], w[3]])));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        other => bail!("values of type {other:?} are not carried on a value tape"),
+    };
+    tape.items.push(item);
+    Ok(())
+}
+
+/// Puts a component value on a tape, walking its type (the `Val` paths use tapes too, so
+/// that Lua sees one set of rules).
+pub fn from_val(v: &Val, ty: &Ty, tape: &mut Tape) -> Result<()> {
+    match (v, ty) {
+        (Val::Bool(b), _) => tape.items.push(Item::Bool(*b)),
+        (Val::S8(i), _) => tape.items.push(Item::Int((*i).into())),
+        (Val::U8(i), _) => tape.items.push(Item::Int((*i).into())),
+        (Val::S16(i), _) => tape.items.push(Item::Int((*i).into())),
+        (Val::U16(i), _) => tape.items.push(Item::Int((*i).into())),
+        (Val::S32(i), _) => tape.items.push(Item::Int((*i).into())),
+        (Val::U32(i), _) => tape.items.push(Item::Int((*i).into())),
+        (Val::S64(i), _) => tape.items.push(Item::Int(*i)),
+        (Val::U64(i), _) => tape.items.push(Item::Int(*i as i64)),
+        (Val::Float32(f), _) => tape.items.push(Item::F32(*f)),
+        (Val::Float64(f), _) => tape.items.push(Item::F64(*f)),
+        (Val::Char(c), _) => tape.items.push(Item::Char(*c)),
+        (Val::String(s), _) => tape.push_bytes(s.as_bytes())?,
+        (Val::List(items), Ty::Bytes) => {
+            let bytes: Vec<u8> = items.iter().map(|v| if let Val::U8(b) = v { *b } else { 0 }).collect();
+            tape.push_bytes(&bytes)?;
+        }
+        (Val::List(items), Ty::List(elem)) => {
+            tape.items.push(Item::Len(u32::try_from(items.len())?));
+            for item in items {
+                from_val(item, elem, tape)?;
+            }
+        }
+        (Val::Record(fields), Ty::Record(types)) => {
+            for ((_, item), f) in fields.iter().zip(types.iter()) {
+                from_val(item, &f.ty, tape)?;
+            }
+        }
+        (Val::Tuple(items), Ty::Tuple(types)) => {
+            for (item, t) in items.iter().zip(types.iter()) {
+                from_val(item, t, tape)?;
+            }
+        }
+        (Val::Variant(name, payload), Ty::Variant(cases)) => {
+            let Some(k) = cases.iter().position(|c| &c.name == name) else { bail!("unknown variant case {name}") };
+            tape.items.push(Item::Case(k as u32));
+            if let (Some(p), Some(t)) = (payload, &cases[k].ty) {
+                from_val(p, t, tape)?;
+            }
+        }
+        (Val::Enum(name), Ty::Enum(names)) => {
+            let Some(k) = names.iter().position(|n| n == name) else { bail!("unknown enum case {name}") };
+            tape.items.push(Item::Case(k as u32));
+        }
+        (Val::Option(None), Ty::Option(_)) => tape.items.push(Item::Case(0)),
+        (Val::Option(Some(inner)), Ty::Option(t)) => {
+            tape.items.push(Item::Case(1));
+            from_val(inner, t, tape)?;
+        }
+        (Val::Result(r), Ty::Result(ok, err)) => {
+            let (case, payload, t) = match r {
+                Ok(p) => (0, p, ok),
+                Err(p) => (1, p, err),
+            };
+            tape.items.push(Item::Case(case));
+            if let (Some(p), Some(t)) = (payload, t) {
+                from_val(p, t, tape)?;
+            }
+        }
+        (Val::Flags(set), Ty::Flags(names)) => {
+            let mut words = vec![0u32; names.len().div_ceil(32)];
+            for n in set {
+                if let Some(k) = names.iter().position(|x| x == n) {
+                    words[k / 32] |= 1 << (k % 32);
+                }
+            }
+            tape.items.extend(words.into_iter().map(Item::Flags));
+        }
+        (v, ty) => bail!("a {} value does not match the type {}", v.desc_name(), ty.describe()),
+    }
+    Ok(())
+}
+
+/// Builds a component value of type `ty` from the next items of a tape.
+pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
+    Ok(match ty {
+        Ty::Bool => match cur.next()? {
+            Item::Bool(b) => Val::Bool(b),
+            other => bail!("value tape: expected a bool, found {other:?}"),
+        },
+        Ty::S8 => Val::S8(cur.int()? as i8),
+        Ty::U8 => Val::U8(cur.int()? as u8),
+        Ty::S16 => Val::S16(cur.int()? as i16),
+        Ty::U16 => Val::U16(cur.int()? as u16),
+        Ty::S32 => Val::S32(cur.int()? as i32),
+        Ty::U32 => Val::U32(cur.int()? as u32),
+        Ty::S64 => Val::S64(cur.int()?),
+        Ty::U64 => Val::U64(cur.int()? as u64),
+        Ty::F32 => match cur.next()? {
+            Item::F32(f) => Val::Float32(f),
+            other => bail!("value tape: expected an f32, found {other:?}"),
+        },
+        Ty::F64 => match cur.next()? {
+            Item::F64(f) => Val::Float64(f),
+            other => bail!("value tape: expected an f64, found {other:?}"),
+        },
+        Ty::Char => match cur.next()? {
+            Item::Char(c) => Val::Char(c),
+            other => bail!("value tape: expected a char, found {other:?}"),
+        },
+        Ty::String => Val::String(cur.str()?.to_string()),
+        Ty::Bytes => Val::List(cur.bytes()?.iter().map(|b| Val::U8(*b)).collect()),
+        Ty::List(elem) => {
+            let n = cur.len()?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                out.push(to_val(cur, elem)?);
+            }
+            Val::List(out)
+        }
+        Ty::Record(fields) => {
+            let mut out = Vec::with_capacity(fields.len());
+            for f in fields.iter() {
+                out.push((f.name.clone(), to_val(cur, &f.ty)?));
+            }
+            Val::Record(out)
+        }
+        Ty::Tuple(types) => Val::Tuple(types.iter().map(|t| to_val(cur, t)).collect::<Result<_>>()?),
+        Ty::Variant(cases) => {
+            let k = cur.case()? as usize;
+            let Some(case) = cases.get(k) else { bail!("variant case {k} out of range") };
+            let payload = match &case.ty {
+                Some(t) => Some(Box::new(to_val(cur, t)?)),
+                None => None,
+            };
+            Val::Variant(case.name.clone(), payload)
+        }
+        Ty::Enum(names) => {
+            let k = cur.case()? as usize;
+            match names.get(k) {
+                Some(n) => Val::Enum(n.clone()),
+                None => bail!("enum case {k} out of range"),
+            }
+        }
+        Ty::Option(inner) => match cur.case()? {
+            0 => Val::Option(None),
+            _ => Val::Option(Some(Box::new(to_val(cur, inner)?))),
+        },
+        Ty::Result(ok, err) => {
+            let case = cur.case()?;
+            let t = if case == 0 { ok } else { err };
+            let payload = match t {
+                Some(t) => Some(Box::new(to_val(cur, t)?)),
+                None => None,
+            };
+            Val::Result(if case == 0 { Ok(payload) } else { Err(payload) })
+        }
+        Ty::Flags(names) => {
+            let mut set = Vec::new();
+            for w in 0..names.len().div_ceil(32) {
+                let bits = cur.flags()?;
+                for b in 0..32 {
+                    if bits & (1 << b) != 0 {
+                        if let Some(n) = names.get(w * 32 + b) {
+                            set.push(n.clone());
+                        }
+                    }
+                }
+            }
+            Val::Flags(set)
+        }
+        Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => {
+            bail!("{} values are not carried on a value tape", ty.describe())
+        }
+    })
+}
+
+/// What a `Val` is, for messages.
+trait DescName {
+    fn desc_name(&self) -> &'static str;
+}
+
+impl DescName for Val {
+    fn desc_name(&self) -> &'static str {
+        match self {
+            Val::Bool(_) => "bool",
+            Val::S8(_) | Val::U8(_) | Val::S16(_) | Val::U16(_) | Val::S32(_) | Val::U32(_) => "integer",
+            Val::S64(_) | Val::U64(_) => "integer",
+            Val::Float32(_) | Val::Float64(_) => "float",
+            Val::Char(_) => "char",
+            Val::String(_) => "string",
+            Val::List(_) => "list",
+            Val::Record(_) => "record",
+            Val::Tuple(_) => "tuple",
+            Val::Variant(..) => "variant",
+            Val::Enum(_) => "enum",
+            Val::Option(_) => "option",
+            Val::Result(_) => "result",
+            Val::Flags(_) => "flags",
+            Val::Resource(_) => "resource",
+            _ => "other",
+        }
+    }
+}
