@@ -645,24 +645,6 @@ pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
     }
 }
 
-/// The component value for `v` when it fits `s` (numbers and booleans only); `None` otherwise.
-pub fn scalar_val(v: Num, s: &Scalar) -> Option<Val> {
-    let raw = scalar_raw(v, s)?;
-    Some(match s {
-        Scalar::Bool => Val::Bool(raw.get_i32() != 0),
-        Scalar::S8 => Val::S8(raw.get_i32() as i8),
-        Scalar::U8 => Val::U8(raw.get_i32() as u8),
-        Scalar::S16 => Val::S16(raw.get_i32() as i16),
-        Scalar::U16 => Val::U16(raw.get_i32() as u16),
-        Scalar::S32 => Val::S32(raw.get_i32()),
-        Scalar::U32 => Val::U32(raw.get_u32()),
-        Scalar::S64 => Val::S64(raw.get_i64()),
-        Scalar::U64 => Val::U64(raw.get_u64()),
-        Scalar::F32 => Val::Float32(f32::from_bits(raw.get_f32())),
-        Scalar::F64 => Val::Float64(f64::from_bits(raw.get_f64())),
-        Scalar::Char | Scalar::Enum(_) => return None,
-    })
-}
 
 /// A short name of a value's kind, for messages.
 fn val_kind(v: &Val) -> &'static str {

@@ -9,7 +9,7 @@ pub mod resource;
 pub mod tape;
 pub mod ty;
 
-pub use lua::{null, scalar_from_core, scalar_raw, scalar_to_core, scalar_val, Num};
+pub use lua::{null, scalar_from_core, scalar_raw, scalar_to_core, Num};
 pub use path::{ConvError, Path};
 pub use ty::{Scalar, Ty};
 

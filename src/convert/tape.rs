@@ -58,6 +58,12 @@ pub struct Tape {
     pub bytes: Vec<u8>,
 }
 
+// SAFETY: `Ext` items point at immutable Lua strings; a tape holding them is used only on the
+// Lua thread while the strings are reachable (a blocking call). A tape that crosses to a
+// worker is read with `Reader::owned` (no `Ext` items) or lifted (owned bytes only).
+unsafe impl Send for Tape {}
+unsafe impl Sync for Tape {}
+
 impl Tape {
     pub fn clear(&mut self) {
         self.items.clear();
@@ -163,11 +169,6 @@ impl<'a> Cursor<'a> {
 /// here, as the canonical ABI asks, and passed by pointer.
 pub struct Args<'a>(pub &'a Tape);
 
-// SAFETY: `Ext` items point at immutable Lua strings that live for the call; a blocking call
-// only reads them on the thread that owns the Lua state.
-unsafe impl Send for Args<'_> {}
-unsafe impl Sync for Args<'_> {}
-
 // SAFETY: `Lower` is `[ValRaw; MAX_FLAT_PARAMS]`, a sequence of `ValRaw`s as required, and
 // the lowering below writes the parameters of the function's real type (wasmtime passes that
 // type in); `ABI` only serves the heap form of parameters, which wasmtime never picks for a
@@ -224,10 +225,6 @@ unsafe impl Lower for Args<'_> {
 /// The results of a call, lifted onto a tape (taken from the thread's spare, see [`spare`]).
 pub struct Rets(pub Tape);
 
-// SAFETY: a lifted tape holds only owned bytes (no `Ext` items).
-unsafe impl Send for Rets {}
-unsafe impl Sync for Rets {}
-
 // SAFETY: `Lower` is one `ValRaw`, as for every result list wasmtime calls with (one flat
 // value, or the pointer to the results in memory, which `linear_lift_from_flat` follows as the
 // canonical ABI says). `ABI` serves only the heap form, never chosen for one flat value.
@@ -276,6 +273,76 @@ unsafe impl Lift for Rets {
 
     fn linear_lift_from_memory(_: &mut LiftContext<'_>, _: InterfaceType, _: &[u8]) -> Result<Self> {
         bail!("the result list is never loaded as one value")
+    }
+}
+
+/// Parameters already lowered to core values (all flat scalars), passed as they are.
+pub struct RawArgs<'a>(pub &'a [ValRaw]);
+
+// SAFETY: `Lower` is a sequence of `ValRaw`s; the values are written as given, and the caller
+// (`pool::typed_raw`) uses this only for functions of scalar parameters lowered by the
+// canonical ABI, at most 16 of them.
+unsafe impl ComponentType for RawArgs<'_> {
+    type Lower = [ValRaw; MAX_FLAT_PARAMS];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::SCALAR4;
+
+    fn typecheck(_: &InterfaceType, _: &InstanceType<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+// SAFETY: see `ComponentType` above.
+unsafe impl ComponentNamedList for RawArgs<'_> {}
+
+// SAFETY: writes the given core values, no more than fit.
+unsafe impl Lower for RawArgs<'_> {
+    fn linear_lower_to_flat<T>(
+        &self,
+        _: &mut LowerContext<'_, T>,
+        _: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> Result<()> {
+        if self.0.len() > MAX_FLAT_PARAMS {
+            bail!("too many flat parameters");
+        }
+        // SAFETY: an array of `MaybeUninit` may be viewed as initialized.
+        let dst: &mut [MaybeUninit<ValRaw>; MAX_FLAT_PARAMS] =
+            unsafe { &mut *(dst as *mut MaybeUninit<Self::Lower>).cast() };
+        for (d, v) in dst.iter_mut().zip(self.0) {
+            d.write(*v);
+        }
+        Ok(())
+    }
+
+    fn linear_lower_to_memory<T>(&self, _: &mut LowerContext<'_, T>, _: InterfaceType, _: usize) -> Result<()> {
+        bail!("the argument list is never stored as one value")
+    }
+}
+
+/// A result of at most one core value, as the guest returned it (undefined without one).
+pub struct RawRet(pub ValRaw);
+
+// SAFETY: one `ValRaw`, as every flat result list wasmtime calls with.
+unsafe impl ComponentType for RawRet {
+    type Lower = [ValRaw; 1];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::SCALAR4;
+
+    fn typecheck(_: &InterfaceType, _: &InstanceType<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+// SAFETY: see `ComponentType` above.
+unsafe impl ComponentNamedList for RawRet {}
+
+// SAFETY: copies the core value; the caller lifts it by the scalar's type.
+unsafe impl Lift for RawRet {
+    fn linear_lift_from_flat(_: &mut LiftContext<'_>, _: InterfaceType, src: &Self::Lower) -> Result<Self> {
+        Ok(RawRet(src[0]))
+    }
+
+    fn linear_lift_from_memory(_: &mut LiftContext<'_>, _: InterfaceType, _: &[u8]) -> Result<Self> {
+        bail!("a scalar result is never loaded from memory")
     }
 }
 

@@ -21,23 +21,36 @@ use crate::convert::{Scalar, Ty};
 use crate::registry::{Code, Common, Entry, Limits, Profile, Spec, WasmFunction};
 use crate::security::Context;
 
-fn base_config() -> Config {
+/// What an entry's code is compiled for: the engine with the pooling allocator
+/// (`pool.isolate`), and fuel metering (only entries with `limits.fuel`: the metering costs
+/// every guest about a fifth of its speed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Flavor {
+    pub isolate: bool,
+    pub fuel: bool,
+}
+
+fn base_config(fuel: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     // Epoch checks let `limits.max_execution_ms` stop a guest even in a tight loop.
     config.epoch_interruption(true);
-    // Fuel metering for `limits.fuel`; stores without a limit get all the fuel there is.
-    config.consume_fuel(true);
+    config.consume_fuel(fuel);
     config
 }
 
-/// The process-wide engine: compiled code is shared by every Lua state.
+/// The process-wide engine without fuel metering: compiled code is shared by every Lua state.
 pub fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
+    plain_engine(false)
+}
+
+/// The process-wide engine (with or without fuel metering) for entries without `isolate`.
+fn plain_engine(fuel: bool) -> &'static Engine {
+    static ENGINES: [OnceLock<Engine>; 2] = [OnceLock::new(), OnceLock::new()];
+    ENGINES[usize::from(fuel)].get_or_init(|| {
         // A failed config here is a build-time mistake, not user input: fall back to defaults.
-        let engine = Engine::new(&base_config()).unwrap_or_default();
+        let engine = Engine::new(&base_config(fuel)).unwrap_or_default();
         start_ticker(engine.clone());
         engine
     })
@@ -50,9 +63,9 @@ pub const ISOLATE_MAX_MEMORY: u64 = 1 << 30;
 /// stacks of finished instances in slots and resets them, so a fresh instance per call costs
 /// no `mmap`/`munmap` and no page faults on memory it touched before. Slots are reserved
 /// address space, so their number and size are bounded (see docs/registry.md).
-pub fn isolate_engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
+pub fn isolate_engine(fuel: bool) -> &'static Engine {
+    static ENGINES: [OnceLock<Engine>; 2] = [OnceLock::new(), OnceLock::new()];
+    ENGINES[usize::from(fuel)].get_or_init(|| {
         let mut pooling = wasmtime::PoolingAllocationConfig::new();
         pooling
             .total_component_instances(512)
@@ -66,7 +79,7 @@ pub fn isolate_engine() -> &'static Engine {
             .max_memory_size(ISOLATE_MAX_MEMORY as usize)
             .linear_memory_keep_resident(64 << 10)
             .table_keep_resident(64 << 10);
-        let mut config = base_config();
+        let mut config = base_config(fuel);
         config.memory_reservation(ISOLATE_MAX_MEMORY);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
         match Engine::new(&config) {
@@ -75,22 +88,23 @@ pub fn isolate_engine() -> &'static Engine {
                 engine
             }
             // Address space too small for the slots (a `ulimit -v`): isolate without pooling.
-            Err(_) => engine().clone(),
+            Err(_) => plain_engine(fuel).clone(),
         }
     })
 }
 
 thread_local! {
-    /// The entry being prepared has `pool.isolate`: compile and link for [`isolate_engine`].
-    static ISOLATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// What the entry being prepared on this thread compiles for.
+    static FLAVOR: std::cell::Cell<Flavor> = const { std::cell::Cell::new(Flavor { isolate: false, fuel: false }) };
 }
 
 /// The engine the entry being prepared on this thread compiles for.
 pub fn compile_engine() -> &'static Engine {
-    if ISOLATE.with(|c| c.get()) {
-        isolate_engine()
+    let flavor = FLAVOR.with(|c| c.get());
+    if flavor.isolate {
+        isolate_engine(flavor.fuel)
     } else {
-        engine()
+        plain_engine(flavor.fuel)
     }
 }
 
@@ -312,6 +326,10 @@ pub struct Function {
     /// Component functions whose parameters and result are numbers or booleans: the raw
     /// `funcs.call` path converts them straight from the Lua stack.
     pub flat: Option<(Vec<Scalar>, Option<Scalar>)>,
+    /// Component functions whose values all convert on the Lua stack (no resource handles; on
+    /// LuaJIT no 64-bit integers): a blocking call goes through value tapes, lowered straight
+    /// into guest memory (`convert::tape`).
+    pub tape: bool,
 }
 
 impl Function {
@@ -340,6 +358,9 @@ impl Function {
             }
             _ => None,
         };
+        let tape = matches!(callee, Callee::Component { .. })
+            && results.len() <= 1
+            && params.iter().chain(&results).all(|p| p.ty.stack_convertible());
         Function {
             id: id.to_string(),
             params,
@@ -352,6 +373,7 @@ impl Function {
             engine: compile_engine().clone(),
             has_resources,
             flat,
+            tape,
         }
     }
 }
@@ -372,9 +394,10 @@ pub fn prepare(entry: &Entry) -> Result<Option<Function>, Vec<String>> {
             wasm.common.limits.memory_bytes
         )]);
     }
-    let previous = ISOLATE.with(|c| c.replace(wasm.common.pool.isolate));
+    let flavor = Flavor { isolate: wasm.common.pool.isolate, fuel: wasm.common.limits.fuel > 0 };
+    let previous = FLAVOR.with(|c| c.replace(flavor));
     let prepared = prepare_wasm(&id, wasm).map(Some);
-    ISOLATE.with(|c| c.set(previous));
+    FLAVOR.with(|c| c.set(previous));
     prepared
 }
 
@@ -627,12 +650,12 @@ struct Compiled {
 
 fn compiled_component(bytes: &[u8], digest: Option<[u8; 32]>) -> Result<Arc<Compiled>, Vec<String>> {
     use sha2::Digest;
-    type Key = ([u8; 32], bool);
+    type Key = ([u8; 32], Flavor);
     // Weak: a binary no entry names any more is freed with its last entry.
     static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<Key, std::sync::Weak<Compiled>>>> =
         OnceLock::new();
     let sha256: [u8; 32] = digest.unwrap_or_else(|| sha2::Sha256::digest(bytes).into());
-    let key: Key = (sha256, ISOLATE.with(|c| c.get()));
+    let key: Key = (sha256, FLAVOR.with(|c| c.get()));
     let cache = CACHE.get_or_init(Default::default);
     if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).and_then(std::sync::Weak::upgrade)) {
         return Ok(hit);

@@ -8,17 +8,21 @@
 //! error, 3 a userdata keeping the state data alive, 4 that data's address.
 
 use std::ffi::c_int;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use mlua::{ffi, Function, Lua, MultiValue, UserData};
-use wasmtime::component::Val;
 use wasmtime::ValRaw;
 
 use super::error::fail;
 use super::state::{data, StateData};
-use crate::convert::{self, Num, Scalar};
+use crate::convert::read::{push_keys, read, ReadError, Reader};
+use crate::convert::tape::{self, Cursor, Tape};
+use crate::convert::{self, Num, Scalar, Ty};
 use crate::engine::Callee;
+use crate::pool::Io;
 
 /// Longest parameter or result list the raw path handles (on the stack, no allocation).
 const MAX_FLAT: usize = 16;
@@ -40,6 +44,9 @@ enum Ret {
 enum Outcome {
     /// Handled: push this result.
     Done(Ret),
+    /// Handled: push the results on this tape, of the function of this entry. Neither needs
+    /// dropping, so a Lua error while pushing skips nothing (it leaks them).
+    Tape(ManuallyDrop<Tape>, ManuallyDrop<Arc<crate::runtime::Loaded>>),
     /// Not handled here: forward the call to the mlua implementation.
     Slow,
     /// The call failed: `StateData::pending` holds the error.
@@ -102,6 +109,12 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
     });
     match outcome {
         Outcome::Done(ret) => push_ret(l, ret),
+        Outcome::Tape(out, loaded) => {
+            let n = push_tape(l, &out, &loaded);
+            tape::give_back(ManuallyDrop::into_inner(out));
+            drop(ManuallyDrop::into_inner(loaded));
+            n
+        }
         Outcome::Slow => {
             state.in_task.set(in_task);
             let n = forward(l, 1);
@@ -202,6 +215,9 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
         }
         return flat_component(l, state, &loaded, f, params, result.as_ref(), n);
     }
+    if f.tape && !in_task && f.limits.max_execution_ms == 0 {
+        return tape_component(l, state, &loaded, f, n);
+    }
     let Callee::Core { params, results, .. } = &f.callee else { return Outcome::Slow };
     // On LuaJIT a 64-bit result may need a cdata, which the mlua path makes.
     let wide = cfg!(feature = "luajit") && matches!(results.first(), Some(Scalar::S64 | Scalar::U64));
@@ -278,41 +294,104 @@ unsafe fn flat_component(
     if wide || params.len() > MAX_FLAT || (n - 1) as usize != params.len() {
         return Outcome::Slow;
     }
-    // A buffer kept by the state: no allocation, and only the values used are dropped.
-    let mut args = std::mem::take(&mut *state.flat_args.borrow_mut());
-    args.clear();
+    let mut raw = [ValRaw::i32(0); MAX_FLAT];
     for (i, s) in params.iter().enumerate() {
         let Some(v) = arg(l, i as c_int + 2) else { return Outcome::Slow };
-        let Some(val) = convert::scalar_val(v, s) else { return Outcome::Slow };
-        args.push(val);
+        let Some(r) = convert::scalar_raw(v, s) else { return Outcome::Slow };
+        raw[i] = r;
     }
-    let mut out = [Val::Bool(false)];
-    let width = usize::from(result.is_some());
-    let called = loaded.pool.call_component(f, &state.root, &args, &mut out[..width], None);
-    *state.flat_args.borrow_mut() = args;
-    if let Err(e) = called {
+    let mut out = ValRaw::i32(0);
+    let io = Io::Raw { args: &raw[..params.len()], result: &mut out };
+    if let Err(e) = loaded.pool.call_component(f, &state.root, io, None) {
         *state.pending.borrow_mut() = Some(e);
         return Outcome::Failed;
     }
-    if width == 0 {
+    let Some(s) = result else {
         return Outcome::Done(Ret::Nothing);
-    }
-    Outcome::Done(match out[0] {
-        Val::Bool(b) => Ret::Bool(b),
-        Val::S8(i) => Ret::Int(i.into()),
-        Val::U8(i) => Ret::Int(i.into()),
-        Val::S16(i) => Ret::Int(i.into()),
-        Val::U16(i) => Ret::Int(i.into()),
-        Val::S32(i) => Ret::Int(i.into()),
-        Val::U32(i) => Ret::Int(i.into()),
-        Val::S64(i) => Ret::Int(i),
-        Val::U64(i) => Ret::Int(i as i64),
-        Val::Float32(x) => Ret::Num(x.into()),
-        Val::Float64(x) => Ret::Num(x),
-        _ => {
-            *state.pending.borrow_mut() =
-                Some(crate::error::Error::internal(format!("{}: unexpected result type", f.id)));
-            return Outcome::Failed;
+    };
+    match scalar_ret(&out, s) {
+        Ok(ret) => Outcome::Done(ret),
+        Err(message) => {
+            *state.pending.borrow_mut() = Some(crate::error::Error::internal(format!("{}: {message}", f.id)));
+            Outcome::Failed
         }
-    })
+    }
+}
+
+/// A component function whose values convert on the Lua stack, called with value tapes: the
+/// arguments are read off the stack (no Lua allocation, no protected call), lowered by
+/// wasmtime's typed call straight into guest memory, and the results lifted onto a tape that
+/// `raw_call` pushes once no Rust frame of the call is left.
+unsafe fn tape_component(
+    l: *mut ffi::lua_State,
+    state: &StateData,
+    loaded: &Arc<crate::runtime::Loaded>,
+    f: &crate::engine::Function,
+    n: c_int,
+) -> Outcome {
+    // The argument count as `funcs.call` checks it: trailing nils beyond the parameters are
+    // dropped, missing ones must be options; anything else is for the slow path to report.
+    let params = &f.params;
+    let mut given = (n - 1) as usize;
+    while given > params.len() && ffi::lua_type(l, given as c_int + 1) == ffi::LUA_TNIL {
+        given -= 1;
+    }
+    if given > params.len() || !params[given..].iter().all(|p| matches!(p.ty, Ty::Option(_))) {
+        return Outcome::Slow;
+    }
+    if ffi::lua_checkstack(l, params.len() as c_int + 8) == 0 {
+        return Outcome::Slow;
+    }
+    // Missing arguments read as nil; the key table goes above them.
+    ffi::lua_settop(l, params.len() as c_int + 1);
+    if !push_keys(l, false) {
+        return Outcome::Slow;
+    }
+    let rd = Reader { keys: ffi::lua_gettop(l), intern: false, owned: false };
+    let mut args = state.args_tape.take();
+    args.clear();
+    let mut failed = None;
+    for (i, p) in params.iter().enumerate() {
+        match read(l, i as c_int + 2, &p.ty, &mut args, rd) {
+            Ok(()) => {}
+            Err(ReadError::Conv(e)) => {
+                failed = Some(Outcome::Failed);
+                *state.pending.borrow_mut() = Some(super::funcs::arg_error(f, i, e));
+                break;
+            }
+            // A record key this state has not interned yet: the slow path interns it.
+            Err(ReadError::NoKey) => {
+                failed = Some(Outcome::Slow);
+                break;
+            }
+        }
+    }
+    ffi::lua_pop(l, 1);
+    if let Some(outcome) = failed {
+        state.args_tape.set(args);
+        return outcome;
+    }
+    let mut out = Tape::default();
+    let called = loaded.pool.call_component(f, &state.root, Io::Tape { args: &args, results: &mut out }, None);
+    state.args_tape.set(args);
+    match called {
+        Ok(_) => Outcome::Tape(ManuallyDrop::new(out), ManuallyDrop::new(loaded.clone())),
+        Err(e) => {
+            *state.pending.borrow_mut() = Some(e);
+            Outcome::Failed
+        }
+    }
+}
+
+/// Pushes the results on a tape; returns how many.
+unsafe fn push_tape(l: *mut ffi::lua_State, out: &Tape, loaded: &crate::runtime::Loaded) -> c_int {
+    let Some(result) = loaded.func.as_ref().and_then(|f| f.results.first()) else {
+        return 0;
+    };
+    ffi::lua_checkstack(l, 8);
+    push_keys(l, true);
+    let keys = ffi::lua_gettop(l);
+    let n = convert::push::push_results(l, &mut Cursor::new(out), &result.ty, keys);
+    ffi::lua_remove(l, keys);
+    n
 }

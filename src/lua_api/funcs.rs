@@ -19,6 +19,7 @@ use super::state::{data, StateData};
 use crate::convert::{self, Path, Scalar, Ty};
 use crate::engine::{Callee, Function};
 use crate::error::{Error, Kind};
+use crate::pool::Io;
 use crate::registry::{LuaSource, PoolKind, Spec};
 use crate::runtime::Loaded;
 use crate::sched::{self, Control, Op};
@@ -220,7 +221,7 @@ fn check_count(f: &Function, args: &[Value]) -> Result<usize, Error> {
     Ok(n)
 }
 
-fn arg_error(f: &Function, i: usize, e: convert::ConvError) -> Error {
+pub(super) fn arg_error(f: &Function, i: usize, e: convert::ConvError) -> Error {
     Error::invalid(format!("{}: argument {} ({}): {e}", f.id, i + 1, f.params[i].name))
 }
 
@@ -271,7 +272,7 @@ fn call_wasm(
             // stop it while it waits.
             Input::Component(vals) if control.deadline.is_none() => {
                 let mut out = vec![Val::Bool(false); f.results.len()];
-                loaded.pool.call_component(f, &opts.ctx, &vals, &mut out, None)?;
+                loaded.pool.call_component(f, &opts.ctx, Io::Val { args: &vals, results: &mut out }, None)?;
                 Output::Component(out)
             }
             input => sched::block_on(run(loaded.clone(), opts.ctx.clone(), control, input, true))??,
@@ -334,7 +335,10 @@ async fn run(
             Input::Core(_) => run_core(&loaded, f, &ctx, Some(&control), input),
             Input::Component(vals) => {
                 let mut out = vec![Val::Bool(false); f.results.len()];
-                loaded.pool.run_component(f, &ctx, Some(&control), &vals, &mut out, yielding).await?;
+                loaded
+                    .pool
+                    .run_component(f, &ctx, Some(&control), Io::Val { args: &vals, results: &mut out }, yielding)
+                    .await?;
                 Ok(Output::Component(out))
             }
         }
@@ -415,7 +419,8 @@ fn call_with_resources(
     }
     let pinned = resource::pinned_for_call(lua);
     let mut out = vec![Val::Bool(false); f.results.len()];
-    let produced = loaded.pool.call_component(f, &opts.ctx, &vals, &mut out, pinned.as_ref())?;
+    let produced =
+        loaded.pool.call_component(f, &opts.ctx, Io::Val { args: &vals, results: &mut out }, pinned.as_ref())?;
     resource::finish_call(lua, produced);
     match out.into_iter().next() {
         Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),

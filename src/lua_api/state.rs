@@ -37,8 +37,8 @@ pub struct StateData {
     pub tasks: RefCell<rustc_hash::FxHashSet<usize>>,
     /// Set by the raw `funcs.call` for the slow path: the caller is a task that may yield.
     pub in_task: Cell<bool>,
-    /// Argument buffer of the raw path's numeric component calls.
-    pub flat_args: RefCell<Vec<wasmtime::component::Val>>,
+    /// Argument tape of the raw path's component calls (taken while in use).
+    pub args_tape: Cell<crate::convert::tape::Tape>,
 }
 
 /// The state's data, created on first use. Shared (`Rc`) so the raw `funcs.call` closure
@@ -60,7 +60,7 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
         inbox: Arc::default(),
         tasks: RefCell::default(),
         in_task: Cell::new(false),
-        flat_args: RefCell::default(),
+        args_tape: Cell::default(),
     });
     lua.set_app_data(d.clone());
     d

@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use wasmtime::component::{self, ComponentExportIndex, ResourceAny, Val};
+use wasmtime::component::{self, ComponentExportIndex, ResourceAny, TypedFunc, Val};
 use wasmtime::{Store, Trap, ValRaw, WasmBacktrace};
 
 pub use self::stats::{Snapshot, Stats};
+use crate::convert::tape::{Args, RawArgs, RawRet, Rets, Tape};
 use crate::engine::{new_store, Callee, Function, HostState, Stopped};
 use crate::error::{Details, Error, Kind, Reason};
 use crate::registry::{Limits, PoolKind};
@@ -39,6 +40,78 @@ enum Live {
         asynchronous: bool,
         _count: stats::Counted,
     },
+}
+
+/// A component call's values: `Val`s both ways, or value tapes (`convert::tape`), which
+/// wasmtime lowers and lifts without `Val` trees through a typed call.
+pub enum Io<'a> {
+    Val {
+        args: &'a [Val],
+        results: &'a mut [Val],
+    },
+    Tape {
+        args: &'a Tape,
+        results: &'a mut Tape,
+    },
+    /// Parameters that are all numbers or booleans, already lowered to their core values, and
+    /// a result of at most one core value, returned as the guest gave it.
+    Raw {
+        args: &'a [ValRaw],
+        result: &'a mut ValRaw,
+    },
+}
+
+impl Io<'_> {
+    fn holds_resource(&self) -> bool {
+        match self {
+            Io::Val { results, .. } => results.iter().any(holds_resource),
+            Io::Tape { .. } | Io::Raw { .. } => false,
+        }
+    }
+}
+
+/// The export as a typed function over core values.
+fn typed_raw(func: &component::Func) -> TypedFunc<RawArgs<'_>, RawRet> {
+    // SAFETY: only for functions whose parameters and result are flat scalars (`Function::flat`),
+    // whose core values the caller lowered by the canonical ABI (`convert::scalar_raw`).
+    unsafe { TypedFunc::new_unchecked(*func) }
+}
+
+/// The export as a typed function over tapes.
+fn typed(func: &component::Func) -> TypedFunc<Args<'_>, Rets> {
+    // SAFETY: `Args` and `Rets` lower and lift by the function's own type, which wasmtime
+    // hands them (see `convert::tape`); they accept any type check for that reason.
+    unsafe { TypedFunc::new_unchecked(*func) }
+}
+
+fn call_blocking(func: &component::Func, store: &mut Store<HostState>, io: Io<'_>) -> wasmtime::Result<()> {
+    match io {
+        Io::Val { args, results } => func.call(store, args, results),
+        Io::Tape { args, results } => {
+            let Rets(out) = typed(func).call(store, Args(args))?;
+            *results = out;
+            Ok(())
+        }
+        Io::Raw { args, result } => {
+            *result = typed_raw(func).call(store, RawArgs(args))?.0;
+            Ok(())
+        }
+    }
+}
+
+async fn call_async(func: &component::Func, store: &mut Store<HostState>, io: Io<'_>) -> wasmtime::Result<()> {
+    match io {
+        Io::Val { args, results } => func.call_async(store, args, results).await,
+        Io::Tape { args, results } => {
+            let Rets(out) = typed(func).call_async(store, Args(args)).await?;
+            *results = out;
+            Ok(())
+        }
+        Io::Raw { args, result } => {
+            *result = typed_raw(func).call_async(store, RawArgs(args)).await?.0;
+            Ok(())
+        }
+    }
 }
 
 impl Live {
@@ -246,13 +319,12 @@ impl Pool {
         f: &Function,
         ctx: &Arc<Context>,
         control: Option<&Arc<Control>>,
-        args: &[Val],
-        results: &mut [Val],
+        io: Io<'_>,
         yielding: bool,
     ) -> Result<(), Error> {
         let _permit = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", f.id)))?;
         let timer = self.stats.start_timed();
-        let r = self.run_component_in(f, ctx, control, args, results, yielding).await.map_err(|e| self.stats.failed(e));
+        let r = self.run_component_in(f, ctx, control, io, yielding).await.map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
     }
@@ -262,8 +334,7 @@ impl Pool {
         f: &Function,
         ctx: &Arc<Context>,
         control: Option<&Arc<Control>>,
-        args: &[Val],
-        results: &mut [Val],
+        io: Io<'_>,
         yielding: bool,
     ) -> Result<(), Error> {
         let mut live = self.take_component(f, control).await?;
@@ -271,7 +342,7 @@ impl Pool {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
         begin(store, ctx, &f.limits, control, yielding);
-        match func.call_async(&mut *store, args, results).await {
+        match call_async(func, store, io).await {
             Ok(()) => {
                 self.give_back(live, &f.limits);
                 Ok(())
@@ -302,8 +373,7 @@ impl Pool {
         &self,
         f: &Function,
         ctx: &Arc<Context>,
-        args: &[Val],
-        results: &mut [Val],
+        io: Io<'_>,
         pinned: Option<&Arc<Pinned>>,
     ) -> Result<Option<Arc<Pinned>>, Error> {
         let Callee::Component { export, sticky, .. } = &f.callee else {
@@ -311,14 +381,17 @@ impl Pool {
         };
         if !f.has_resources && self.kind == PoolKind::Inline {
             // One instance for every caller (SPEC §4): the asynchronous one, which tasks use too.
-            return crate::sched::block_on(self.run_component(f, ctx, None, args, results, true))?.map(|()| None);
+            return crate::sched::block_on(self.run_component(f, ctx, None, io, true))?.map(|()| None);
         }
         if !f.has_resources {
             let timer = self.stats.start_busy();
-            let r = self.call_sync(f, ctx, args, results, None).map_err(|e| self.stats.failed(e));
+            let r = self.call_sync(f, ctx, io, None).map_err(|e| self.stats.failed(e));
             self.stats.finish(timer);
             return r;
         }
+        let Io::Val { args, results } = io else {
+            return Err(Error::internal(format!("{}: resource handles travel as values", f.id)));
+        };
         // While resources of this component live, its calls run in their instance, so that
         // handles from different calls can meet in one call.
         let pinned = match pinned {
@@ -333,7 +406,7 @@ impl Pool {
             return Ok(Some(p));
         }
         let timer = self.stats.start_busy();
-        let r = self.call_sync(f, ctx, args, results, Some(sticky)).map_err(|e| self.stats.failed(e));
+        let r = self.call_sync(f, ctx, Io::Val { args, results }, Some(sticky)).map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
     }
@@ -344,8 +417,7 @@ impl Pool {
         &self,
         f: &Function,
         ctx: &Arc<Context>,
-        args: &[Val],
-        results: &mut [Val],
+        mut io: Io<'_>,
         sticky: Option<&Sticky>,
     ) -> Result<Option<Arc<Pinned>>, Error> {
         let mut live = self.take_component_sync(f)?;
@@ -353,9 +425,14 @@ impl Pool {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
         begin(store, ctx, &f.limits, None, false);
-        match func.call(&mut *store, args, results) {
+        let called = match &mut io {
+            Io::Val { args, results } => call_blocking(func, store, Io::Val { args, results }),
+            Io::Tape { args, results } => call_blocking(func, store, Io::Tape { args, results }),
+            Io::Raw { args, result } => call_blocking(func, store, Io::Raw { args, result }),
+        };
+        match called {
             Ok(()) => match sticky {
-                Some(sticky) if results.iter().any(holds_resource) => {
+                Some(sticky) if io.holds_resource() => {
                     let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
                     sticky.set(&p);
                     Ok(Some(p))
