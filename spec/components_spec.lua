@@ -510,6 +510,111 @@ describe("component entries", function()
     end)
   end)
 
+  describe("one behaviour on both call paths", function()
+    -- `funcs.call` reads arguments straight off the stack onto a value tape and lowers it into
+    -- guest memory (the raw path); an executor's `call` converts through the general path. The
+    -- two must agree on every value and every message.
+    local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+    local exec = funcs.new()
+    local function both(export, ...)
+      local raw = pack(call(export, ...))
+      local general = pack(exec:call(id_of(export), ...))
+      return raw, general
+    end
+
+    local function agree(export, ...)
+      local raw, general = both(export, ...)
+      assert.equals(general.n, raw.n)
+      if raw[2] ~= nil or general[2] ~= nil then
+        -- Failures: the same kind and message (results of `result` types compare as values).
+        if wippy.errors.is(raw[2]) or wippy.errors.is(general[2]) then
+          assert.is_true(wippy.errors.is(raw[2]) and wippy.errors.is(general[2]))
+          assert.equals(general[2]:kind(), raw[2]:kind())
+          assert.equals(general[2]:message(), raw[2]:message())
+          return raw[2]:message()
+        end
+      end
+      assert.same(general, raw)
+      return raw[1], raw[2]
+    end
+
+    it("agrees on kitchens in every position, twice in a row (interned keys)", function()
+      for _ = 1, 2 do
+        for _, k in ipairs({ kitchen(), kitchen2(), kitchen3() }) do
+          assert.same(k, agree("echo-kitchen", k))
+          assert.same({ k, k }, agree("echo-kitchens", { k, k }))
+          assert.same(k, agree("echo-maybe-kitchen", k))
+          assert.same({ full = k }, agree("echo-holder", { full = k }))
+          -- A top-level result: `nil, err` (§2.1).
+          local v, e = agree("echo-kitchen-result", { err = k })
+          assert.is_nil(v)
+          assert.same(k, e)
+          assert.same(k, (agree("echo-kitchen-result", { ok = k })))
+        end
+      end
+      assert.is_nil(agree("echo-maybe-kitchen", nil))
+      assert.equals("nothing", agree("echo-holder", "nothing"))
+    end)
+
+    it("agrees on a transform of records and on top-level results", function()
+      local users = {}
+      for i = 1, 10 do
+        users[i] = { id = i, name = "user" .. i, tags = { "a" }, active = true, email = (i % 2 == 0) and "e" or nil }
+      end
+      local out = agree("users#transform-users", users)
+      assert.equals("USER10", out[10].name)
+      assert.same({ "a", "seen" }, out[1].tags)
+      assert.is_nil(out[1].email)
+      agree("users#find-user", users, 3)
+      agree("users#find-user", users, 99)
+      agree("check-positive", 5)
+      agree("check-positive", -5)
+      agree("unit-result", false)
+      agree("unit-result", true)
+      agree("maybe-fail", true)
+    end)
+
+    it("agrees on every message about a bad argument", function()
+      local k = kitchen()
+      k["a-point"] = { x = 1 }
+      assert.equals(arg1("echo-kitchens", "[2].a-point.y: missing field (expected s32)"),
+        agree("echo-kitchens", { kitchen(), k }))
+      k = kitchen()
+      k["a-string"] = "\255"
+      assert.equals(arg1("echo-kitchen",
+        "a-string: expected string, got invalid UTF-8 at byte 1 (use list<u8> for binary data)"),
+        agree("echo-kitchen", k))
+      k = kitchen()
+      k["a-shape"] = { rect = { x = 1, y = "2" } }
+      assert.equals(arg1("echo-kitchen", "a-shape.rect.y: expected s32, got string"), agree("echo-kitchen", k))
+      k = kitchen()
+      k["a-result"] = { ok = 1, err = "x" }
+      agree("echo-kitchen", k)
+      agree("echo-strings", { "a", 2 })
+      agree("echo-tuple", { 1, "x" })
+      agree("echo-perms", { "read", "nope" })
+      agree("echo-color", "purple")
+      agree("echo-list", { 1, 2.5 })
+      agree("echo-bytes", { 1, 256 })
+      agree("echo-kitchen", nil)
+      agree("echo-string", "a", "extra")
+    end)
+
+    it("agrees on missing and trailing arguments", function()
+      assert.is_nil(agree("echo-option"))
+      assert.equals(4, agree("echo-option", 4, nil, nil))
+      assert.same({ "a", null }, agree("echo-options", { "a", null }))
+      agree("add", 1)
+      agree("nothing", 1)
+    end)
+
+    it("takes a table with non-string keys and metatables as the raw values they hold", function()
+      local p = setmetatable({ x = 1 }, { __index = function() return 2 end })
+      local raw, general = both("echo-point", p)
+      assert.same(general, raw)
+    end)
+  end)
+
   describe("every type in every position (kitchen)", function()
     it("round-trips a kitchen as a record field of each type", function()
       echoes("echo-kitchen", kitchen())
