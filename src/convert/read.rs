@@ -228,7 +228,12 @@ fn int(v: &Value, name: &str, lo: i64, hi: i64) -> Read<Item> {
 /// # Safety
 /// `l` is a valid state, `idx` an absolute index, `rd.keys` the key table's index.
 pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape, rd: Reader) -> Read<()> {
-    if ffi::lua_checkstack(l, 4) == 0 {
+    // Scalars push nothing; a compound value pushes at most four slots per level.
+    let compound = matches!(
+        ty,
+        Ty::List(_) | Ty::Record(_) | Ty::Tuple(_) | Ty::Variant(_) | Ty::Result(..) | Ty::Flags(_) | Ty::Bytes
+    );
+    if compound && ffi::lua_checkstack(l, 4) == 0 {
         return Err(ConvError::here("value nested too deeply").into());
     }
     let item = match ty {

@@ -553,8 +553,10 @@ fn begin(
     control: Option<&Arc<Control>>,
     yielding: bool,
 ) {
-    // A store without fuel metering configured cannot fail this; with it, a limit of 0 is none.
-    let _ = store.set_fuel(if limits.fuel == 0 { u64::MAX } else { limits.fuel });
+    // Only entries with a fuel limit are compiled with fuel metering (`engine::Flavor`).
+    if limits.fuel > 0 {
+        let _ = store.set_fuel(limits.fuel);
+    }
     let data = store.data_mut();
     if !Arc::ptr_eq(&data.ctx, ctx) {
         data.ctx = ctx.clone();
