@@ -70,6 +70,15 @@ run wippy-lua54 env LUA_CPATH="$TMP/lua54/?.so" "$LUA54" bench/peers/wippy_bench
 run wippy-luajit env LUA_CPATH="$TMP/luajit/?.so" "$LUAJIT" bench/peers/wippy_bench.lua
 run wasmtime-py "$VENV/bin/python" bench/peers/py_bench.py
 run jco node "$JCO/jco_bench.mjs"
+# The floor: the same calls from Rust with wasmtime's typed and dynamic (`Val`) APIs, no Lua
+# (examples/floor.rs, the same wasmtime build and engine settings as wippy).
+log "building examples/floor (cargo, release)"
+if cargo build --quiet --release --features lua54,vendored --example floor; then
+  cp target/release/examples/floor "$TMP/floor"
+  run wasmtime-rust "$TMP/floor" "$GUEST"
+else
+  log "examples/floor did not build (left out of the table)"
+fi
 
 # --- the table -----------------------------------------------------------------------------
 echo
@@ -79,18 +88,18 @@ echo
 awk '
   { best[$1, $2] = $3; med[$1, $2] = $4; n[$1, $2] = $5; seen[$1] = 1 }
   END {
-    split("wippy-lua54 wippy-luajit wasmtime-py jco", labels, " ")
+    split("wippy-lua54 wippy-luajit wasmtime-py jco rust-typed rust-val", labels, " ")
     split("add transform", cases, " ")
     goal["add"] = 8; goal["transform"] = 4; abs_goal["add"] = 0.35; abs_goal["transform"] = 5
     printf "%-14s %-10s %12s %12s %10s\n", "runtime", "case", "best µs", "median µs", "N/run"
-    for (c = 1; c <= 2; c++) for (l = 1; l <= 4; l++) {
+    for (c = 1; c <= 2; c++) for (l = 1; l <= 6; l++) {
       k = labels[l] SUBSEP cases[c]
       if (k in best) printf "%-14s %-10s %12.3f %12.3f %10d\n", labels[l], cases[c], best[k], med[k], n[k]
       else printf "%-14s %-10s %12s %12s %10s\n", labels[l], cases[c], "n/a", "n/a", "-"
     }
     print ""
     printf "%-10s %-26s %10s %10s\n", "case", "ratio", "best", "median"
-    for (c = 1; c <= 2; c++) for (w = 1; w <= 2; w++) for (p = 3; p <= 4; p++) {
+    for (c = 1; c <= 2; c++) for (w = 1; w <= 2; w++) for (p = 3; p <= 6; p++) {
       kw = labels[w] SUBSEP cases[c]; kp = labels[p] SUBSEP cases[c]
       r = labels[p] "/" labels[w]
       if ((kw in best) && (kp in best) && best[kw] > 0 && med[kw] > 0)

@@ -645,7 +645,6 @@ pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
     }
 }
 
-
 /// A short name of a value's kind, for messages.
 fn val_kind(v: &Val) -> &'static str {
     match v {

@@ -79,7 +79,7 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
         }
         _ => {}
     }
-    let Ok(item) = cur.next() else {
+    let Ok(item) = cur.item() else {
         ffi::lua_pushnil(l);
         return;
     };
@@ -164,7 +164,7 @@ unsafe fn push_str(l: *mut ffi::lua_State, s: &str) {
 /// As [`push`].
 pub unsafe fn push_results(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, keys: c_int) -> c_int {
     if let Ty::Result(ok, err) = ty {
-        let Ok(Item::Case(k)) = cur.next() else {
+        let Ok(Item::Case(k)) = cur.item() else {
             ffi::lua_pushnil(l);
             return 1;
         };

@@ -107,7 +107,7 @@ impl<'a> Cursor<'a> {
         self.tape
     }
 
-    pub fn next(&mut self) -> Result<Item> {
+    pub fn item(&mut self) -> Result<Item> {
         match self.items.next() {
             Some(i) => Ok(*i),
             None => bail!("value tape ended early"),
@@ -115,28 +115,28 @@ impl<'a> Cursor<'a> {
     }
 
     fn int(&mut self) -> Result<i64> {
-        match self.next()? {
+        match self.item()? {
             Item::Int(i) => Ok(i),
             other => bail!("value tape: expected an integer, found {other:?}"),
         }
     }
 
     pub fn case(&mut self) -> Result<u32> {
-        match self.next()? {
+        match self.item()? {
             Item::Case(c) => Ok(c),
             other => bail!("value tape: expected a case, found {other:?}"),
         }
     }
 
-    pub fn len(&mut self) -> Result<usize> {
-        match self.next()? {
+    pub fn list_len(&mut self) -> Result<usize> {
+        match self.item()? {
             Item::Len(n) => Ok(n as usize),
             other => bail!("value tape: expected a list length, found {other:?}"),
         }
     }
 
     pub fn flags(&mut self) -> Result<u32> {
-        match self.next()? {
+        match self.item()? {
             Item::Flags(w) => Ok(w),
             other => bail!("value tape: expected flags, found {other:?}"),
         }
@@ -253,7 +253,7 @@ unsafe impl Lift for Rets {
             }
         } else {
             let ptr = src[0].get_u32() as usize;
-            if ptr % results.abi.align32 as usize != 0 {
+            if !ptr.is_multiple_of(results.abi.align32 as usize) {
                 bail!("return pointer not aligned");
             }
             let bytes = cx
@@ -424,7 +424,7 @@ fn lower<T>(
 ) -> Result<()> {
     let types = cx.types;
     match ty {
-        InterfaceType::Bool => match cur.next()? {
+        InterfaceType::Bool => match cur.item()? {
             Item::Bool(b) => b.linear_lower_to_flat(cx, ty, slot(out)?),
             other => bail!("value tape: expected a bool, found {other:?}"),
         },
@@ -436,15 +436,15 @@ fn lower<T>(
         InterfaceType::U32 => (cur.int()? as u32).linear_lower_to_flat(cx, ty, slot(out)?),
         InterfaceType::S64 => cur.int()?.linear_lower_to_flat(cx, ty, slot(out)?),
         InterfaceType::U64 => (cur.int()? as u64).linear_lower_to_flat(cx, ty, slot(out)?),
-        InterfaceType::Float32 => match cur.next()? {
+        InterfaceType::Float32 => match cur.item()? {
             Item::F32(f) => f.linear_lower_to_flat(cx, ty, slot(out)?),
             other => bail!("value tape: expected an f32, found {other:?}"),
         },
-        InterfaceType::Float64 => match cur.next()? {
+        InterfaceType::Float64 => match cur.item()? {
             Item::F64(f) => f.linear_lower_to_flat(cx, ty, slot(out)?),
             other => bail!("value tape: expected an f64, found {other:?}"),
         },
-        InterfaceType::Char => match cur.next()? {
+        InterfaceType::Char => match cur.item()? {
             Item::Char(c) => c.linear_lower_to_flat(cx, ty, slot(out)?),
             other => bail!("value tape: expected a char, found {other:?}"),
         },
@@ -512,7 +512,7 @@ fn lower_list<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Curs
                 return Ok((pair[0].get_u32() as usize, pair[1].get_u32() as usize));
             }
         }
-        let n = cur.len()?;
+        let n = cur.list_len()?;
         let abi = types.canonical_abi(&elem);
         let size =
             n.checked_mul(abi.size32 as usize).ok_or_else(|| wasmtime::format_err!("size overflow copying a list"))?;
@@ -558,7 +558,7 @@ impl FlagsSize {
 fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Cursor<'_>, at: usize) -> Result<()> {
     let types = cx.types;
     match ty {
-        InterfaceType::Bool => match cur.next()? {
+        InterfaceType::Bool => match cur.item()? {
             Item::Bool(b) => b.linear_lower_to_memory(cx, ty, at),
             other => bail!("value tape: expected a bool, found {other:?}"),
         },
@@ -570,15 +570,15 @@ fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Cursor<'_
         InterfaceType::U32 => (cur.int()? as u32).linear_lower_to_memory(cx, ty, at),
         InterfaceType::S64 => cur.int()?.linear_lower_to_memory(cx, ty, at),
         InterfaceType::U64 => (cur.int()? as u64).linear_lower_to_memory(cx, ty, at),
-        InterfaceType::Float32 => match cur.next()? {
+        InterfaceType::Float32 => match cur.item()? {
             Item::F32(f) => f.linear_lower_to_memory(cx, ty, at),
             other => bail!("value tape: expected an f32, found {other:?}"),
         },
-        InterfaceType::Float64 => match cur.next()? {
+        InterfaceType::Float64 => match cur.item()? {
             Item::F64(f) => f.linear_lower_to_memory(cx, ty, at),
             other => bail!("value tape: expected an f64, found {other:?}"),
         },
-        InterfaceType::Char => match cur.next()? {
+        InterfaceType::Char => match cur.item()? {
             Item::Char(c) => c.linear_lower_to_memory(cx, ty, at),
             other => bail!("value tape: expected a char, found {other:?}"),
         },
@@ -728,7 +728,7 @@ fn load_list(cx: &mut LiftContext<'_>, ty: InterfaceType, ptr: usize, len: usize
         Some(end) if end <= memory.len() => cx.consume_fuel_array(len, std::mem::size_of::<Item>().max(size))?,
         _ => bail!("list pointer/length out of bounds of memory"),
     }
-    if ptr % abi.align32 as usize != 0 {
+    if !ptr.is_multiple_of(abi.align32 as usize) {
         bail!("list pointer is not aligned");
     }
     if elem == InterfaceType::U8 {
@@ -900,7 +900,7 @@ pub fn from_val(v: &Val, ty: &Ty, tape: &mut Tape) -> Result<()> {
 /// Builds a component value of type `ty` from the next items of a tape.
 pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
     Ok(match ty {
-        Ty::Bool => match cur.next()? {
+        Ty::Bool => match cur.item()? {
             Item::Bool(b) => Val::Bool(b),
             other => bail!("value tape: expected a bool, found {other:?}"),
         },
@@ -912,22 +912,22 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
         Ty::U32 => Val::U32(cur.int()? as u32),
         Ty::S64 => Val::S64(cur.int()?),
         Ty::U64 => Val::U64(cur.int()? as u64),
-        Ty::F32 => match cur.next()? {
+        Ty::F32 => match cur.item()? {
             Item::F32(f) => Val::Float32(f),
             other => bail!("value tape: expected an f32, found {other:?}"),
         },
-        Ty::F64 => match cur.next()? {
+        Ty::F64 => match cur.item()? {
             Item::F64(f) => Val::Float64(f),
             other => bail!("value tape: expected an f64, found {other:?}"),
         },
-        Ty::Char => match cur.next()? {
+        Ty::Char => match cur.item()? {
             Item::Char(c) => Val::Char(c),
             other => bail!("value tape: expected a char, found {other:?}"),
         },
         Ty::String => Val::String(cur.str()?.to_string()),
         Ty::Bytes => Val::List(cur.bytes()?.iter().map(|b| Val::U8(*b)).collect()),
         Ty::List(elem) => {
-            let n = cur.len()?;
+            let n = cur.list_len()?;
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
                 out.push(to_val(cur, elem)?);
