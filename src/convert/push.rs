@@ -54,12 +54,11 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
         Ty::Record(fields) => {
             ffi::lua_createtable(l, 0, fields.len().min(c_int::MAX as usize) as c_int);
             for f in fields.iter() {
+                push_key(l, keys, f.key, &f.name, true);
                 push(l, cur, &f.ty, false, keys);
                 if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
-                    ffi::lua_pop(l, 1);
+                    ffi::lua_pop(l, 2);
                 } else {
-                    push_key(l, keys, f.key, &f.name, true);
-                    ffi::lua_insert(l, -2);
                     ffi::lua_rawset(l, -3);
                 }
             }

@@ -200,17 +200,18 @@ unsafe impl Lower for Args<'_> {
         let dst: &mut [MaybeUninit<ValRaw>; MAX_FLAT_PARAMS] =
             unsafe { &mut *(dst as *mut MaybeUninit<Self::Lower>).cast() };
         let mut cur = Cursor::new(self.0);
+        let mut lw = Low::new(cx);
         if params.abi.flat_count(MAX_FLAT_PARAMS).is_some() {
             let mut out = dst.iter_mut();
             for ty in params.types.iter() {
-                lower(cx, *ty, &mut cur, &mut out)?;
+                lower(&mut lw, *ty, &mut cur, &mut out)?;
             }
         } else {
-            let ptr = cx.realloc(0, 0, params.abi.align32, params.abi.size32 as usize)?;
+            let ptr = lw.alloc(params.abi.align32, params.abi.size32 as usize)?;
             let mut offset = ptr;
             for ty in params.types.iter() {
                 let at = types.canonical_abi(ty).next_field32_size(&mut offset);
-                store(cx, *ty, &mut cur, at)?;
+                store(&mut lw, *ty, &mut cur, at)?;
             }
             dst[0].write(ValRaw::i64(ptr as i64));
         }
@@ -415,14 +416,63 @@ fn flag_count(types: &ComponentTypes, ty: InterfaceType) -> usize {
     }
 }
 
+/// Lowering's access to the guest: the context, and its memory as a slice fetched once after
+/// each `cabi_realloc` (only guest code, which runs inside `realloc`, can move or grow it), so
+/// storing a field costs a bounds check, not a lookup of the instance's memory.
+struct Low<'c, 'a, T: 'static> {
+    cx: &'c mut LowerContext<'a, T>,
+    types: &'a ComponentTypes,
+    /// The guest takes UTF-8 strings (else wasmtime transcodes).
+    utf8: bool,
+    mem: *mut u8,
+    len: usize,
+    stale: bool,
+}
+
+impl<'c, 'a, T: 'static> Low<'c, 'a, T> {
+    fn new(cx: &'c mut LowerContext<'a, T>) -> Self {
+        let types = cx.types;
+        let utf8 = cx.options().string_encoding == StringEncoding::Utf8;
+        Low { cx, types, utf8, mem: std::ptr::null_mut(), len: 0, stale: true }
+    }
+
+    /// A fresh block of guest memory (`cabi_realloc(0, 0, align, size)`).
+    fn alloc(&mut self, align: u32, size: usize) -> Result<usize> {
+        let ptr = self.cx.realloc(0, 0, align, size)?;
+        self.stale = true;
+        Ok(ptr)
+    }
+
+    /// Writes `bytes` at `at` in guest memory.
+    fn put(&mut self, at: usize, bytes: &[u8]) -> Result<()> {
+        if self.stale {
+            let m = self.cx.as_slice_mut();
+            self.mem = m.as_mut_ptr();
+            self.len = m.len();
+            self.stale = false;
+        }
+        // SAFETY: `mem`/`len` describe the guest memory as it is since the last `alloc` (no
+        // guest code ran since, so it has not moved); `self` holds the context exclusively.
+        let m = unsafe { std::slice::from_raw_parts_mut(self.mem, self.len) };
+        match at.checked_add(bytes.len()).and_then(|end| m.get_mut(at..end)) {
+            Some(d) => {
+                d.copy_from_slice(bytes);
+                Ok(())
+            }
+            None => bail!("store out of bounds of guest memory"),
+        }
+    }
+}
+
 /// Lowers the next value of type `ty` to its flat core values.
 fn lower<T>(
-    cx: &mut LowerContext<'_, T>,
+    lw: &mut Low<'_, '_, T>,
     ty: InterfaceType,
     cur: &mut Cursor<'_>,
     out: &mut IterMut<'_, MaybeUninit<ValRaw>>,
 ) -> Result<()> {
-    let types = cx.types;
+    let types = lw.types;
+    let cx = &mut *lw.cx;
     match ty {
         InterfaceType::Bool => match cur.item()? {
             Item::Bool(b) => b.linear_lower_to_flat(cx, ty, slot(out)?),
@@ -449,20 +499,20 @@ fn lower<T>(
             other => bail!("value tape: expected a char, found {other:?}"),
         },
         InterfaceType::String | InterfaceType::List(_) => {
-            let (ptr, len) = lower_list(cx, ty, cur)?;
+            let (ptr, len) = lower_list(lw, ty, cur)?;
             slot(out)?.write(ValRaw::i64(ptr as i64));
             slot(out)?.write(ValRaw::i64(len as i64));
             Ok(())
         }
         InterfaceType::Record(i) => {
             for f in types[i].fields.iter() {
-                lower(cx, f.ty, cur, out)?;
+                lower(lw, f.ty, cur, out)?;
             }
             Ok(())
         }
         InterfaceType::Tuple(i) => {
             for t in types[i].types.iter() {
-                lower(cx, *t, cur, out)?;
+                lower(lw, *t, cur, out)?;
             }
             Ok(())
         }
@@ -472,7 +522,7 @@ fn lower<T>(
             slot(out)?.write(ValRaw::u32(case));
             let written = match payload {
                 Some(p) => {
-                    lower(cx, p, cur, out)?;
+                    lower(lw, p, cur, out)?;
                     types.canonical_abi(&p).flat_count(usize::MAX).unwrap_or(0)
                 }
                 None => 0,
@@ -495,43 +545,58 @@ fn lower<T>(
     }
 }
 
+/// Longest string or byte list the canonical ABI copies (as wasmtime checks it).
+const MAX_BYTES: usize = (1 << 31) - 1;
+
 /// Copies the next string or list into guest memory; returns its pointer and length.
-fn lower_list<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Cursor<'_>) -> Result<(usize, usize)> {
-    let types = cx.types;
-    let mut pair = MaybeUninit::<[ValRaw; 2]>::uninit();
-    if ty == InterfaceType::String {
-        cur.str()?.linear_lower_to_flat(cx, ty, &mut pair)?;
+fn lower_list<T>(lw: &mut Low<'_, '_, T>, ty: InterfaceType, cur: &mut Cursor<'_>) -> Result<(usize, usize)> {
+    let types = lw.types;
+    let bytes = if ty == InterfaceType::String {
+        if !lw.utf8 {
+            // Another encoding: wasmtime transcodes.
+            let mut pair = MaybeUninit::<[ValRaw; 2]>::uninit();
+            cur.str()?.linear_lower_to_flat(lw.cx, ty, &mut pair)?;
+            lw.stale = true;
+            // SAFETY: written by the lowering above.
+            let pair = unsafe { pair.assume_init() };
+            return Ok((pair[0].get_u32() as usize, pair[1].get_u32() as usize));
+        }
+        // Tape strings are valid UTF-8 (checked where they were made); a copy is all it takes.
+        Some(cur.bytes()?)
     } else {
         let InterfaceType::List(i) = ty else { bail!("expected a list type") };
         let elem = types[i].element;
-        if elem == InterfaceType::U8 {
-            if let Some(b) = cur.try_bytes() {
-                b.linear_lower_to_flat(cx, ty, &mut pair)?;
-                // SAFETY: written by the lowering above.
-                let pair = unsafe { pair.assume_init() };
-                return Ok((pair[0].get_u32() as usize, pair[1].get_u32() as usize));
-            }
+        match elem {
+            InterfaceType::U8 => cur.try_bytes(),
+            _ => None,
         }
-        let n = cur.list_len()?;
-        let abi = types.canonical_abi(&elem);
-        let size =
-            n.checked_mul(abi.size32 as usize).ok_or_else(|| wasmtime::format_err!("size overflow copying a list"))?;
-        let ptr = cx.realloc(0, 0, abi.align32, size)?;
-        for k in 0..n {
-            store(cx, elem, cur, ptr + k * abi.size32 as usize)?;
+    };
+    if let Some(b) = bytes {
+        if b.len() > MAX_BYTES {
+            bail!("string or byte list of {} bytes too large to copy into wasm", b.len());
         }
-        return Ok((ptr, n));
+        let ptr = lw.alloc(1, b.len())?;
+        lw.put(ptr, b)?;
+        return Ok((ptr, b.len()));
     }
-    // SAFETY: written by the lowering above.
-    let pair = unsafe { pair.assume_init() };
-    Ok((pair[0].get_u32() as usize, pair[1].get_u32() as usize))
+    let InterfaceType::List(i) = ty else { bail!("expected a list type") };
+    let elem = types[i].element;
+    let n = cur.list_len()?;
+    let abi = types.canonical_abi(&elem);
+    let size =
+        n.checked_mul(abi.size32 as usize).ok_or_else(|| wasmtime::format_err!("size overflow copying a list"))?;
+    let ptr = lw.alloc(abi.align32, size)?;
+    for k in 0..n {
+        store(lw, elem, cur, ptr + k * abi.size32 as usize)?;
+    }
+    Ok((ptr, n))
 }
 
-fn store_discriminant<T>(cx: &mut LowerContext<'_, T>, info: &VariantInfo, case: u32, at: usize) -> Result<()> {
+fn store_discriminant<T>(lw: &mut Low<'_, '_, T>, info: &VariantInfo, case: u32, at: usize) -> Result<()> {
     match u32::from(info.size) {
-        1 => (case as u8).linear_lower_to_memory(cx, InterfaceType::U8, at),
-        2 => (case as u16).linear_lower_to_memory(cx, InterfaceType::U16, at),
-        _ => case.linear_lower_to_memory(cx, InterfaceType::U32, at),
+        1 => lw.put(at, &[case as u8]),
+        2 => lw.put(at, &(case as u16).to_le_bytes()),
+        _ => lw.put(at, &case.to_le_bytes()),
     }
 }
 
@@ -554,45 +619,43 @@ impl FlagsSize {
     }
 }
 
-/// Stores the next value of type `ty` at `at` in guest memory.
-fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Cursor<'_>, at: usize) -> Result<()> {
-    let types = cx.types;
+/// Stores the next value of type `ty` at `at` in guest memory (little-endian, as wasmtime's
+/// own `linear_lower_to_memory` writes each scalar).
+fn store<T>(lw: &mut Low<'_, '_, T>, ty: InterfaceType, cur: &mut Cursor<'_>, at: usize) -> Result<()> {
+    let types = lw.types;
     match ty {
         InterfaceType::Bool => match cur.item()? {
-            Item::Bool(b) => b.linear_lower_to_memory(cx, ty, at),
+            Item::Bool(b) => lw.put(at, &[u8::from(b)]),
             other => bail!("value tape: expected a bool, found {other:?}"),
         },
-        InterfaceType::S8 => (cur.int()? as i8).linear_lower_to_memory(cx, ty, at),
-        InterfaceType::U8 => (cur.int()? as u8).linear_lower_to_memory(cx, ty, at),
-        InterfaceType::S16 => (cur.int()? as i16).linear_lower_to_memory(cx, ty, at),
-        InterfaceType::U16 => (cur.int()? as u16).linear_lower_to_memory(cx, ty, at),
-        InterfaceType::S32 => (cur.int()? as i32).linear_lower_to_memory(cx, ty, at),
-        InterfaceType::U32 => (cur.int()? as u32).linear_lower_to_memory(cx, ty, at),
-        InterfaceType::S64 => cur.int()?.linear_lower_to_memory(cx, ty, at),
-        InterfaceType::U64 => (cur.int()? as u64).linear_lower_to_memory(cx, ty, at),
+        InterfaceType::S8 | InterfaceType::U8 => lw.put(at, &[cur.int()? as u8]),
+        InterfaceType::S16 | InterfaceType::U16 => lw.put(at, &(cur.int()? as u16).to_le_bytes()),
+        InterfaceType::S32 | InterfaceType::U32 => lw.put(at, &(cur.int()? as u32).to_le_bytes()),
+        InterfaceType::S64 | InterfaceType::U64 => lw.put(at, &cur.int()?.to_le_bytes()),
         InterfaceType::Float32 => match cur.item()? {
-            Item::F32(f) => f.linear_lower_to_memory(cx, ty, at),
+            Item::F32(f) => lw.put(at, &f.to_bits().to_le_bytes()),
             other => bail!("value tape: expected an f32, found {other:?}"),
         },
         InterfaceType::Float64 => match cur.item()? {
-            Item::F64(f) => f.linear_lower_to_memory(cx, ty, at),
+            Item::F64(f) => lw.put(at, &f.to_bits().to_le_bytes()),
             other => bail!("value tape: expected an f64, found {other:?}"),
         },
         InterfaceType::Char => match cur.item()? {
-            Item::Char(c) => c.linear_lower_to_memory(cx, ty, at),
+            Item::Char(c) => lw.put(at, &u32::from(c).to_le_bytes()),
             other => bail!("value tape: expected a char, found {other:?}"),
         },
         InterfaceType::String | InterfaceType::List(_) => {
-            let (ptr, len) = lower_list(cx, ty, cur)?;
-            *cx.get::<4>(at) = u32::try_from(ptr)?.to_le_bytes();
-            *cx.get::<4>(at + 4) = u32::try_from(len)?.to_le_bytes();
-            Ok(())
+            let (ptr, len) = lower_list(lw, ty, cur)?;
+            let mut pair = [0u8; 8];
+            pair[..4].copy_from_slice(&u32::try_from(ptr)?.to_le_bytes());
+            pair[4..].copy_from_slice(&u32::try_from(len)?.to_le_bytes());
+            lw.put(at, &pair)
         }
         InterfaceType::Record(i) => {
             let mut offset = at;
             for f in types[i].fields.iter() {
                 let field_at = types.canonical_abi(&f.ty).next_field32_size(&mut offset);
-                store(cx, f.ty, cur, field_at)?;
+                store(lw, f.ty, cur, field_at)?;
             }
             Ok(())
         }
@@ -600,7 +663,7 @@ fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Cursor<'_
             let mut offset = at;
             for t in types[i].types.iter() {
                 let field_at = types.canonical_abi(t).next_field32_size(&mut offset);
-                store(cx, *t, cur, field_at)?;
+                store(lw, *t, cur, field_at)?;
             }
             Ok(())
         }
@@ -608,19 +671,19 @@ fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, cur: &mut Cursor<'_
             let Some(info) = variant_info(types, ty) else { bail!("not a variant type") };
             let case = cur.case()?;
             let payload = case_of(types, ty, case)?;
-            store_discriminant(cx, info, case, at)?;
+            store_discriminant(lw, info, case, at)?;
             match payload {
-                Some(p) => store(cx, p, cur, at + info.payload_offset32 as usize),
+                Some(p) => store(lw, p, cur, at + info.payload_offset32 as usize),
                 None => Ok(()),
             }
         }
         InterfaceType::Flags(_) => match FlagsSize::from_count(flag_count(types, ty)) {
             FlagsSize::Size0 => Ok(()),
-            FlagsSize::Size1 => (cur.flags()? as u8).linear_lower_to_memory(cx, InterfaceType::U8, at),
-            FlagsSize::Size2 => (cur.flags()? as u16).linear_lower_to_memory(cx, InterfaceType::U16, at),
+            FlagsSize::Size1 => lw.put(at, &[cur.flags()? as u8]),
+            FlagsSize::Size2 => lw.put(at, &(cur.flags()? as u16).to_le_bytes()),
             FlagsSize::Size4Plus(n) => {
                 for k in 0..n {
-                    cur.flags()?.linear_lower_to_memory(cx, InterfaceType::U32, at + 4 * k)?;
+                    lw.put(at + 4 * k, &cur.flags()?.to_le_bytes())?;
                 }
                 Ok(())
             }
