@@ -38,6 +38,26 @@ pub fn to_lua(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
     out
 }
 
+/// The results on a tape as `funcs.call` returns them (see [`push_results`]); nothing for a
+/// function without a result.
+///
+/// # Errors
+/// Only when Lua fails.
+pub fn results_to_lua(lua: &Lua, t: &tape::Tape, ty: Option<&Ty>) -> mlua::Result<mlua::MultiValue> {
+    let Some(ty) = ty else { return Ok(mlua::MultiValue::new()) };
+    // SAFETY: exec_raw runs the closure in a protected call; what it leaves above the stack it
+    // found (the results, once the key table is removed) becomes the returned values.
+    unsafe {
+        lua.exec_raw::<mlua::MultiValue>((), |l| {
+            ffi::lua_checkstack(l, 8);
+            push_keys(l, true);
+            let keys = ffi::lua_gettop(l);
+            push_results(l, &mut Cursor::new(t), ty, keys);
+            ffi::lua_remove(l, keys);
+        })
+    }
+}
+
 /// Pushes the next value of type `ty` from the cursor. `slot`: a `none` here must be
 /// `wippy.null` (list and tuple elements, payloads). A tape that does not match its type
 /// pushes `nil` for the rest (cannot happen for a tape lifted with this type).

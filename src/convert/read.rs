@@ -144,6 +144,53 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
     }
 }
 
+/// Reads a call's arguments onto a tape that owns its bytes (it may cross to a worker):
+/// `args[i]` by `types[i]`, a missing one as nil. On failure: the index of the argument and
+/// the error.
+///
+/// # Errors
+/// An argument does not fit its type, or Lua failed (reported for argument 0).
+pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Tape, (usize, ConvError)> {
+    let mut tape = Tape::default();
+    let mut failed = None;
+    let values: mlua::MultiValue =
+        types.iter().enumerate().map(|(i, _)| args.get(i).cloned().unwrap_or(Value::Nil)).collect();
+    // SAFETY: exec_raw pushes the values and runs the closure in a protected call; the
+    // readings leave the stack as they found it, and the tape owns its bytes.
+    let done = unsafe {
+        lua.exec_raw::<()>(values, |l| {
+            let base = ffi::lua_gettop(l) - types.len() as c_int;
+            if ffi::lua_checkstack(l, 8) == 0 {
+                failed = Some((0, ConvError::here("Lua stack overflow")));
+                return;
+            }
+            push_keys(l, true);
+            let rd = Reader { keys: ffi::lua_gettop(l), intern: true, owned: true };
+            for (i, ty) in types.iter().enumerate() {
+                match read(l, base + 1 + i as c_int, ty, &mut tape, rd) {
+                    Ok(()) => {}
+                    Err(ReadError::Conv(e)) => {
+                        failed = Some((i, e));
+                        break;
+                    }
+                    Err(ReadError::NoKey) => {
+                        failed = Some((i, ConvError::here("internal error: a record key was not interned")));
+                        break;
+                    }
+                }
+            }
+            ffi::lua_pop(l, 1);
+        })
+    };
+    if let Err(e) = done {
+        return Err((0, ConvError::here(e.to_string())));
+    }
+    match failed {
+        Some(f) => Err(f),
+        None => Ok(tape),
+    }
+}
+
 unsafe fn is_null(l: *mut ffi::lua_State, idx: c_int) -> bool {
     ffi::lua_type(l, idx) == ffi::LUA_TLIGHTUSERDATA && ffi::lua_touserdata(l, idx) == super::lua::null_ptr()
 }

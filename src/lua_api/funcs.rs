@@ -16,6 +16,7 @@ use super::error::fail;
 use super::future::{LuaFuture, Output};
 use super::resource;
 use super::state::{data, StateData};
+use crate::convert::tape::Tape;
 use crate::convert::{self, Path, Scalar, Ty};
 use crate::engine::{Callee, Function};
 use crate::error::{Error, Kind};
@@ -253,6 +254,10 @@ fn call_wasm(
             Input::Core(vals)
         }
         Callee::Component { .. } if f.has_resources => return call_with_resources(lua, state, loaded, f, args, opts),
+        Callee::Component { .. } if f.tape => {
+            let types: Vec<&Ty> = f.params.iter().map(|p| &p.ty).collect();
+            Input::Tape(convert::read::args_to_tape(lua, args, &types).map_err(|(i, e)| arg_error(f, i, e))?)
+        }
         Callee::Component { .. } => {
             let mut path = Path::new();
             let mut vals = Vec::with_capacity(f.params.len());
@@ -274,6 +279,11 @@ fn call_wasm(
                 let mut out = vec![Val::Bool(false); f.results.len()];
                 loaded.pool.call_component(f, &opts.ctx, Io::Val { args: &vals, results: &mut out }, None)?;
                 Output::Component(out)
+            }
+            Input::Tape(args) if control.deadline.is_none() => {
+                let mut out = Tape::default();
+                loaded.pool.call_component(f, &opts.ctx, Io::Tape { args: &args, results: &mut out }, None)?;
+                Output::Tape(out)
             }
             input => sched::block_on(run(loaded.clone(), opts.ctx.clone(), control, input, true))??,
         };
@@ -315,6 +325,8 @@ fn lost(id: &str) -> impl FnOnce() -> Result<Output, Error> + Send + 'static {
 enum Input {
     Core(Vec<wasmtime::Val>),
     Component(Vec<Val>),
+    /// On a tape that owns its bytes.
+    Tape(Tape),
 }
 
 /// Runs a call under its control (cancel, deadline); the future is `Send`.
@@ -340,6 +352,12 @@ async fn run(
                     .run_component(f, &ctx, Some(&control), Io::Val { args: &vals, results: &mut out }, yielding)
                     .await?;
                 Ok(Output::Component(out))
+            }
+            Input::Tape(args) => {
+                let mut out = Tape::default();
+                let io = Io::Tape { args: &args, results: &mut out };
+                loaded.pool.run_component(f, &ctx, Some(&control), io, yielding).await?;
+                Ok(Output::Tape(out))
             }
         }
     })
@@ -387,6 +405,11 @@ pub fn output_to_lua(lua: &Lua, f: &Function, out: Output) -> Result<MultiValue,
                     Ok(MultiValue::from_iter([Value::Table(t)]))
                 }
             }
+        }
+        (Output::Tape(out), _) => {
+            let values = convert::push::results_to_lua(lua, &out, f.results.first().map(|r| &r.ty));
+            crate::convert::tape::give_back(out);
+            values.map_err(|e| lua_internal(f, e))
         }
         (Output::Component(out), _) => match out.into_iter().next() {
             Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),

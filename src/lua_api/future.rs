@@ -20,6 +20,8 @@ use crate::sched::Op;
 pub enum Output {
     Core(Vec<wasmtime::Val>),
     Component(Vec<Val>),
+    /// Results on a value tape (functions with `Function::tape`).
+    Tape(crate::convert::tape::Tape),
     /// A `function.lua` entry ran already; its values are kept in the Lua registry.
     Lua(Vec<RegistryKey>),
 }
