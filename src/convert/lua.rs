@@ -646,7 +646,7 @@ pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
 }
 
 /// A short name of a value's kind, for messages.
-fn val_kind(v: &Val) -> &'static str {
+pub(super) fn val_kind(v: &Val) -> &'static str {
     match v {
         Val::Bool(_) => "bool",
         Val::S8(_) | Val::U8(_) | Val::S16(_) | Val::U16(_) | Val::S32(_) | Val::U32(_) | Val::S64(_) | Val::U64(_) => {

@@ -955,7 +955,7 @@ pub fn from_val(v: &Val, ty: &Ty, tape: &mut Tape) -> Result<()> {
             }
             tape.items.extend(words.into_iter().map(Item::Flags));
         }
-        (v, ty) => bail!("a {} value does not match the type {}", v.desc_name(), ty.describe()),
+        (v, ty) => bail!("a {} value does not match the type {}", super::lua::val_kind(v), ty.describe()),
     }
     Ok(())
 }
@@ -1052,32 +1052,4 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
             bail!("{} values are not carried on a value tape", ty.describe())
         }
     })
-}
-
-/// What a `Val` is, for messages.
-trait DescName {
-    fn desc_name(&self) -> &'static str;
-}
-
-impl DescName for Val {
-    fn desc_name(&self) -> &'static str {
-        match self {
-            Val::Bool(_) => "bool",
-            Val::S8(_) | Val::U8(_) | Val::S16(_) | Val::U16(_) | Val::S32(_) | Val::U32(_) => "integer",
-            Val::S64(_) | Val::U64(_) => "integer",
-            Val::Float32(_) | Val::Float64(_) => "float",
-            Val::Char(_) => "char",
-            Val::String(_) => "string",
-            Val::List(_) => "list",
-            Val::Record(_) => "record",
-            Val::Tuple(_) => "tuple",
-            Val::Variant(..) => "variant",
-            Val::Enum(_) => "enum",
-            Val::Option(_) => "option",
-            Val::Result(_) => "result",
-            Val::Flags(_) => "flags",
-            Val::Resource(_) => "resource",
-            _ => "other",
-        }
-    }
 }
