@@ -29,7 +29,7 @@ end
 
 local EXPORTS = {
   "echo-bool", "echo-s8", "echo-u8", "echo-s16", "echo-u16", "echo-s32", "echo-u32", "echo-s64",
-  "echo-u64", "echo-f32", "echo-f64", "echo-char", "echo-string", "echo-bytes", "echo-list",
+  "echo-u64", "echo-f32", "echo-f64", "echo-char", "echo-string", "echo-bytes", "echo-byte-list", "echo-list",
   "echo-strings", "echo-point", "echo-tuple", "echo-option", "echo-nested-option", "echo-options",
   "echo-result", "echo-results", "echo-shape", "echo-shapes", "echo-color", "echo-perms",
   "echo-kitchen", "echo-kitchens", "echo-maybe-kitchen", "echo-holder", "echo-kitchen-result",
@@ -598,6 +598,35 @@ describe("component entries", function()
       agree("echo-bytes", { 1, 256 })
       agree("echo-kitchen", nil)
       agree("echo-string", "a", "extra")
+    end)
+
+    it("gives a list of an alias of u8 as an array of numbers (only list<u8> is a string)", function()
+      assert.same({ 0, 1, 255 }, agree("echo-byte-list", { 0, 1, 255 }))
+      assert.same({}, agree("echo-byte-list", {}))
+      assert.equals(arg1("echo-byte-list", "[2]: expected u8, got 256 (out of range 0..=255)"),
+        agree("echo-byte-list", { 1, 256 }))
+    end)
+
+    it("copies a large list<u8> and string both ways", function()
+      local big = string.rep("\0\1\255x", 2 * 1024 * 1024) -- 8 MiB
+      assert.equals(big, agree("echo-bytes", big))
+      local text = string.rep("héllo ", 1024 * 1024)
+      assert.equals(text, agree("echo-string", text))
+    end)
+
+    it("reports several keys of a variant or result before looking at them", function()
+      assert.equals(arg1("echo-shape",
+        "expected variant {case = payload} (a table with exactly one key), got several keys"),
+        agree("echo-shape", { nope = 1, circle = 2 }))
+      assert.equals(arg1("echo-result",
+        "expected result {ok = value} or {err = value} (a table with exactly one key), got several keys"),
+        agree("echo-result", { ok = 1, err = "x" }))
+    end)
+
+    it("takes flags by integer positions only", function()
+      assert.equals(arg1("echo-perms",
+        'expected flags as {name = true} or {"name"}, got key number with value string'),
+        agree("echo-perms", { [1.5] = "read" }))
     end)
 
     it("agrees on missing and trailing arguments", function()

@@ -108,7 +108,18 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
         (Item::F32(f), _) => ffi::lua_pushnumber(l, f.into()),
         (Item::F64(f), _) => ffi::lua_pushnumber(l, f),
         (Item::Char(c), _) => push_str(l, c.encode_utf8(&mut [0; 4])),
-        (Item::Bytes { .. } | Item::Ext { .. }, _) => {
+        // A `list<T>` whose `T` is an alias of `u8` is lifted as bytes too, but is an array of
+        // numbers in Lua (only `list<u8>` itself is a string, SPEC §3).
+        (Item::Bytes { .. } | Item::Ext(_), Ty::List(_)) => {
+            // SAFETY: as for every tape item (see `Item::Ext`).
+            let b = cur.tape().bytes_of(&item).unwrap_or_default();
+            ffi::lua_createtable(l, b.len().min(c_int::MAX as usize) as c_int, 0);
+            for (i, byte) in b.iter().enumerate() {
+                ffi::lua_pushinteger(l, (*byte).into());
+                ffi::lua_rawseti(l, -2, (i + 1) as _);
+            }
+        }
+        (Item::Bytes { .. } | Item::Ext(_), _) => {
             // SAFETY: as for every tape item (see `Item::Ext`).
             let b = cur.tape().bytes_of(&item).unwrap_or_default();
             ffi::lua_pushlstring(l, b.as_ptr() as *const _, b.len());

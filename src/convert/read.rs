@@ -14,7 +14,7 @@ use wasmtime::component::Val;
 
 use super::lua::{char_from, enum_from, float_of, int_in, integral, not_integer, u64_of, utf8};
 use super::path::{ConvError, Path};
-use super::tape::{self, Item, Tape};
+use super::tape::{self, ExtBytes, Item, Tape};
 use super::ty::{Case, Field, Ty};
 
 #[derive(Debug)]
@@ -57,7 +57,9 @@ pub struct Reader {
     /// Intern missing keys (allocates: only under a protected call).
     pub intern: bool,
     /// Copy strings onto the tape instead of pointing at the Lua strings (for a tape that
-    /// leaves the Lua thread or outlives the values).
+    /// leaves the Lua thread or outlives the values). Required with `intern`: interning
+    /// allocates, an allocation may run a `__gc` finalizer, and that Lua code could drop a
+    /// string the tape points at.
     pub owned: bool,
 }
 
@@ -125,7 +127,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
                 return;
             }
             push_keys(l, true);
-            let rd = Reader { keys: ffi::lua_gettop(l), intern: true, owned: false };
+            let rd = Reader { keys: ffi::lua_gettop(l), intern: true, owned: true };
             let mut t = tape::spare();
             let r = match read(l, idx, ty, &mut t, rd) {
                 Ok(()) => tape::to_val(&mut tape::Cursor::new(&t), ty).map_err(|e| ConvError::here(e.to_string())),
@@ -243,7 +245,10 @@ fn push_text(tape: &mut Tape, b: &[u8], owned: bool) -> Read<()> {
     if owned {
         tape.push_bytes(b).map_err(|e| ConvError::here(e.to_string()))?;
     } else {
-        tape.items.push(Item::Ext { ptr: b.as_ptr(), len: b.len() });
+        // SAFETY: readers that do not own their bytes run while the values are on the
+        // stack and no Lua code can run (no allocation: `intern` is off, see `Reader`), and
+        // their tapes stay on this thread.
+        tape.items.push(Item::Ext(unsafe { ExtBytes::new(b) }));
     }
     Ok(())
 }
@@ -433,8 +438,8 @@ unsafe fn record(l: *mut ffi::lua_State, idx: c_int, fields: &[Field], tape: &mu
     Ok(())
 }
 
-/// The key of a `{case = payload}` table, with the payload pushed on top. The caller pops
-/// the payload and then calls [`only_key`].
+/// The key of a `{case = payload}` table, with the key and the payload pushed on top; a
+/// table with another key fails first (as the mlua path checks). [`payload`] pops both.
 unsafe fn first_pair<'a>(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read<&'a [u8]> {
     let fail =
         || ConvError::here(format!("expected {what} (a table with one key), got an empty or non-string-keyed table"));
@@ -442,26 +447,21 @@ unsafe fn first_pair<'a>(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read
     if ffi::lua_next(l, idx) == 0 {
         return Err(fail().into());
     }
-    match bytes_at(l, -2) {
-        Some(k) => Ok(k),
-        None => {
-            ffi::lua_pop(l, 2);
-            Err(fail().into())
-        }
-    }
-}
-
-/// After the payload was popped (key on top): fails when the table has another key.
-unsafe fn only_key(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read<()> {
-    if ffi::lua_next(l, idx) != 0 {
+    let Some(key) = bytes_at(l, -2) else {
         ffi::lua_pop(l, 2);
+        return Err(fail().into());
+    };
+    // Another key after this one?
+    ffi::lua_pushvalue(l, -2);
+    if ffi::lua_next(l, idx) != 0 {
+        ffi::lua_pop(l, 4);
         return Err(ConvError::here(format!("expected {what} (a table with exactly one key), got several keys")).into());
     }
-    Ok(())
+    Ok(key)
 }
 
-/// Reads the payload on top of the stack (key below it) and pops it; on failure pops the key
-/// too. A case without a payload type takes `nil` or `true`.
+/// Reads the payload on top of the stack (key below it) and pops both. A case without a
+/// payload type takes `nil` or `true`.
 unsafe fn payload(l: *mut ffi::lua_State, ty: Option<&Ty>, unit: &str, tape: &mut Tape, rd: Reader) -> Read<()> {
     let out = match ty {
         None => match ffi::lua_type(l, -1) {
@@ -471,10 +471,7 @@ unsafe fn payload(l: *mut ffi::lua_State, ty: Option<&Ty>, unit: &str, tape: &mu
         },
         Some(ty) => read(l, ffi::lua_gettop(l), ty, tape, rd),
     };
-    ffi::lua_pop(l, 1);
-    if out.is_err() {
-        ffi::lua_pop(l, 1);
-    }
+    ffi::lua_pop(l, 2);
     out
 }
 
@@ -517,8 +514,7 @@ unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], tape: &mut
             };
             let case = &cases[k];
             tape.items.push(Item::Case(k as u32));
-            payload(l, case.ty.as_ref(), "case has no payload, got", tape, rd).map_err(|e| e.in_field(&case.name))?;
-            only_key(l, idx, WHAT)
+            payload(l, case.ty.as_ref(), "case has no payload, got", tape, rd).map_err(|e| e.in_field(&case.name))
         }
         _ => Err(mismatch(l, idx, "variant ({case = payload} or a case name)")),
     }
@@ -547,8 +543,7 @@ unsafe fn result(
         }
     };
     tape.items.push(Item::Case(case));
-    payload(l, ty, "expected true (no payload), got", tape, rd).map_err(|e| e.in_field(branch))?;
-    only_key(l, idx, WHAT)
+    payload(l, ty, "expected true (no payload), got", tape, rd).map_err(|e| e.in_field(branch))
 }
 
 unsafe fn flags(l: *mut ffi::lua_State, idx: c_int, names: &[String], tape: &mut Tape) -> Read<()> {
@@ -579,7 +574,7 @@ unsafe fn flags(l: *mut ffi::lua_State, idx: c_int, names: &[String], tape: &mut
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, idx) != 0 {
         let step = match (ffi::lua_type(l, -2), ffi::lua_type(l, -1)) {
-            (ffi::LUA_TNUMBER, ffi::LUA_TSTRING) => {
+            (ffi::LUA_TNUMBER, ffi::LUA_TSTRING) if ffi::lua_isinteger(l, -2) != 0 => {
                 lookup(bytes_at(l, -1).unwrap_or_default()).map(|i| set(tape, i, true))
             }
             (ffi::LUA_TSTRING, ffi::LUA_TBOOLEAN) => {

@@ -38,11 +38,9 @@ pub enum Item {
         len: u32,
     },
     /// A string (valid UTF-8) or `list<u8>` held elsewhere: a Lua string that outlives the
-    /// call (an argument on the caller's stack, or reachable from one).
-    Ext {
-        ptr: *const u8,
-        len: usize,
-    },
+    /// call (an argument on the caller's stack, or reachable from one). Made only through the
+    /// unsafe [`ExtBytes::new`].
+    Ext(ExtBytes),
     /// A list's length; its elements follow.
     Len(u32),
     /// The case of a variant, enum, option (0 none, 1 some) or result (0 ok, 1 err); its
@@ -50,6 +48,22 @@ pub enum Item {
     Case(u32),
     /// Thirty-two flags (one item per started group of 32).
     Flags(u32),
+}
+
+/// Bytes a tape points at but does not own (see `Item::Ext`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExtBytes {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl ExtBytes {
+    /// # Safety
+    /// The bytes must stay valid and unchanged for as long as any tape holding them is read,
+    /// and such a tape must stay on the thread of the Lua state that owns them.
+    pub unsafe fn new(bytes: &[u8]) -> ExtBytes {
+        ExtBytes { ptr: bytes.as_ptr(), len: bytes.len() }
+    }
 }
 
 #[derive(Default, Debug)]
@@ -85,10 +99,25 @@ impl Tape {
     /// An `Ext` item's pointer must still be valid.
     pub unsafe fn bytes_of(&self, item: &Item) -> Option<&[u8]> {
         match *item {
-            Item::Bytes { at, len } => self.bytes.get(at as usize..(at + len) as usize),
-            Item::Ext { ptr, len } => Some(std::slice::from_raw_parts(ptr, len)),
+            Item::Bytes { at, len } => self.bytes.get(at as usize..at as usize + len as usize),
+            Item::Ext(e) => Some(std::slice::from_raw_parts(e.ptr, e.len)),
             _ => None,
         }
+    }
+
+    /// Room the tape keeps for reuse, in bytes.
+    fn footprint(&self) -> usize {
+        self.bytes.capacity() + self.items.capacity() * std::mem::size_of::<Item>()
+    }
+
+    /// The tape emptied for reuse, or a fresh one when it grew past what is worth keeping
+    /// (one huge call must not pin its buffers for good).
+    pub fn recycled(mut self) -> Tape {
+        if self.footprint() > KEEP_BYTES {
+            return Tape::default();
+        }
+        self.clear();
+        self
     }
 }
 
@@ -358,9 +387,12 @@ pub fn spare() -> Tape {
     t
 }
 
-/// Hands a tape back for the next [`spare`].
+/// Largest tape kept for reuse.
+const KEEP_BYTES: usize = 1 << 20;
+
+/// Hands a tape back for the next [`spare`] (unless it grew too big to keep).
 pub fn give_back(t: Tape) {
-    SPARE.with(|s| s.set(Some(t)));
+    SPARE.with(|s| s.set(Some(t.recycled())));
 }
 
 fn tuple(types: &ComponentTypes, ty: InterfaceType) -> Result<&TypeTuple> {
@@ -788,7 +820,11 @@ fn load_list(cx: &mut LiftContext<'_>, ty: InterfaceType, ptr: usize, len: usize
     let abi = types.canonical_abi(&elem);
     let size = abi.size32 as usize;
     match len.checked_mul(size).and_then(|n| ptr.checked_add(n)) {
-        Some(end) if end <= memory.len() => cx.consume_fuel_array(len, std::mem::size_of::<Item>().max(size))?,
+        // Host-call fuel for what the tape will hold: one item per element, or the bytes.
+        Some(end) if end <= memory.len() => {
+            let per = if elem == InterfaceType::U8 { 1 } else { std::mem::size_of::<Item>().max(size) };
+            cx.consume_fuel_array(len, per)?
+        }
         _ => bail!("list pointer/length out of bounds of memory"),
     }
     if !ptr.is_multiple_of(abi.align32 as usize) {
@@ -990,6 +1026,10 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
         Ty::String => Val::String(cur.str()?.to_string()),
         Ty::Bytes => Val::List(cur.bytes()?.iter().map(|b| Val::U8(*b)).collect()),
         Ty::List(elem) => {
+            if let Some(b) = cur.try_bytes() {
+                // A list of an alias of `u8`, lifted as bytes.
+                return Ok(Val::List(b.iter().map(|x| Val::U8(*x)).collect()));
+            }
             let n = cur.list_len()?;
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
@@ -1052,4 +1092,59 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
             bail!("{} values are not carried on a value tape", ty.describe())
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_small_buffers_and_drops_big_ones() {
+        let mut t = Tape::default();
+        t.push_bytes(b"hello").unwrap();
+        t.items.push(Item::Int(1));
+        let t = t.recycled();
+        assert!(t.items.is_empty() && t.bytes.is_empty());
+        assert!(t.bytes.capacity() >= 5, "a small tape keeps its room");
+        let mut big = Tape::default();
+        big.push_bytes(&vec![0u8; 2 << 20]).unwrap();
+        let big = big.recycled();
+        assert_eq!(big.bytes.capacity(), 0, "a tape past the limit is not kept");
+    }
+
+    #[test]
+    fn values_round_trip_through_a_tape() {
+        use crate::convert::ty::{Case, Field};
+        use std::sync::Arc;
+        let ty = Ty::Record(Arc::from(vec![
+            Field::new("name", Ty::String),
+            Field::new("tags", Ty::List(Box::new(Ty::String))),
+            Field::new("raw", Ty::Bytes),
+            Field::new("maybe", Ty::Option(Box::new(Ty::Option(Box::new(Ty::U8))))),
+            Field::new(
+                "shape",
+                Ty::Variant(Arc::from(vec![
+                    Case { name: "circle".into(), ty: Some(Ty::F64) },
+                    Case { name: "empty".into(), ty: None },
+                ])),
+            ),
+            Field::new("perms", Ty::Flags(Arc::from((0..40).map(|i| format!("f{i}")).collect::<Vec<_>>()))),
+            Field::new("r", Ty::Result(None, Some(Box::new(Ty::Char)))),
+        ]));
+        let v = Val::Record(vec![
+            ("name".into(), Val::String("héllo".into())),
+            ("tags".into(), Val::List(vec![Val::String("a".into()), Val::String(String::new())])),
+            ("raw".into(), Val::List(vec![Val::U8(0), Val::U8(255)])),
+            ("maybe".into(), Val::Option(Some(Box::new(Val::Option(None))))),
+            ("shape".into(), Val::Variant("circle".into(), Some(Box::new(Val::Float64(1.5))))),
+            ("perms".into(), Val::Flags(vec!["f1".into(), "f33".into()])),
+            ("r".into(), Val::Result(Err(Some(Box::new(Val::Char('é')))))),
+        ]);
+        let mut t = Tape::default();
+        from_val(&v, &ty, &mut t).unwrap();
+        let back = to_val(&mut Cursor::new(&t), &ty).unwrap();
+        assert_eq!(back, v);
+        // Two flag words for 40 flags: f1 in the first, f33 (bit 1) in the second.
+        assert_eq!(t.items.iter().filter(|i| **i == Item::Flags(1 << 1)).count(), 2);
+    }
 }

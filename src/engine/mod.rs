@@ -636,9 +636,10 @@ fn wrap_component(
     Ok(Callee::Component { pre_sync: pre.clone(), pre, export, sticky: Arc::default(), keep: None })
 }
 
-/// A component compiled once per distinct binary: entries naming different exports of one
-/// file share its code, its resource types and its linking, so a resource made through one
-/// entry can be passed to another.
+/// A component compiled once per distinct binary and [`Flavor`]: entries naming different
+/// exports of one file (with the same `isolate` and fuel settings) share its code, its
+/// resource types and its linking, so a resource made through one entry can be passed to
+/// another.
 struct Compiled {
     comp: component::Component,
     wit: wit::Wit,

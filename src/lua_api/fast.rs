@@ -368,12 +368,12 @@ unsafe fn tape_component(
     }
     ffi::lua_pop(l, 1);
     if let Some(outcome) = failed {
-        state.args_tape.set(args);
+        state.args_tape.set(args.recycled());
         return outcome;
     }
     let mut out = Tape::default();
     let called = loaded.pool.call_component(f, &state.root, Io::Tape { args: &args, results: &mut out }, None);
-    state.args_tape.set(args);
+    state.args_tape.set(args.recycled());
     match called {
         Ok(_) => Outcome::Tape(ManuallyDrop::new(out), ManuallyDrop::new(loaded.clone())),
         Err(e) => {

@@ -197,6 +197,8 @@ impl Pool {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
         let mut store = new_store(f);
+        // A start function runs under the entry's limits (and fuel) too.
+        begin(&mut store, &Context::root(), &f.limits, None, false);
         let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
         let func = instance
             .get_func(&mut store, export)

@@ -56,6 +56,9 @@ impl Guest for Component {
     fn echo_bytes(v: Vec<u8>) -> Vec<u8> {
         v
     }
+    fn echo_byte_list(v: Vec<u8>) -> Vec<u8> {
+        v
+    }
     fn echo_list(v: Vec<i32>) -> Vec<i32> {
         v
     }
