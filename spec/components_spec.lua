@@ -629,6 +629,26 @@ describe("component entries", function()
         agree("echo-perms", { [1.5] = "read" }))
     end)
 
+    it("agrees on 64-bit values beyond 2^53 (LuaJIT: numbers or cdata in, cdata out)", function()
+      local big_u, big_s = -1, -9007199254740993
+      if H.is_luajit then
+        local _, lit = luajit_int64()
+        big_u, big_s = lit("18446744073709551615ULL"), lit("-9007199254740993LL")
+      end
+      local k = kitchen()
+      k["a-u64"], k["a-s64"] = big_u, big_s
+      local out = agree("echo-kitchen", k)
+      assert.is_true(out["a-u64"] == big_u)
+      assert.is_true(out["a-s64"] == big_s)
+      -- A number argument takes the raw path on both VMs; the result needs a cdata on LuaJIT.
+      local v = agree("echo-u64", 2 ^ 63)
+      if H.is_luajit then
+        assert.equals("cdata", type(v))
+      else
+        assert.equals(math.mininteger, v)
+      end
+    end)
+
     it("agrees on missing and trailing arguments", function()
       assert.is_nil(agree("echo-option"))
       assert.equals(4, agree("echo-option", 4, nil, nil))

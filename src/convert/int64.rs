@@ -30,8 +30,38 @@ return kind, make
 /// Installs the helpers when the state has LuaJIT's `ffi`; elsewhere nothing.
 pub fn install(lua: &Lua) {
     if let Ok((kind, make)) = lua.load(HELPERS).set_name("=wippy.int64").call::<(Function, Function)>(()) {
+        // Also where pushing from a tape (raw C API) finds it.
+        let _ = lua.set_named_registry_value(MAKE_KEY, make.clone());
         lua.set_app_data(Int64 { kind, make });
     }
+}
+
+/// The registry field holding `make` (a C string for `lua_getfield`).
+const MAKE_KEY: &str = "wippy.int64.make";
+
+/// Pushes a 64-bit result: a number when a double holds it exactly, else the cdata `make`
+/// builds (without the helpers, the nearest number). May raise a Lua error (out of memory).
+///
+/// # Safety
+/// `l` is a valid LuaJIT state with room for four more values.
+pub unsafe fn push_raw(l: *mut mlua::ffi::lua_State, bits: i64, signed: bool) {
+    use mlua::ffi;
+    const EXACT: u64 = 1 << 53;
+    let exact = if signed { bits.unsigned_abs() <= EXACT } else { (bits as u64) <= EXACT };
+    let number = if signed { bits as f64 } else { bits as u64 as f64 };
+    if !exact {
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"wippy.int64.make".as_ptr());
+        if ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION {
+            let u = bits as u64;
+            ffi::lua_pushnumber(l, (u >> 32) as f64);
+            ffi::lua_pushnumber(l, (u & 0xffff_ffff) as f64);
+            ffi::lua_pushboolean(l, signed as _);
+            ffi::lua_call(l, 3, 1);
+            return;
+        }
+        ffi::lua_pop(l, 1);
+    }
+    ffi::lua_pushnumber(l, number);
 }
 
 /// The bits of an `int64_t` / `uint64_t` cdata, and whether it is signed.

@@ -104,6 +104,10 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
     };
     match (item, ty) {
         (Item::Bool(b), _) => ffi::lua_pushboolean(l, b as c_int),
+        // LuaJIT numbers are doubles: beyond 2^53 a 64-bit value comes back as a cdata.
+        (Item::Int(i), Ty::S64 | Ty::U64) if cfg!(feature = "luajit") => {
+            super::int64::push_raw(l, i, matches!(ty, Ty::S64))
+        }
         (Item::Int(i), _) => ffi::lua_pushinteger(l, i as _),
         (Item::F32(f), _) => ffi::lua_pushnumber(l, f.into()),
         (Item::F64(f), _) => ffi::lua_pushnumber(l, f),

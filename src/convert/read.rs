@@ -5,7 +5,7 @@
 //! Reading allocates nothing in Lua and raises no Lua error: record keys come from the
 //! state's table of interned field names ([`push_keys`]), so the raw `funcs.call` can read
 //! arguments without a protected call. A key missing from that table (a type this state has
-//! not read yet) stops a reading that may not make it ([`ReadError::NoKey`]).
+//! not read yet) stops a reading that may not make it ([`ReadError::Fallback`]).
 
 use std::ffi::c_int;
 
@@ -21,8 +21,9 @@ use super::ty::{Case, Field, Ty};
 pub enum ReadError {
     /// The value does not fit its type.
     Conv(ConvError),
-    /// A record key is not interned in this state yet, and this reading may not intern it.
-    NoKey,
+    /// The general (mlua) rules must read this value: a record key not interned in this state
+    /// yet (and this reading may not intern it), or a LuaJIT `int64_t`/`uint64_t` cdata.
+    Fallback,
 }
 
 impl From<ConvError> for ReadError {
@@ -48,6 +49,9 @@ impl ReadError {
 }
 
 type Read<T> = Result<T, ReadError>;
+
+/// LuaJIT's type tag of cdata (`LUA_TCDATA` in lj_obj.h), which `lua_type` reports for them.
+const LUA_TCDATA: c_int = 10;
 
 /// How a reading goes.
 #[derive(Clone, Copy)]
@@ -132,7 +136,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
             let r = match read(l, idx, ty, &mut t, rd) {
                 Ok(()) => tape::to_val(&mut tape::Cursor::new(&t), ty).map_err(|e| ConvError::here(e.to_string())),
                 Err(ReadError::Conv(e)) => Err(e),
-                Err(ReadError::NoKey) => Err(ConvError::here("internal error: a record key was not interned")),
+                Err(ReadError::Fallback) => Err(ConvError::here("internal error: a value needs the mlua rules")),
             };
             tape::give_back(t);
             ffi::lua_pop(l, 1);
@@ -147,14 +151,15 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
 }
 
 /// Reads a call's arguments onto a tape that owns its bytes (it may cross to a worker):
-/// `args[i]` by `types[i]`, a missing one as nil. On failure: the index of the argument and
-/// the error.
+/// `args[i]` by `types[i]`, a missing one as nil. `None` when a value needs the general rules
+/// (a LuaJIT 64-bit cdata). On failure: the index of the argument and the error.
 ///
 /// # Errors
 /// An argument does not fit its type, or Lua failed (reported for argument 0).
-pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Tape, (usize, ConvError)> {
+pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Option<Tape>, (usize, ConvError)> {
     let mut tape = Tape::default();
     let mut failed = None;
+    let mut fallback = false;
     let values: mlua::MultiValue =
         types.iter().enumerate().map(|(i, _)| args.get(i).cloned().unwrap_or(Value::Nil)).collect();
     // SAFETY: exec_raw pushes the values and runs the closure in a protected call; the
@@ -175,8 +180,8 @@ pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Tape, (u
                         failed = Some((i, e));
                         break;
                     }
-                    Err(ReadError::NoKey) => {
-                        failed = Some((i, ConvError::here("internal error: a record key was not interned")));
+                    Err(ReadError::Fallback) => {
+                        fallback = true;
                         break;
                     }
                 }
@@ -189,7 +194,7 @@ pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Tape, (u
     }
     match failed {
         Some(f) => Err(f),
-        None => Ok(tape),
+        None => Ok((!fallback).then_some(tape)),
     }
 }
 
@@ -299,6 +304,10 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
         Ty::U16 => int(&number(l, idx, "u16")?, "u16", 0, u16::MAX.into())?,
         Ty::S32 => int(&number(l, idx, "s32")?, "s32", i32::MIN.into(), i32::MAX.into())?,
         Ty::U32 => int(&number(l, idx, "u32")?, "u32", 0, u32::MAX.into())?,
+        // A LuaJIT `int64_t`/`uint64_t` cdata: the general rules read it (`int64`).
+        Ty::S64 | Ty::U64 if cfg!(feature = "luajit") && ffi::lua_type(l, idx) == LUA_TCDATA => {
+            return Err(ReadError::Fallback)
+        }
         Ty::S64 => {
             let v = number(l, idx, "s64")?;
             Item::Int(integral(&v).ok_or_else(|| not_integer(here(), "s64", &v))?)
@@ -415,14 +424,14 @@ unsafe fn bytes(l: *mut ffi::lua_State, idx: c_int, tape: &mut Tape, rd: Reader)
 unsafe fn record(l: *mut ffi::lua_State, idx: c_int, fields: &[Field], tape: &mut Tape, rd: Reader) -> Read<()> {
     for f in fields {
         if !push_key(l, rd.keys, f.key, &f.name, rd.intern) {
-            return Err(ReadError::NoKey);
+            return Err(ReadError::Fallback);
         }
         ffi::lua_rawget(l, idx);
         if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
             if let Some(alias) = &f.alias {
                 ffi::lua_pop(l, 1);
                 if !push_key(l, rd.keys, f.key + 1, alias, rd.intern) {
-                    return Err(ReadError::NoKey);
+                    return Err(ReadError::Fallback);
                 }
                 ffi::lua_rawget(l, idx);
             }

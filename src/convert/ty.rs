@@ -83,6 +83,22 @@ impl Ty {
         }
     }
 
+    /// True when values of this type travel on a value tape (`convert::tape`): no resource
+    /// handles. (LuaJIT 64-bit cdata arguments send a call to the general rules.)
+    pub fn tape_convertible(&self) -> bool {
+        match self {
+            Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => false,
+            Ty::List(t) | Ty::Option(t) => t.tape_convertible(),
+            Ty::Record(fields) => fields.iter().all(|f| f.ty.tape_convertible()),
+            Ty::Tuple(ts) => ts.iter().all(Ty::tape_convertible),
+            Ty::Variant(cases) => cases.iter().all(|c| c.ty.as_ref().is_none_or(Ty::tape_convertible)),
+            Ty::Result(ok, err) => {
+                ok.as_deref().is_none_or(Ty::tape_convertible) && err.as_deref().is_none_or(Ty::tape_convertible)
+            }
+            _ => true,
+        }
+    }
+
     /// True when values of this type can hold resource handles.
     pub fn has_resources(&self) -> bool {
         match self {

@@ -326,9 +326,8 @@ pub struct Function {
     /// Component functions whose parameters and result are numbers or booleans: the raw
     /// `funcs.call` path converts them straight from the Lua stack.
     pub flat: Option<(Vec<Scalar>, Option<Scalar>)>,
-    /// Component functions whose values all convert on the Lua stack (no resource handles; on
-    /// LuaJIT no 64-bit integers): a blocking call goes through value tapes, lowered straight
-    /// into guest memory (`convert::tape`).
+    /// Component functions whose values travel on value tapes (no resource handles): read off
+    /// the Lua stack and lowered straight into guest memory (`convert::tape`).
     pub tape: bool,
 }
 
@@ -360,7 +359,7 @@ impl Function {
         };
         let tape = matches!(callee, Callee::Component { .. })
             && results.len() <= 1
-            && params.iter().chain(&results).all(|p| p.ty.stack_convertible());
+            && params.iter().chain(&results).all(|p| p.ty.tape_convertible());
         Function {
             id: id.to_string(),
             params,

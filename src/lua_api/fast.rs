@@ -208,7 +208,9 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
     if in_task && (loaded.pool.kind != crate::registry::PoolKind::Inline || f.flat.is_some()) {
         return Outcome::Slow;
     }
-    if let Some((params, result)) = &f.flat {
+    // On LuaJIT a 64-bit result may need a cdata, which only pushing from a tape makes.
+    let wide = |r: Option<&Scalar>| cfg!(feature = "luajit") && matches!(r, Some(Scalar::S64 | Scalar::U64));
+    if let Some((params, result)) = f.flat.as_ref().filter(|(_, r)| !wide(r.as_ref())) {
         // A time limit must also stop a guest that waits: the slow path races it.
         if f.limits.max_execution_ms > 0 {
             return Outcome::Slow;
@@ -290,8 +292,7 @@ unsafe fn flat_component(
     result: Option<&Scalar>,
     n: c_int,
 ) -> Outcome {
-    let wide = cfg!(feature = "luajit") && matches!(result, Some(Scalar::S64 | Scalar::U64));
-    if wide || params.len() > MAX_FLAT || (n - 1) as usize != params.len() {
+    if params.len() > MAX_FLAT || (n - 1) as usize != params.len() {
         return Outcome::Slow;
     }
     let mut raw = [ValRaw::i32(0); MAX_FLAT];
@@ -359,8 +360,9 @@ unsafe fn tape_component(
                 *state.pending.borrow_mut() = Some(super::funcs::arg_error(f, i, e));
                 break;
             }
-            // A record key this state has not interned yet: the slow path interns it.
-            Err(ReadError::NoKey) => {
+            // A record key this state has not interned yet (the slow path interns it), or a
+            // LuaJIT 64-bit cdata (the slow path reads it).
+            Err(ReadError::Fallback) => {
                 failed = Some(Outcome::Slow);
                 break;
             }

@@ -244,6 +244,14 @@ fn call_wasm(
         return LuaFuture::completed(lua, loaded.clone(), values).map_err(|e| lua_internal(f, e));
     }
     let mode = if f.has_resources { Mode::Block } else { mode };
+    // Values on a tape, unless one needs the general rules (a LuaJIT 64-bit cdata).
+    let tape = match f.tape && !f.has_resources {
+        true => {
+            let types: Vec<&Ty> = f.params.iter().map(|p| &p.ty).collect();
+            convert::read::args_to_tape(lua, args, &types).map_err(|(i, e)| arg_error(f, i, e))?
+        }
+        false => None,
+    };
     let input = match &f.callee {
         Callee::Core { params, .. } => {
             let path = Path::new();
@@ -254,10 +262,7 @@ fn call_wasm(
             Input::Core(vals)
         }
         Callee::Component { .. } if f.has_resources => return call_with_resources(lua, state, loaded, f, args, opts),
-        Callee::Component { .. } if f.tape => {
-            let types: Vec<&Ty> = f.params.iter().map(|p| &p.ty).collect();
-            Input::Tape(convert::read::args_to_tape(lua, args, &types).map_err(|(i, e)| arg_error(f, i, e))?)
-        }
+        Callee::Component { .. } if f.tape && tape.is_some() => Input::Tape(tape.unwrap_or_default()),
         Callee::Component { .. } => {
             let mut path = Path::new();
             let mut vals = Vec::with_capacity(f.params.len());
