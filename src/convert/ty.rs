@@ -66,52 +66,40 @@ pub struct Case {
 }
 
 impl Ty {
-    /// True when values of this type convert on the Lua stack with the C API (`read`, `push`):
-    /// no resource handles, and on LuaJIT no 64-bit integers (which may be cdata).
-    pub fn stack_convertible(&self) -> bool {
+    /// True when `leaf` holds for every type this one is made of (itself, if not compound).
+    fn all_leaves(&self, leaf: &impl Fn(&Ty) -> bool) -> bool {
         match self {
+            Ty::List(t) | Ty::Option(t) => t.all_leaves(leaf),
+            Ty::Record(fields) => fields.iter().all(|f| f.ty.all_leaves(leaf)),
+            Ty::Tuple(ts) => ts.iter().all(|t| t.all_leaves(leaf)),
+            Ty::Variant(cases) => cases.iter().all(|c| c.ty.as_ref().is_none_or(|t| t.all_leaves(leaf))),
+            Ty::Result(ok, err) => {
+                ok.as_deref().is_none_or(|t| t.all_leaves(leaf)) && err.as_deref().is_none_or(|t| t.all_leaves(leaf))
+            }
+            other => leaf(other),
+        }
+    }
+
+    /// True when values of this type convert on the Lua stack with the C API (`read`, `push`)
+    /// also for the `Val` paths: no resource handles, and on LuaJIT no 64-bit integers (which
+    /// may be cdata).
+    pub fn stack_convertible(&self) -> bool {
+        self.all_leaves(&|t| match t {
             Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => false,
             Ty::S64 | Ty::U64 => !cfg!(feature = "luajit"),
-            Ty::List(t) | Ty::Option(t) => t.stack_convertible(),
-            Ty::Record(fields) => fields.iter().all(|f| f.ty.stack_convertible()),
-            Ty::Tuple(ts) => ts.iter().all(Ty::stack_convertible),
-            Ty::Variant(cases) => cases.iter().all(|c| c.ty.as_ref().is_none_or(Ty::stack_convertible)),
-            Ty::Result(ok, err) => {
-                ok.as_deref().is_none_or(Ty::stack_convertible) && err.as_deref().is_none_or(Ty::stack_convertible)
-            }
             _ => true,
-        }
+        })
     }
 
     /// True when values of this type travel on a value tape (`convert::tape`): no resource
     /// handles. (LuaJIT 64-bit cdata arguments send a call to the general rules.)
     pub fn tape_convertible(&self) -> bool {
-        match self {
-            Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => false,
-            Ty::List(t) | Ty::Option(t) => t.tape_convertible(),
-            Ty::Record(fields) => fields.iter().all(|f| f.ty.tape_convertible()),
-            Ty::Tuple(ts) => ts.iter().all(Ty::tape_convertible),
-            Ty::Variant(cases) => cases.iter().all(|c| c.ty.as_ref().is_none_or(Ty::tape_convertible)),
-            Ty::Result(ok, err) => {
-                ok.as_deref().is_none_or(Ty::tape_convertible) && err.as_deref().is_none_or(Ty::tape_convertible)
-            }
-            _ => true,
-        }
+        self.all_leaves(&|t| !matches!(t, Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_)))
     }
 
     /// True when values of this type can hold resource handles.
     pub fn has_resources(&self) -> bool {
-        match self {
-            Ty::Own(_) | Ty::Borrow(_) => true,
-            Ty::List(t) | Ty::Option(t) => t.has_resources(),
-            Ty::Record(fields) => fields.iter().any(|f| f.ty.has_resources()),
-            Ty::Tuple(ts) => ts.iter().any(Ty::has_resources),
-            Ty::Variant(cases) => cases.iter().any(|c| c.ty.as_ref().is_some_and(Ty::has_resources)),
-            Ty::Result(ok, err) => {
-                ok.as_ref().is_some_and(|t| t.has_resources()) || err.as_ref().is_some_and(|t| t.has_resources())
-            }
-            _ => false,
-        }
+        !self.all_leaves(&|t| !matches!(t, Ty::Own(_) | Ty::Borrow(_)))
     }
 
     /// The type as WIT writes it, without names of named types (`record { a: s32 }`).
