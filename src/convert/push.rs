@@ -27,11 +27,10 @@ pub fn to_lua(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
     // exactly one value on the stack above the key table, which is removed.
     let out = unsafe {
         lua.exec_raw::<Value>((), |l| {
-            ffi::lua_checkstack(l, 8);
-            push_keys(l, true);
-            let keys = ffi::lua_gettop(l);
-            push(l, &mut Cursor::new(&t), ty, slot, keys);
-            ffi::lua_remove(l, keys);
+            with_keys(l, |keys| {
+                push(l, &mut Cursor::new(&t), ty, slot, keys);
+                1
+            });
         })
     };
     tape::give_back(t);
@@ -49,13 +48,24 @@ pub fn results_to_lua(lua: &Lua, t: &tape::Tape, ty: Option<&Ty>) -> mlua::Resul
     // found (the results, once the key table is removed) becomes the returned values.
     unsafe {
         lua.exec_raw::<mlua::MultiValue>((), |l| {
-            ffi::lua_checkstack(l, 8);
-            push_keys(l, true);
-            let keys = ffi::lua_gettop(l);
-            push_results(l, &mut Cursor::new(t), ty, keys);
-            ffi::lua_remove(l, keys);
+            with_keys(l, |keys| push_results(l, &mut Cursor::new(t), ty, keys));
         })
     }
+}
+
+/// Runs `push` with the state's key table on the stack (its index given), then removes the
+/// table from below what `push` pushed; returns `push`'s count. Keeps no value that needs
+/// dropping, so a Lua error inside unwinds through it harmlessly.
+///
+/// # Safety
+/// `l` is a valid state; `push` pushes exactly the count it returns.
+pub unsafe fn with_keys(l: *mut ffi::lua_State, push: impl FnOnce(c_int) -> c_int) -> c_int {
+    ffi::lua_checkstack(l, 8);
+    push_keys(l, true);
+    let keys = ffi::lua_gettop(l);
+    let n = push(keys);
+    ffi::lua_remove(l, keys);
+    n
 }
 
 /// Pushes the next value of type `ty` from the cursor. `slot`: a `none` here must be

@@ -150,13 +150,22 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
     }
 }
 
+/// Why [`args_to_tape`] failed.
+#[derive(Debug)]
+pub enum ArgsError {
+    /// Argument `i` (0-based) does not fit its type.
+    Arg(usize, ConvError),
+    /// Lua itself failed (out of memory, stack overflow).
+    Lua(String),
+}
+
 /// Reads a call's arguments onto a tape that owns its bytes (it may cross to a worker):
 /// `args[i]` by `types[i]`, a missing one as nil. `None` when a value needs the general rules
-/// (a LuaJIT 64-bit cdata). On failure: the index of the argument and the error.
+/// (a LuaJIT 64-bit cdata).
 ///
 /// # Errors
-/// An argument does not fit its type, or Lua failed (reported for argument 0).
-pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Option<Tape>, (usize, ConvError)> {
+/// An argument does not fit its type, or Lua failed.
+pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Option<Tape>, ArgsError> {
     let mut tape = Tape::default();
     let mut failed = None;
     let mut fallback = false;
@@ -168,7 +177,7 @@ pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Option<T
         lua.exec_raw::<()>(values, |l| {
             let base = ffi::lua_gettop(l) - types.len() as c_int;
             if ffi::lua_checkstack(l, 8) == 0 {
-                failed = Some((0, ConvError::here("Lua stack overflow")));
+                failed = Some(ArgsError::Lua("Lua stack overflow".into()));
                 return;
             }
             push_keys(l, true);
@@ -177,7 +186,7 @@ pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Option<T
                 match read(l, base + 1 + i as c_int, ty, &mut tape, rd) {
                     Ok(()) => {}
                     Err(ReadError::Conv(e)) => {
-                        failed = Some((i, e));
+                        failed = Some(ArgsError::Arg(i, e));
                         break;
                     }
                     Err(ReadError::Fallback) => {
@@ -190,7 +199,7 @@ pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Option<T
         })
     };
     if let Err(e) = done {
-        return Err((0, ConvError::here(e.to_string())));
+        return Err(ArgsError::Lua(e.to_string()));
     }
     match failed {
         Some(f) => Err(f),

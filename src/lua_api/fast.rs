@@ -390,10 +390,5 @@ unsafe fn push_tape(l: *mut ffi::lua_State, out: &Tape, loaded: &crate::runtime:
     let Some(result) = loaded.func.as_ref().and_then(|f| f.results.first()) else {
         return 0;
     };
-    ffi::lua_checkstack(l, 8);
-    push_keys(l, true);
-    let keys = ffi::lua_gettop(l);
-    let n = convert::push::push_results(l, &mut Cursor::new(out), &result.ty, keys);
-    ffi::lua_remove(l, keys);
-    n
+    convert::push::with_keys(l, |keys| convert::push::push_results(l, &mut Cursor::new(out), &result.ty, keys))
 }

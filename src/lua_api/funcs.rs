@@ -245,15 +245,18 @@ fn call_wasm(
     }
     let mode = if f.has_resources { Mode::Block } else { mode };
     // Values on a tape, unless one needs the general rules (a LuaJIT 64-bit cdata).
-    let tape = match f.tape && !f.has_resources {
+    let tape = match f.tape {
         true => {
             let types: Vec<&Ty> = f.params.iter().map(|p| &p.ty).collect();
-            convert::read::args_to_tape(lua, args, &types).map_err(|(i, e)| arg_error(f, i, e))?
+            convert::read::args_to_tape(lua, args, &types).map_err(|e| match e {
+                convert::read::ArgsError::Arg(i, e) => arg_error(f, i, e),
+                convert::read::ArgsError::Lua(e) => Error::internal(format!("{}: reading the arguments: {e}", f.id)),
+            })?
         }
         false => None,
     };
-    let input = match &f.callee {
-        Callee::Core { params, .. } => {
+    let input = match (&f.callee, tape) {
+        (Callee::Core { params, .. }, _) => {
             let path = Path::new();
             let mut vals = Vec::with_capacity(params.len());
             for (i, s) in params.iter().enumerate() {
@@ -261,9 +264,11 @@ fn call_wasm(
             }
             Input::Core(vals)
         }
-        Callee::Component { .. } if f.has_resources => return call_with_resources(lua, state, loaded, f, args, opts),
-        Callee::Component { .. } if f.tape && tape.is_some() => Input::Tape(tape.unwrap_or_default()),
-        Callee::Component { .. } => {
+        (Callee::Component { .. }, _) if f.has_resources => {
+            return call_with_resources(lua, state, loaded, f, args, opts)
+        }
+        (Callee::Component { .. }, Some(t)) => Input::Tape(t),
+        (Callee::Component { .. }, None) => {
             let mut path = Path::new();
             let mut vals = Vec::with_capacity(f.params.len());
             for (i, p) in f.params.iter().enumerate() {
