@@ -23,9 +23,11 @@ local GUEST = CWD .. "/build/guests/async_guest.wasm"
 local NPROC = tonumber(shell("nproc 2>/dev/null"):match("%d+")) or 1
 local VM = H.is_luajit and "luajit" or "lua5.4"
 
--- Registers async:NAME as an export of the guest.
+-- Registers async:NAME as an export of the guest. It sleeps on the monotonic clock and panics
+-- to stderr, so it imports wasi:clocks and wasi:cli unless `fields` say otherwise.
 local function add(name, method, fields)
-  local entry = { id = "async:" .. name, kind = "function.wasm", path = GUEST, hash = "sha256:" .. H.sha256(GUEST), method = method }
+  local entry = { id = "async:" .. name, kind = "function.wasm", path = GUEST, hash = "sha256:" .. H.sha256(GUEST), method = method,
+                  imports = { "wasi:clocks", "wasi:cli" } }
   for k, v in pairs(fields or {}) do entry[k] = v end
   local ok, err = wippy.registry:add(entry)
   assert(ok, tostring(err))
@@ -86,7 +88,7 @@ describe("the async guest", function()
   local server, ports
 
   setup(function()
-    local NET = { imports = { "wasi:http", "wasi:sockets" }, wasi = { allowed_hosts = { "127.0.0.1:*" } } }
+    local NET = { imports = { "wasi:http", "wasi:sockets", "wasi:clocks", "wasi:cli" }, wasi = { allowed_hosts = { "127.0.0.1:*" } } }
     add("sleep", "sleep-ms")
     add("sleep_wide", "sleep-ms", { pool = { type = "lazy", max_size = 64 } })
     add("sleep_inline", "sleep-ms", { pool = { type = "inline" } })
@@ -114,10 +116,10 @@ describe("the async guest", function()
     add("stats_cancel", "sleep-ms")
     add("http", "http-request", NET)
     add("http_inline", "http-request", { imports = NET.imports, wasi = NET.wasi, pool = { type = "inline" } })
-    add("http_default_policy", "http-request", { imports = { "wasi:http" } })
+    add("http_default_policy", "http-request", { imports = { "wasi:http", "wasi:clocks", "wasi:cli" } })
     add("http_no_imports", "http-request")
     add("tcp", "tcp-roundtrip", NET)
-    add("tcp_default_policy", "tcp-roundtrip", { imports = { "wasi:sockets" } })
+    add("tcp_default_policy", "tcp-roundtrip", { imports = { "wasi:sockets", "wasi:clocks", "wasi:cli" } })
     H.add_wat("async:probe", PROBE_WAT, { wit = PROBE_WIT })
     H.add_wat("async:probe_retained", PROBE_WAT, { wit = PROBE_WIT, limits = { max_retained_memory_bytes = 1024 * 1024 } })
     H.add_wat("async:probe_isolated", PROBE_WAT, { wit = PROBE_WIT, pool = { type = "lazy", isolate = true } })
@@ -447,7 +449,8 @@ describe("the async guest", function()
     it("gives no network to a component that does not import wasi:http", function()
       local r, err = funcs.call("async:http_no_imports", "GET", url("/x"), {}, nil)
       assert.is_nil(r)
-      assert.is_not_nil(err)
+      assert.equals("PERMISSION_DENIED", err:kind())
+      assert.matches('^async:http_no_imports: wasi:http/[%w-]+ is not granted: add "wasi:http" to imports$', tostring(err))
     end)
 
     it("returns a refused connection as the guest's error", function()

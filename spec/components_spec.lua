@@ -22,7 +22,9 @@ local function add_exports(names)
   assert(f, GUEST .. " is missing: build the guests first (bash scripts/guests.sh build/guests)")
   f:close()
   for _, name in ipairs(names) do
-    local ok, err = registry:add({ id = id_of(name), kind = "function.wasm", path = GUEST, method = name })
+    -- `log` prints through wasi:cli/stdout; the others use no WASI.
+    local imports = name == "log" and { "wasi:cli" } or nil
+    local ok, err = registry:add({ id = id_of(name), kind = "function.wasm", path = GUEST, method = name, imports = imports })
     assert(ok, tostring(err))
   end
 end

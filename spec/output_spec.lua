@@ -8,7 +8,7 @@ describe("guest output", function()
     H.write(script, ([[
 package.cpath = %q
 local wippy = require("wippy")
-assert(wippy.registry:add({ id = "out:log", kind = "function.wasm", path = "build/guests/types_guest.wasm", method = "log" }))
+assert(wippy.registry:add({ id = "out:log", kind = "function.wasm", path = "build/guests/types_guest.wasm", method = "log", imports = { "wasi:cli" } }))
 wippy.funcs.call("out:log", "first line")
 wippy.funcs.call("out:log", "second line")
 io.stdout:write("done\n")

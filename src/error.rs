@@ -64,6 +64,8 @@ pub struct Details {
     pub reason: Reason,
     /// The trap message as wasmtime gives it.
     pub trap: String,
+    /// The exit code, for reason `exit` (`proc_exit`, `wasi:cli/exit`).
+    pub code: Option<i32>,
 }
 
 /// A runtime failure with everything Lua's error object exposes.

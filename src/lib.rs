@@ -3,6 +3,7 @@
 //! The Lua entry point is `luaopen_wippy` (`require("wippy")`); `luaopen_wippy_funcs` serves
 //! `require("wippy.funcs")` from the same library.
 
+pub mod call;
 pub mod convert;
 pub mod engine;
 pub mod error;

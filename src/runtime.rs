@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::engine::{self, Function};
+use crate::host::grant::Grant;
 use crate::pool::Pool;
 use crate::registry::{self, Code, Diagnostic, Diagnostics, Entry, Id, Origin, Spec};
 
@@ -15,6 +16,8 @@ pub struct Loaded {
     pub entry: Arc<Entry>,
     /// The prepared WebAssembly function, for executable wasm entries.
     pub func: Option<Arc<Function>>,
+    /// What it may reach (empty for entries that are not WebAssembly).
+    pub grant: Arc<Grant>,
     pub pool: Pool,
     /// Bumped on every update of this entry; callers cache by it.
     pub generation: u64,
@@ -60,17 +63,35 @@ fn diagnostic(entry: &Entry, message: String) -> Diagnostic {
     Diagnostic { file, line, entry: entry.id.to_string(), message }
 }
 
-/// Compiles and checks every entry: the prepared functions and the problems found.
-fn compile(entries: Vec<Entry>) -> (Vec<(Entry, Option<Function>)>, Vec<Diagnostic>) {
+fn diagnostic_at(entry: &Entry, line: u32, message: String) -> Diagnostic {
+    let mut d = diagnostic(entry, message);
+    if line > 0 {
+        d.line = line;
+    }
+    d
+}
+
+/// Prepared entries, with the warnings found while preparing them.
+type Prepared = (Vec<(Entry, Option<Function>)>, Vec<Diagnostic>);
+
+/// Compiles and checks every entry: the prepared functions, their warnings, and the problems.
+fn compile(entries: Vec<Entry>, cache_dir: Option<&Path>) -> (Prepared, Vec<Diagnostic>) {
     let mut out = Vec::with_capacity(entries.len());
+    let mut warnings = Vec::new();
     let mut problems = Vec::new();
     for entry in entries {
-        match engine::prepare(&entry) {
-            Ok(func) => out.push((entry, func)),
+        match engine::prepare(&entry, cache_dir) {
+            Ok(func) => {
+                if let Some(f) = &func {
+                    let found = engine::warn::check(&entry, f);
+                    warnings.extend(found.into_iter().map(|(line, m)| diagnostic_at(&entry, line, m)));
+                }
+                out.push((entry, func));
+            }
             Err(messages) => problems.extend(messages.into_iter().map(|m| diagnostic(&entry, m))),
         }
     }
-    (out, problems)
+    ((out, warnings), problems)
 }
 
 /// True when a reloaded entry is the same as the one loaded: then it keeps its compiled
@@ -125,15 +146,16 @@ fn prepare_path(
     path: &Path,
     current: &Snapshot,
     create_dirs: bool,
-) -> Result<Vec<(Entry, Option<Function>)>, Diagnostics> {
+    cache_dir: Option<&Path>,
+) -> Result<Prepared, Diagnostics> {
     let mut batch = registry::load_batch(path, &Current(current.clone()));
     let changed: Vec<Entry> = std::mem::take(&mut batch.entries)
         .into_iter()
         .filter(|e| !current.get(&e.id.to_string()).is_some_and(|old| same_definition(e, &old.entry)))
         .collect();
-    let (prepared, mut problems) = compile(changed);
+    let (prepared, mut problems) = compile(changed, cache_dir);
     if create_dirs && batch.problems.is_empty() && problems.is_empty() {
-        problems = init_directories(&prepared);
+        problems = init_directories(&prepared.0);
     }
     if batch.problems.is_empty() && problems.is_empty() {
         Ok(prepared)
@@ -142,8 +164,9 @@ fn prepare_path(
     }
 }
 
-fn prepare_all(entries: Vec<Entry>) -> Result<Vec<(Entry, Option<Function>)>, Diagnostics> {
-    let (prepared, problems) = compile(entries);
+fn prepare_all(entries: Vec<Entry>) -> Result<Prepared, Diagnostics> {
+    let cache_dir = engine::cache::dir_for(None);
+    let (prepared, problems) = compile(entries, cache_dir.as_deref());
     if problems.is_empty() {
         Ok(prepared)
     } else {
@@ -156,39 +179,76 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
         return;
     };
     let mut map: BTreeMap<String, Arc<Loaded>> = guard.as_deref().cloned().unwrap_or_default();
+    let mut changed: Vec<String> = removed.to_vec();
     for id in removed {
         map.remove(id);
     }
+    let mut added = Vec::new();
     for (entry, func) in prepared {
-        let generation = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
-        let pool = func.as_ref().map(|f| Pool::new(&f.pool)).unwrap_or_default();
-        let loaded = Loaded { entry: Arc::new(entry), func: func.map(Arc::new), pool, generation };
-        map.insert(loaded.entry.id.to_string(), Arc::new(loaded));
+        changed.push(entry.id.to_string());
+        added.push((Arc::new(entry), func.map(Arc::new)));
+    }
+    for (entry, _) in &added {
+        // Grants resolve against the new map: entries first, then their grants.
+        let placeholder =
+            Loaded { entry: entry.clone(), func: None, grant: Arc::default(), pool: Pool::default(), generation: 0 };
+        map.insert(entry.id.to_string(), Arc::new(placeholder));
+    }
+    let find = |id: &Id| map.get(&id.to_string()).map(|l| l.entry.clone());
+    let mut built = Vec::new();
+    for (entry, func) in added {
+        built.push(loaded(entry, func, &find));
+    }
+    // Entries whose grant names a changed `fs.directory` or `env.variable` get it resolved
+    // again, with a fresh pool: running calls finish on the old one.
+    let dependents: Vec<(Arc<Entry>, Option<Arc<Function>>)> = map
+        .values()
+        .filter(|l| l.func.is_some() && !changed.contains(&l.entry.id.to_string()))
+        .filter(|l| changed.iter().any(|id| l.grant.depends_on(id)))
+        .map(|l| (l.entry.clone(), l.func.clone()))
+        .collect();
+    for (entry, func) in dependents {
+        built.push(loaded(entry, func, &find));
+    }
+    for l in built {
+        map.insert(l.entry.id.to_string(), Arc::new(l));
     }
     *guard = Some(Arc::new(map));
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
+/// A new runtime entry with its grant resolved and a fresh pool.
+fn loaded(entry: Arc<Entry>, func: Option<Arc<Function>>, find: &dyn Fn(&Id) -> Option<Arc<Entry>>) -> Loaded {
+    let generation = GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
+    let (grant, pool) = match (&func, &entry.spec) {
+        (Some(f), Spec::FunctionWasm(w) | Spec::FunctionWat(w)) => {
+            (Arc::new(Grant::new(&w.common, find)), Pool::new(&f.pool))
+        }
+        _ => (Arc::default(), Pool::default()),
+    };
+    Loaded { entry, func, grant, pool, generation }
+}
+
 /// Loads a directory or YAML file: validates and compiles everything, then applies it all,
-/// or nothing. Returns the number of entries added or changed.
+/// or nothing. Returns the load warnings (settings that cannot take effect).
 ///
 /// # Errors
 /// Every problem found, one per line as `FILE:LINE: ENTRY: message`.
-pub fn load(path: &Path, cache_dir: Option<Option<std::path::PathBuf>>) -> Result<usize, Diagnostics> {
-    let prepared = engine::cache::with_dir(cache_dir, || prepare_path(path, &snapshot(), true))?;
-    let n = prepared.len();
+pub fn load(path: &Path, cache_dir: Option<Option<std::path::PathBuf>>) -> Result<Diagnostics, Diagnostics> {
+    let cache_dir = engine::cache::dir_for(cache_dir);
+    let (prepared, warnings) = prepare_path(path, &snapshot(), true, cache_dir.as_deref())?;
     apply(prepared, &[]);
-    Ok(n)
+    Ok(Diagnostics(warnings))
 }
 
-/// Adds or replaces one validated entry (from `registry:add`).
+/// Adds or replaces one validated entry (from `registry:add`). Returns its load warnings.
 ///
 /// # Errors
 /// The entry's problems.
-pub fn add(entry: Entry) -> Result<(), Diagnostics> {
-    let prepared = prepare_all(vec![entry])?;
+pub fn add(entry: Entry) -> Result<Diagnostics, Diagnostics> {
+    let (prepared, warnings) = prepare_all(vec![entry])?;
     apply(prepared, &[]);
-    Ok(())
+    Ok(Diagnostics(warnings))
 }
 
 /// Validates a Lua-given entry against the current registry.
@@ -208,10 +268,12 @@ pub fn remove(id: &str) -> bool {
     existed
 }
 
-/// Runs every check `load` runs, without applying anything.
+/// Runs every check `load` runs, without applying anything. Returns the load warnings.
 ///
 /// # Errors
 /// The diagnostics text.
-pub fn check_path(path: &Path) -> Result<(), String> {
-    prepare_path(path, &Snapshot::default(), false).map(|_| ()).map_err(|d| d.to_string())
+pub fn check_path(path: &Path) -> Result<String, String> {
+    prepare_path(path, &Snapshot::default(), false, None)
+        .map(|(_, w)| Diagnostics(w).to_string())
+        .map_err(|d| d.to_string())
 }

@@ -3,7 +3,6 @@
 //! wasmtime or configuration change misses. Writes go to a temporary file renamed into place,
 //! so several processes can share one directory.
 
-use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,17 +12,14 @@ use sha2::Digest;
 use wasmtime::component::Component;
 use wasmtime::Module;
 
+use super::Build;
+
 /// Compilations and cache hits since the process started (`wippy.stats()`).
 pub static COMPILED: AtomicU64 = AtomicU64::new(0);
 pub static CACHE_HITS: AtomicU64 = AtomicU64::new(0);
 
 /// The process-wide directory set by `wippy.configure{ cache_dir = }` (`Some(None)` = off).
 static CONFIGURED: Mutex<Option<Option<PathBuf>>> = Mutex::new(None);
-
-thread_local! {
-    /// The cache directory of the load running on this thread, when it names one.
-    static DIR: RefCell<Option<Option<PathBuf>>> = const { RefCell::new(None) };
-}
 
 /// Sets the process-wide cache directory (`None` disables the cache).
 pub fn configure(dir: Option<PathBuf>) {
@@ -32,9 +28,10 @@ pub fn configure(dir: Option<PathBuf>) {
     }
 }
 
-/// The directory in effect: this load's, else the configured one, else the default.
-fn current_dir() -> Option<PathBuf> {
-    if let Some(dir) = DIR.with(|d| d.borrow().clone()) {
+/// The directory a load uses: its own option (`Some(None)`: no cache), else the configured
+/// one, else the default.
+pub fn dir_for(load_option: Option<Option<PathBuf>>) -> Option<PathBuf> {
+    if let Some(dir) = load_option {
         return dir;
     }
     if let Some(dir) = CONFIGURED.lock().ok().and_then(|c| c.clone()) {
@@ -51,19 +48,10 @@ pub fn default_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache").join("wippy"))
 }
 
-/// Runs `f` with `dir` as the cache directory of this thread (`Some(None)` = no cache; `None`
-/// = the configured one).
-pub fn with_dir<R>(dir: Option<Option<PathBuf>>, f: impl FnOnce() -> R) -> R {
-    let previous = DIR.with(|d| d.replace(dir));
-    let out = f();
-    DIR.with(|d| *d.borrow_mut() = previous);
-    out
-}
-
-fn artifact_path(bytes: &[u8], kind: &str, digest: Option<[u8; 32]>) -> Option<PathBuf> {
-    let dir = current_dir()?;
+fn artifact_path(bytes: &[u8], kind: &str, digest: Option<[u8; 32]>, build: &Build) -> Option<PathBuf> {
+    let dir = build.cache_dir.clone()?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    super::compile_engine().precompile_compatibility_hash().hash(&mut h);
+    build.engine().precompile_compatibility_hash().hash(&mut h);
     let digest: [u8; 32] = digest.unwrap_or_else(|| sha2::Sha256::digest(bytes).into());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     Some(dir.join(format!("{hex}-{:016x}.{kind}", h.finish())))
@@ -91,12 +79,13 @@ fn store(path: &Path, data: &[u8]) {
 fn cached<T>(
     bytes: &[u8],
     digest: Option<[u8; 32]>,
+    build: &Build,
     kind: &str,
     deserialize: impl FnOnce(&Path) -> wasmtime::Result<T>,
     compile: impl FnOnce() -> wasmtime::Result<T>,
     serialize: impl FnOnce(&T) -> wasmtime::Result<Vec<u8>>,
 ) -> wasmtime::Result<T> {
-    let path = artifact_path(bytes, kind, digest);
+    let path = artifact_path(bytes, kind, digest, build);
     if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
         if let Ok(t) = deserialize(p) {
             CACHE_HITS.fetch_add(1, Ordering::Relaxed);
@@ -120,13 +109,14 @@ fn cached<T>(
 ///
 /// # Errors
 /// The compiler's error for an invalid module.
-pub fn module(bytes: &[u8], digest: Option<[u8; 32]>) -> wasmtime::Result<Module> {
+pub fn module(bytes: &[u8], digest: Option<[u8; 32]>, build: &Build) -> wasmtime::Result<Module> {
     cached(
         bytes,
         digest,
+        build,
         "cwasm",
-        |p| unsafe { Module::deserialize_file(super::compile_engine(), p) },
-        || Module::from_binary(super::compile_engine(), bytes),
+        |p| unsafe { Module::deserialize_file(build.engine(), p) },
+        || Module::from_binary(build.engine(), bytes),
         |m| m.serialize(),
     )
 }
@@ -135,13 +125,14 @@ pub fn module(bytes: &[u8], digest: Option<[u8; 32]>) -> wasmtime::Result<Module
 ///
 /// # Errors
 /// The compiler's error for an invalid component.
-pub fn component(bytes: &[u8], digest: Option<[u8; 32]>) -> wasmtime::Result<Component> {
+pub fn component(bytes: &[u8], digest: Option<[u8; 32]>, build: &Build) -> wasmtime::Result<Component> {
     cached(
         bytes,
         digest,
+        build,
         "ccwasm",
-        |p| unsafe { Component::deserialize_file(super::compile_engine(), p) },
-        || Component::new(super::compile_engine(), bytes),
+        |p| unsafe { Component::deserialize_file(build.engine(), p) },
+        || Component::new(build.engine(), bytes),
         |c| c.serialize(),
     )
 }

@@ -48,3 +48,12 @@ impl WasiHttpHooks for Hooks {
         })
     }
 }
+
+/// Adds `wasi:http/types` and `wasi:http/outgoing-handler` (requests go through [`Hooks`]).
+pub fn add(l: &mut wasmtime::component::Linker<super::state::HostState>, asynchronous: bool) -> wasmtime::Result<()> {
+    if asynchronous {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)
+    } else {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(l)
+    }
+}

@@ -18,6 +18,9 @@ impl UserData for LuaError {
                 let t = lua.create_table()?;
                 t.set("reason", d.reason.as_str())?;
                 t.set("trap", d.trap.as_str())?;
+                if let Some(code) = d.code {
+                    t.set("code", code)?;
+                }
                 Ok(Value::Table(t))
             }
         });

@@ -18,6 +18,7 @@ use wasmtime::ValRaw;
 
 use super::error::fail;
 use super::state::{data, StateData};
+use crate::call::{self, Bound, Caller, Route};
 use crate::convert::read::{push_keys, read, ReadError, Reader};
 use crate::convert::tape::{self, Cursor, Tape};
 use crate::convert::{self, Num, Scalar, Ty};
@@ -198,27 +199,32 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
     let mut len = 0usize;
     let ptr = ffi::lua_tolstring(l, 1, &mut len);
     let target = std::slice::from_raw_parts(ptr as *const u8, len);
-    let Some(loaded) = state.lookup(target, || None) else {
+    // The call path's steps 1–4 (docs/design.md): the target from this state's cache, the
+    // route; only calls that run here and now are made here, the rest go to the slow path.
+    let Some(loaded) = state.targets.cached(target) else {
         return Outcome::Slow;
     };
     let Some(f) = loaded.func.as_ref() else {
         return Outcome::Slow;
     };
-    // In a task, a call to a worker pool (or one that may wait) yields: the slow path does it.
-    if in_task && (loaded.pool.kind != crate::registry::PoolKind::Inline || f.flat.is_some()) {
+    let caller = if in_task { Caller::Task } else { Caller::Block };
+    if call::route(f, loaded.pool.kind, caller, 0) != Route::Here {
         return Outcome::Slow;
     }
+    let bound = match call::bind(&loaded, f, &state.root) {
+        Ok(b) => b,
+        Err(e) => {
+            *state.pending.borrow_mut() = Some(e);
+            return Outcome::Failed;
+        }
+    };
     // On LuaJIT a 64-bit result may need a cdata, which only pushing from a tape makes.
     let wide = |r: Option<&Scalar>| cfg!(feature = "luajit") && matches!(r, Some(Scalar::S64 | Scalar::U64));
     if let Some((params, result)) = f.flat.as_ref().filter(|(_, r)| !wide(r.as_ref())) {
-        // A time limit must also stop a guest that waits: the slow path races it.
-        if f.limits.max_execution_ms > 0 {
-            return Outcome::Slow;
-        }
-        return flat_component(l, state, &loaded, f, params, result.as_ref(), n);
+        return flat_component(l, state, &bound, params, result.as_ref(), n);
     }
-    if f.tape && !in_task && f.limits.max_execution_ms == 0 {
-        return tape_component(l, state, &loaded, f, n);
+    if f.tape {
+        return tape_component(l, state, &bound, &loaded, n);
     }
     let Callee::Core { params, results, .. } = &f.callee else { return Outcome::Slow };
     // On LuaJIT a 64-bit result may need a cdata, which the mlua path makes.
@@ -237,7 +243,7 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
         raw[i] = r;
     }
     let width = params.len().max(results.len());
-    if let Err(e) = loaded.pool.call_core(f, &state.root, None, &mut raw[..width]) {
+    if let Err(e) = bound.core_now(&mut raw[..width]) {
         *state.pending.borrow_mut() = Some(e);
         return Outcome::Failed;
     }
@@ -286,12 +292,12 @@ fn scalar_ret(raw: &ValRaw, s: &Scalar) -> Result<Ret, String> {
 unsafe fn flat_component(
     l: *mut ffi::lua_State,
     state: &StateData,
-    loaded: &crate::runtime::Loaded,
-    f: &crate::engine::Function,
+    bound: &Bound<'_>,
     params: &[Scalar],
     result: Option<&Scalar>,
     n: c_int,
 ) -> Outcome {
+    let f = bound.f;
     if params.len() > MAX_FLAT || (n - 1) as usize != params.len() {
         return Outcome::Slow;
     }
@@ -303,7 +309,7 @@ unsafe fn flat_component(
     }
     let mut out = ValRaw::i32(0);
     let io = Io::Raw { args: &raw[..params.len()], result: &mut out };
-    if let Err(e) = loaded.pool.call_component(f, &state.root, io, None) {
+    if let Err(e) = bound.component_now(io, None) {
         *state.pending.borrow_mut() = Some(e);
         return Outcome::Failed;
     }
@@ -326,10 +332,11 @@ unsafe fn flat_component(
 unsafe fn tape_component(
     l: *mut ffi::lua_State,
     state: &StateData,
+    bound: &Bound<'_>,
     loaded: &Arc<crate::runtime::Loaded>,
-    f: &crate::engine::Function,
     n: c_int,
 ) -> Outcome {
+    let f = bound.f;
     // The argument count as `funcs.call` checks it: trailing nils beyond the parameters are
     // dropped, missing ones must be options; anything else is for the slow path to report.
     let params = &f.params;
@@ -374,7 +381,7 @@ unsafe fn tape_component(
         return outcome;
     }
     let mut out = Tape::default();
-    let called = loaded.pool.call_component(f, &state.root, Io::Tape { args: &args, results: &mut out }, None);
+    let called = bound.component_now(Io::Tape { args: &args, results: &mut out }, None);
     state.args_tape.set(args.recycled());
     match called {
         Ok(_) => Outcome::Tape(ManuallyDrop::new(out), ManuallyDrop::new(loaded.clone())),

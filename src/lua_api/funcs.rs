@@ -1,11 +1,10 @@
-//! `funcs.call` and `funcs.async` (SPEC §2, §4).
+//! `funcs.call` and `funcs.async` (SPEC §2, §4): the Lua side of the call path.
 //!
-//! A call converts its arguments on the Lua thread, runs, and converts its results back on
-//! the Lua thread. How it runs depends on the caller ([`Mode`]): a caller outside a task
-//! blocks and the call runs on its thread; a task's call to a worker pool runs on a worker
-//! thread while the task yields; a task's call to an `inline` pool starts on the Lua thread
-//! and yields only if the guest has to wait. Calls whose values hold resource handles always
-//! run on the Lua thread (their instance is pinned to it).
+//! This file converts Lua values and hands calls to [`crate::call`], which resolves the
+//! target, authorizes the call, binds the entry's grant and decides where it runs
+//! ([`call::route`]). What is left here is Lua's part: reading the arguments, pushing the
+//! results, running `function.lua` entries, and returning a future (or the marker that makes a
+//! task yield) for calls that run elsewhere.
 
 use std::sync::Arc;
 
@@ -13,51 +12,18 @@ use mlua::{Lua, MultiValue, Value};
 use wasmtime::component::Val;
 
 use super::error::fail;
-use super::future::{LuaFuture, Output};
+use super::future::LuaFuture;
 use super::resource;
 use super::state::{data, StateData};
+use crate::call::{self, Caller, Input, Options, Output, Route};
 use crate::convert::tape::Tape;
-use crate::convert::{self, Path, Scalar, Ty};
+use crate::convert::{self, Path, Ty};
 use crate::engine::{Callee, Function};
 use crate::error::{Error, Kind};
 use crate::pool::Io;
-use crate::registry::{LuaSource, PoolKind, Spec};
+use crate::registry::{LuaSource, Spec};
 use crate::runtime::Loaded;
 use crate::sched::{self, Control, Op};
-use crate::security::Context;
-
-/// How the caller waits for a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Outside a task: the caller blocks.
-    Block,
-    /// In a task: the call may yield the task (returns the marker and a future).
-    Task,
-    /// `funcs.async`: returns a future at once.
-    Async,
-}
-
-/// Per-call options of an executor.
-#[derive(Clone)]
-pub struct Options {
-    /// `with_options{ timeout = ms }` (0 = none).
-    pub timeout_ms: u64,
-    pub ctx: Arc<Context>,
-}
-
-/// Checks a target in the order §2 gives; returns the ID text.
-fn check_target(target: &[u8]) -> Result<&str, Error> {
-    let text = std::str::from_utf8(target).map_err(|_| Error::invalid("function ID must be valid UTF-8"))?;
-    if text.is_empty() {
-        return Err(Error::invalid("function ID required"));
-    }
-    match text.split_once(':') {
-        None => Err(Error::invalid(format!("namespace required in function ID \"{text}\""))),
-        Some((_, "")) => Err(Error::invalid(format!("name required in function ID \"{text}\""))),
-        Some(("", _)) => Err(Error::invalid(format!("namespace required in function ID \"{text}\""))),
-        Some(_) => Ok(text),
-    }
-}
 
 fn type_name(v: &Value) -> &'static str {
     match v {
@@ -80,7 +46,7 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let rest: Vec<Value> = args.collect();
     let state = data(lua);
     // Set by the raw closure for this one call: its caller is a task that may yield.
-    let mode = if state.in_task.replace(false) { Mode::Task } else { Mode::Block };
+    let mode = if state.in_task.replace(false) { Caller::Task } else { Caller::Block };
     let opts = Options { timeout_ms: 0, ctx: state.root.clone() };
     call_target(lua, &state, &target, rest, mode, &opts)
 }
@@ -91,21 +57,14 @@ pub fn call_target(
     state: &StateData,
     target: &mlua::LuaString,
     args: Vec<Value>,
-    mode: Mode,
+    mode: Caller,
     opts: &Options,
 ) -> mlua::Result<MultiValue> {
-    let bytes = target.as_bytes();
-    let loaded = match state.lookup(&bytes, || check_target(&bytes).ok().map(str::to_string)) {
-        Some(l) => l,
-        None => {
-            return match check_target(&bytes) {
-                Err(e) => fail(lua, e),
-                Ok(id) => fail(lua, Error::new(Kind::NotFound, format!("function not found: {id}"))),
-            }
-        }
-    };
-    drop(bytes);
-    call_loaded(lua, state, &loaded, args, mode, opts)
+    let resolved = state.targets.resolve(&target.as_bytes());
+    match resolved {
+        Ok(loaded) => call_loaded(lua, state, &loaded, args, mode, opts),
+        Err(e) => fail(lua, e),
+    }
 }
 
 fn call_loaded(
@@ -113,13 +72,13 @@ fn call_loaded(
     state: &StateData,
     loaded: &Arc<Loaded>,
     args: Vec<Value>,
-    mode: Mode,
+    mode: Caller,
     opts: &Options,
 ) -> mlua::Result<MultiValue> {
     if let Some(f) = &loaded.func {
         return match call_wasm(lua, state, loaded, f, &args, mode, opts) {
             Ok(values) => Ok(values),
-            Err(e) if mode == Mode::Async => Ok(MultiValue::from_iter([
+            Err(e) if mode == Caller::Async => Ok(MultiValue::from_iter([
                 Value::Nil,
                 Value::UserData(lua.create_userdata(super::error::LuaError(e))?),
             ])),
@@ -129,6 +88,9 @@ fn call_loaded(
     let id = loaded.entry.id.to_string();
     match &loaded.entry.spec {
         Spec::FunctionLua(lf) => {
+            if let Err(e) = call::authorize(&opts.ctx, loaded) {
+                return fail(lua, e);
+            }
             let func = match lua_function(lua, state, loaded, &lf.source, lf.method.as_deref()) {
                 Ok(f) => f,
                 Err(e) => return fail(lua, e),
@@ -137,7 +99,7 @@ fn call_loaded(
                 Ok(values) => values,
                 Err(e) => fail(lua, Error::internal(format!("{id}: {}", lua_error_text(&e))))?,
             };
-            if mode == Mode::Async {
+            if mode == Caller::Async {
                 return LuaFuture::completed(lua, loaded.clone(), values);
             }
             Ok(values)
@@ -232,169 +194,110 @@ fn call_wasm(
     loaded: &Arc<Loaded>,
     f: &Function,
     args: &[Value],
-    mode: Mode,
+    mode: Caller,
     opts: &Options,
 ) -> Result<MultiValue, Error> {
     check_count(f, args)?;
-    let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
-    // Handles live in an instance pinned to this thread: such calls always block (`async`
-    // returns a future that is already complete).
-    if f.has_resources && mode == Mode::Async {
-        let values = call_with_resources(lua, state, loaded, f, args, opts)?;
-        return LuaFuture::completed(lua, loaded.clone(), values).map_err(|e| lua_internal(f, e));
+    let bound = call::bind(loaded, f, &opts.ctx)?;
+    let route = call::route(f, loaded.pool.kind, mode, opts.timeout_ms);
+    if route == Route::Pinned {
+        // Handles live in an instance pinned to this thread: such calls always block
+        // (`async` returns a future that is already complete).
+        let values = call_with_resources(lua, &bound, args)?;
+        if mode == Caller::Async {
+            return LuaFuture::completed(lua, loaded.clone(), values).map_err(|e| lua_internal(f, e));
+        }
+        return Ok(values);
     }
-    let mode = if f.has_resources { Mode::Block } else { mode };
-    // Values on a tape, unless one needs the general rules (a LuaJIT 64-bit cdata).
-    let tape = match f.tape {
-        true => {
-            let types: Vec<&Ty> = f.params.iter().map(|p| &p.ty).collect();
-            convert::read::args_to_tape(lua, args, &types).map_err(|e| match e {
-                convert::read::ArgsError::Arg(i, e) => arg_error(f, i, e),
-                convert::read::ArgsError::Lua(e) => Error::internal(format!("{}: reading the arguments: {e}", f.id)),
-            })?
-        }
-        false => None,
-    };
-    let input = match (&f.callee, tape) {
-        (Callee::Core { params, .. }, _) => {
-            let path = Path::new();
-            let mut vals = Vec::with_capacity(params.len());
-            for (i, s) in params.iter().enumerate() {
-                vals.push(convert::scalar_to_core(lua, arg(i), s, &path).map_err(|e| arg_error(f, i, e))?);
-            }
-            Input::Core(vals)
-        }
-        (Callee::Component { .. }, _) if f.has_resources => {
-            return call_with_resources(lua, state, loaded, f, args, opts)
-        }
-        (Callee::Component { .. }, Some(t)) => Input::Tape(t),
-        (Callee::Component { .. }, None) => {
-            let mut path = Path::new();
-            let mut vals = Vec::with_capacity(f.params.len());
-            for (i, p) in f.params.iter().enumerate() {
-                path.clear();
-                vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
-            }
-            Input::Component(vals)
-        }
-    };
+    let input = read_input(lua, f, args)?;
     let control = Control::new(f.limits.max_execution_ms, opts.timeout_ms);
-    if mode == Mode::Block {
-        let out = match input {
-            // A core module cannot wait: its time limit is the epoch deadline alone.
-            Input::Core(_) if opts.timeout_ms == 0 => run_core(loaded, f, &opts.ctx, None, input)?,
-            // A component blocks the caller in synchronous WASI, unless a time limit must also
-            // stop it while it waits.
-            Input::Component(vals) if control.deadline.is_none() => {
-                let mut out = vec![Val::Bool(false); f.results.len()];
-                loaded.pool.call_component(f, &opts.ctx, Io::Val { args: &vals, results: &mut out }, None)?;
-                Output::Component(out)
-            }
-            Input::Tape(args) if control.deadline.is_none() => {
-                let mut out = Tape::default();
-                loaded.pool.call_component(f, &opts.ctx, Io::Tape { args: &args, results: &mut out }, None)?;
-                Output::Tape(out)
-            }
-            input => sched::block_on(run(loaded.clone(), opts.ctx.clone(), control, input, true))??,
-        };
-        return output_to_lua(lua, f, out);
-    }
+    let (here_first, yielding) = match route {
+        Route::Here => return output_to_lua(lua, f, run_here(&bound, input)?),
+        Route::BlockOn => return output_to_lua(lua, f, call::block_on(bound.owned(loaded), control, input)?),
+        Route::Start { here_first, yielding } => (here_first, yielding),
+        Route::Pinned => return Err(Error::internal(format!("{}: resources on the wrong path", f.id))),
+    };
     let op: Arc<Op<Result<Output, Error>>> = Op::new(state.inbox.clone(), control.clone());
-    // An inline call from a task stays on the Lua thread unless the guest waits (SPEC §4: no
-    // parallelism); a future's call may move to the workers to let the caller go on.
-    let yielding = !(mode == Mode::Task && loaded.pool.kind == PoolKind::Inline);
-    let fut = Box::pin(run(loaded.clone(), opts.ctx.clone(), control, input, yielding));
-    if loaded.pool.kind == PoolKind::Inline {
+    let fut = Box::pin(call::run(bound.owned(loaded), control, input, yielding));
+    if here_first {
         // Runs on this thread until the guest has to wait; only then moves to the workers.
         let mut fut = fut;
         match sched::poll_once(&mut fut, &op.waker())? {
             std::task::Poll::Ready(v) => op.complete(v),
-            std::task::Poll::Pending => sched::spawn(&op, fut, lost(&f.id))?,
+            std::task::Poll::Pending => sched::spawn(&op, fut, call::lost(&f.id))?,
         }
     } else {
-        sched::spawn(&op, fut, lost(&f.id))?;
+        sched::spawn(&op, fut, call::lost(&f.id))?;
     }
     let future = LuaFuture::new(op, loaded.clone());
-    if mode == Mode::Task && future.op.is_done() {
+    if mode == Caller::Task && future.op.is_done() {
         return future.collect(lua).map_err(|e| lua_internal(f, e));
     }
     let ud = lua.create_userdata(future).map_err(|e| lua_internal(f, e))?;
     Ok(match mode {
-        Mode::Task => MultiValue::from_iter([super::sched::marker(), Value::UserData(ud)]),
+        Caller::Task => MultiValue::from_iter([super::sched::marker(), Value::UserData(ud)]),
         _ => MultiValue::from_iter([Value::UserData(ud)]),
     })
 }
 
-/// The result of a call whose job died on a worker (a panic).
-fn lost(id: &str) -> impl FnOnce() -> Result<Output, Error> + Send + 'static {
-    let id = id.to_string();
-    move || Err(Error::internal(format!("{id}: the call failed on a worker thread (a panic)")))
-}
-
-/// Arguments converted on the Lua thread, ready to cross to a worker.
-enum Input {
-    Core(Vec<wasmtime::Val>),
-    Component(Vec<Val>),
-    /// On a tape that owns its bytes.
-    Tape(Tape),
-}
-
-/// Runs a call under its control (cancel, deadline); the future is `Send`.
-/// `yielding`: a long computation yields to the executor at each epoch tick (on the workers,
-/// and for futures); an inline call from a task computes on the Lua thread to the end.
-async fn run(
-    loaded: Arc<Loaded>,
-    ctx: Arc<Context>,
-    control: Arc<Control>,
-    input: Input,
-    yielding: bool,
-) -> Result<Output, Error> {
-    let Some(f) = loaded.func.as_deref() else {
-        return Err(Error::internal(format!("{}: not a WebAssembly function", loaded.entry.id)));
-    };
-    let guarded = sched::guarded(&f.id, &control, async {
-        match input {
-            Input::Core(_) => run_core(&loaded, f, &ctx, Some(&control), input),
-            Input::Component(vals) => {
-                let mut out = vec![Val::Bool(false); f.results.len()];
-                loaded
-                    .pool
-                    .run_component(f, &ctx, Some(&control), Io::Val { args: &vals, results: &mut out }, yielding)
-                    .await?;
-                Ok(Output::Component(out))
-            }
-            Input::Tape(args) => {
-                let mut out = Tape::default();
-                let io = Io::Tape { args: &args, results: &mut out };
-                loaded.pool.run_component(f, &ctx, Some(&control), io, yielding).await?;
-                Ok(Output::Tape(out))
-            }
+/// Converts the arguments for the function's callee: core values, a tape (owning its
+/// bytes, so it may cross to a worker), or `Val`s when a value needs the general rules (a
+/// LuaJIT 64-bit cdata).
+fn read_input(lua: &Lua, f: &Function, args: &[Value]) -> Result<Input, Error> {
+    let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
+    if let Callee::Core { params, .. } = &f.callee {
+        let path = Path::new();
+        let mut vals = Vec::with_capacity(params.len());
+        for (i, s) in params.iter().enumerate() {
+            vals.push(convert::scalar_to_core(lua, arg(i), s, &path).map_err(|e| arg_error(f, i, e))?);
         }
-    })
-    .await;
-    match guarded {
-        Ok(r) => r,
-        // Stopped while it waited: the pool never saw the failure, so count it here.
-        Err(e) => Err(loaded.pool.stats.failed(e)),
+        return Ok(Input::Core(vals));
     }
+    if f.tape {
+        let types: Vec<&Ty> = f.params.iter().map(|p| &p.ty).collect();
+        let tape = convert::read::args_to_tape(lua, args, &types).map_err(|e| match e {
+            convert::read::ArgsError::Arg(i, e) => arg_error(f, i, e),
+            convert::read::ArgsError::Lua(e) => Error::internal(format!("{}: reading the arguments: {e}", f.id)),
+        })?;
+        if let Some(t) = tape {
+            return Ok(Input::Tape(t));
+        }
+    }
+    let mut path = Path::new();
+    let mut vals = Vec::with_capacity(f.params.len());
+    for (i, p) in f.params.iter().enumerate() {
+        path.clear();
+        vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
+    }
+    Ok(Input::Component(vals))
 }
 
-fn run_core(
-    loaded: &Loaded,
-    f: &Function,
-    ctx: &Arc<Context>,
-    control: Option<&Arc<Control>>,
-    input: Input,
-) -> Result<Output, Error> {
-    let (Callee::Core { params, results, .. }, Input::Core(vals)) = (&f.callee, input) else {
-        return Err(Error::internal(format!("{}: not a core function", f.id)));
-    };
-    let mut raw = vec![wasmtime::ValRaw::i32(0); params.len().max(results.len())];
-    for (i, v) in vals.iter().enumerate() {
-        raw[i] = Scalar::to_raw(v);
+/// A call on this thread, now ([`Route::Here`]).
+fn run_here(bound: &call::Bound<'_>, input: Input) -> Result<Output, Error> {
+    let f = bound.f;
+    match input {
+        Input::Core(vals) => {
+            let Callee::Core { params, results, .. } = &f.callee else {
+                return Err(Error::internal(format!("{}: not a core function", f.id)));
+            };
+            let mut raw = vec![wasmtime::ValRaw::i32(0); params.len().max(results.len())];
+            for (i, v) in vals.iter().enumerate() {
+                raw[i] = convert::Scalar::to_raw(v);
+            }
+            bound.core_now(&mut raw)?;
+            Ok(Output::Core(results.iter().zip(&raw).map(|(s, r)| s.from_raw(r)).collect()))
+        }
+        Input::Component(vals) => {
+            let mut out = vec![Val::Bool(false); f.results.len()];
+            bound.component_now(Io::Val { args: &vals, results: &mut out }, None)?;
+            Ok(Output::Component(out))
+        }
+        Input::Tape(args) => {
+            let mut out = Tape::default();
+            bound.component_now(Io::Tape { args: &args, results: &mut out }, None)?;
+            Ok(Output::Tape(out))
+        }
     }
-    loaded.pool.call_core(f, ctx, control, &mut raw)?;
-    Ok(Output::Core(results.iter().zip(&raw).map(|(s, r)| s.from_raw(r)).collect()))
 }
 
 /// Converts a finished call's values to what `funcs.call` returns.
@@ -425,23 +328,14 @@ pub fn output_to_lua(lua: &Lua, f: &Function, out: Output) -> Result<MultiValue,
             Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),
             None => Ok(MultiValue::new()),
         },
-        (Output::Lua(_), _) | (Output::Core(_), _) => {
-            Err(Error::internal(format!("{}: result does not match the function", f.id)))
-        }
+        (Output::Core(_), _) => Err(Error::internal(format!("{}: result does not match the function", f.id))),
     }
 }
 
 /// A component call whose values hold resource handles: on this thread, in the instance the
 /// handles live in.
-fn call_with_resources(
-    lua: &Lua,
-    state: &StateData,
-    loaded: &Loaded,
-    f: &Function,
-    args: &[Value],
-    opts: &Options,
-) -> Result<MultiValue, Error> {
-    let _ = state;
+fn call_with_resources(lua: &Lua, bound: &call::Bound<'_>, args: &[Value]) -> Result<MultiValue, Error> {
+    let f = bound.f;
     let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
     let _scope = resource::begin_call(lua, None, Some((f.id.as_str().into(), f.limits.clone())));
     let mut path = Path::new();
@@ -452,8 +346,7 @@ fn call_with_resources(
     }
     let pinned = resource::pinned_for_call(lua);
     let mut out = vec![Val::Bool(false); f.results.len()];
-    let produced =
-        loaded.pool.call_component(f, &opts.ctx, Io::Val { args: &vals, results: &mut out }, pinned.as_ref())?;
+    let produced = bound.component_now(Io::Val { args: &vals, results: &mut out }, pinned.as_ref())?;
     resource::finish_call(lua, produced);
     match out.into_iter().next() {
         Some(first) => results_to_lua(lua, first, &f.results[0].ty).map_err(|e| lua_internal(f, e)),

@@ -8,23 +8,13 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use mlua::{Lua, MultiValue, RegistryKey, UserData, UserDataMethods, Value};
-use wasmtime::component::Val;
 
 use super::error::LuaError;
 use super::funcs::output_to_lua;
+use crate::call::Output;
 use crate::error::Error;
 use crate::runtime::Loaded;
 use crate::sched::Op;
-
-/// What a finished call produced, before conversion.
-pub enum Output {
-    Core(Vec<wasmtime::Val>),
-    Component(Vec<Val>),
-    /// Results on a value tape (functions with `Function::tape`).
-    Tape(crate::convert::tape::Tape),
-    /// A `function.lua` entry ran already; its values are kept in the Lua registry.
-    Lua(Vec<RegistryKey>),
-}
 
 pub struct LuaFuture {
     pub op: Arc<Op<Result<Output, Error>>>,
@@ -38,12 +28,15 @@ impl LuaFuture {
         LuaFuture { op, loaded, collected: RefCell::default() }
     }
 
-    /// A future that is already done (a Lua function entry ran synchronously).
+    /// A future that is already done (a Lua function entry, or a call with resources, ran
+    /// on this thread): its values are kept in the Lua registry.
     pub fn completed(lua: &Lua, loaded: Arc<Loaded>, values: MultiValue) -> mlua::Result<MultiValue> {
         let keys = values.into_iter().map(|v| lua.create_registry_value(v)).collect::<mlua::Result<Vec<_>>>()?;
         let op = Op::new(Arc::default(), crate::sched::Control::new(0, 0));
-        op.complete(Ok(Output::Lua(keys)));
-        let ud = lua.create_userdata(LuaFuture::new(op, loaded))?;
+        op.complete(Ok(Output::Core(Vec::new())));
+        let future = LuaFuture::new(op, loaded);
+        *future.collected.borrow_mut() = Some(keys);
+        let ud = lua.create_userdata(future)?;
         Ok(MultiValue::from_iter([Value::UserData(ud)]))
     }
 
@@ -56,9 +49,6 @@ impl LuaFuture {
         let values = match self.op.take() {
             None => return Ok(MultiValue::new()),
             Some(Err(e)) => MultiValue::from_iter([Value::Nil, Value::UserData(lua.create_userdata(LuaError(e))?)]),
-            Some(Ok(Output::Lua(keys))) => {
-                keys.iter().map(|k| lua.registry_value::<Value>(k)).collect::<mlua::Result<_>>()?
-            }
             Some(Ok(out)) => match self.loaded.func.as_deref() {
                 Some(f) => match output_to_lua(lua, f, out) {
                     Ok(v) => v,

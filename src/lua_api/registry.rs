@@ -29,9 +29,21 @@ pub fn load(lua: &Lua, (path, opts): (String, Option<Table>)) -> mlua::Result<Mu
         }
     }
     match runtime::load(std::path::Path::new(&path), cache_dir) {
-        Ok(_) => Ok(MultiValue::from_iter([Value::Boolean(true)])),
+        Ok(warnings) => loaded_ok(lua, &warnings),
         Err(d) => fail(lua, Error::invalid(d.to_string())),
     }
+}
+
+/// `true`, and when settings cannot take effect, a list of warnings (`FILE:LINE: ENTRY: message`).
+fn loaded_ok(lua: &Lua, warnings: &crate::registry::Diagnostics) -> mlua::Result<MultiValue> {
+    if warnings.0.is_empty() {
+        return Ok(MultiValue::from_iter([Value::Boolean(true)]));
+    }
+    let list = lua.create_table_with_capacity(warnings.0.len(), 0)?;
+    for (i, w) in warnings.0.iter().enumerate() {
+        list.raw_set(i + 1, w.to_string())?;
+    }
+    Ok(MultiValue::from_iter([Value::Boolean(true), Value::Table(list)]))
 }
 
 /// `cache_dir = "path"` or `false` (no cache).
@@ -267,9 +279,10 @@ fn add(lua: &Lua, entry: Table) -> mlua::Result<MultiValue> {
         Err(d) => return fail(lua, Error::invalid(d.to_string())),
     };
     let id = validated.id.to_string();
-    if let Err(d) = runtime::add(validated) {
-        return fail(lua, Error::invalid(d.to_string()));
-    }
+    let warnings = match runtime::add(validated) {
+        Ok(w) => w,
+        Err(d) => return fail(lua, Error::invalid(d.to_string())),
+    };
     let state = data(lua);
     match handler {
         Some(f) => {
@@ -279,7 +292,7 @@ fn add(lua: &Lua, entry: Table) -> mlua::Result<MultiValue> {
             state.handlers.borrow_mut().remove(&id);
         }
     }
-    Ok(MultiValue::from_iter([Value::Boolean(true)]))
+    loaded_ok(lua, &warnings)
 }
 
 fn describe(lua: &Lua, id: &str) -> mlua::Result<MultiValue> {

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
-use super::funcs::{call_target, Mode, Options};
+use super::funcs::call_target;
 use super::state::data;
+use crate::call::{Caller, Options};
 
 /// The value a task's call yields with its future: "I wait for this".
 static MARKER: u8 = 0;
@@ -50,9 +51,9 @@ fn start(lua: &Lua, mut args: MultiValue, with_task_flag: bool) -> mlua::Result<
     };
     let in_task = with_task_flag && matches!(args.pop_front(), Some(Value::Boolean(true)));
     let (name, mode) = match (with_task_flag, in_task) {
-        (false, _) => ("async", Mode::Async),
-        (true, true) => ("call", Mode::Task),
-        (true, false) => ("call", Mode::Block),
+        (false, _) => ("async", Caller::Async),
+        (true, true) => ("call", Caller::Task),
+        (true, false) => ("call", Caller::Block),
     };
     let target = target_arg(args.pop_front(), name)?;
     let state = data(lua);

@@ -1,22 +1,18 @@
-//! What one Lua state keeps for itself: a lookup cache of entries, its loaded Lua functions
-//! and the handlers it registered.
+//! What one Lua state keeps for itself: its resolved targets, its loaded Lua functions and
+//! the handlers it registered.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use mlua::{Function, Lua};
-use rustc_hash::FxHashMap;
-
 use crate::error::Error;
-use crate::runtime::{self, Loaded};
 use crate::security::Context;
+use mlua::{Function, Lua};
 
 pub struct StateData {
-    /// Target bytes → entry, valid while `generation` equals the runtime's.
-    cache: RefCell<FxHashMap<Box<[u8]>, Arc<Loaded>>>,
-    generation: Cell<u64>,
+    /// The targets this state resolved (the call path's step 1).
+    pub targets: crate::call::Targets,
     /// `function.lua` entries loaded in this state: ID → (entry generation, function).
     pub lua_funcs: RefCell<HashMap<String, (u64, Function)>>,
     /// `registry:add{handler = fn}` functions: ID → function.
@@ -48,8 +44,7 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
         return d.clone();
     }
     let d = Rc::new(StateData {
-        cache: RefCell::default(),
-        generation: Cell::new(0),
+        targets: Default::default(),
         lua_funcs: RefCell::default(),
         handlers: RefCell::default(),
         pending: RefCell::default(),
@@ -64,22 +59,4 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
     });
     lua.set_app_data(d.clone());
     d
-}
-
-impl StateData {
-    /// The entry for a target, through the cache.
-    pub fn lookup(&self, target: &[u8], id: impl FnOnce() -> Option<String>) -> Option<Arc<Loaded>> {
-        let now = runtime::generation();
-        let mut cache = self.cache.borrow_mut();
-        if self.generation.get() != now {
-            cache.clear();
-            self.generation.set(now);
-        }
-        if let Some(hit) = cache.get(target) {
-            return Some(hit.clone());
-        }
-        let loaded = runtime::get(&id()?)?;
-        cache.insert(target.into(), loaded.clone());
-        Some(loaded)
-    }
 }

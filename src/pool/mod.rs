@@ -19,17 +19,31 @@ use wasmtime::{Store, Trap, ValRaw, WasmBacktrace};
 
 pub use self::stats::{Snapshot, Stats};
 use crate::convert::tape::{Args, RawArgs, RawRet, Rets, Tape};
-use crate::engine::{new_store, Callee, Function, HostState, Stopped};
+use crate::engine::{new_store, Callee, Function};
 use crate::error::{Details, Error, Kind, Reason};
+use crate::host::grant::{Env, Grant};
+use crate::host::state::{HostState, Stopped};
 use crate::registry::{Limits, PoolKind};
 use crate::sched::Control;
 use crate::security::Context;
+
+/// What a call brings to its pool besides its values: the entry's function and grant, the
+/// environment read for this call, and the caller's security context.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub f: &'a Function,
+    pub grant: &'a Grant,
+    pub env: &'a Env,
+    pub ctx: &'a Arc<Context>,
+}
 
 /// A live instance and the function to call on it.
 enum Live {
     Core {
         store: Store<HostState>,
         func: wasmtime::Func,
+        /// Linked with asynchronous preview 1 (called with `call_async` only).
+        asynchronous: bool,
         _count: stats::Counted,
     },
     Component {
@@ -173,48 +187,92 @@ impl Pool {
         }
     }
 
-    /// A warm instance, if there is one (never with `isolate`).
-    fn take_warm(&self, asynchronous: bool) -> Option<Box<Live>> {
+    /// A warm instance built with this call's environment, if there is one (never with
+    /// `isolate`). One built with other environment values is dropped.
+    fn take_warm(&self, asynchronous: bool, env: &Env) -> Option<Box<Live>> {
         if self.isolate {
             return None;
         }
-        if asynchronous {
-            return self.warm_async.lock().ok().and_then(|mut w| w.pop());
+        let live = if asynchronous {
+            self.warm_async.lock().ok().and_then(|mut w| w.pop())
+        } else {
+            let p = self.hot.swap(ptr::null_mut(), Ordering::Acquire);
+            if p.is_null() {
+                self.warm.lock().ok().and_then(|mut w| w.pop())
+            } else {
+                // SAFETY: taken out of the slot by the swap, so owned here alone.
+                Some(unsafe { Box::from_raw(p) })
+            }
+        }?;
+        if live.store().data().env_stamp != env.stamp {
+            self.stats.recycled();
+            return None;
         }
-        let p = self.hot.swap(ptr::null_mut(), Ordering::Acquire);
-        if !p.is_null() {
-            // SAFETY: taken out of the slot by the swap, so owned here alone.
-            return Some(unsafe { Box::from_raw(p) });
-        }
-        self.warm.lock().ok().and_then(|mut w| w.pop())
+        Some(live)
     }
 
-    fn take_core(&self, f: &Function) -> Result<Box<Live>, Error> {
-        if let Some(live) = self.take_warm(false) {
+    /// A store for a new instance of this call's entry.
+    fn store(&self, c: &Call<'_>) -> Result<Store<HostState>, Error> {
+        new_store(c.f, c.grant, c.env).map_err(|m| {
+            let mut e = Error::new(Kind::Unavailable, format!("{}: {m}", c.f.id));
+            e.retryable = false;
+            e
+        })
+    }
+
+    fn take_core(&self, c: &Call<'_>) -> Result<Box<Live>, Error> {
+        let f = c.f;
+        if let Some(live) = self.take_warm(false, c.env) {
             return Ok(live);
         }
         let Callee::Core { pre, export, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
-        let mut store = new_store(f);
+        let mut store = self.store(c)?;
         // A start function runs under the entry's limits (and fuel) too.
         begin(&mut store, &Context::root(), &f.limits, None, false);
         let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
+        // A WASI reactor initializes itself once, before any other export.
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            init.call(&mut store, ()).map_err(|e| instantiate_error(&f.id, e))?;
+        }
         let func = instance
             .get_func(&mut store, export)
             .ok_or_else(|| Error::internal(format!("{}: export `{export}` vanished", f.id)))?;
-        Ok(Box::new(Live::Core { store, func, _count: self.stats.count_instance() }))
+        Ok(Box::new(Live::Core { store, func, asynchronous: false, _count: self.stats.count_instance() }))
+    }
+
+    /// An instance of a core module linked with asynchronous preview 1.
+    async fn take_core_async(&self, c: &Call<'_>, control: Option<&Arc<Control>>) -> Result<Box<Live>, Error> {
+        let f = c.f;
+        if let Some(live) = self.take_warm(true, c.env) {
+            return Ok(live);
+        }
+        let Callee::Core { pre_async: Some(pre), export, .. } = &f.callee else {
+            return Err(Error::internal(format!("{}: not a core function with WASI", f.id)));
+        };
+        let mut store = self.store(c)?;
+        begin(&mut store, &Context::root(), &f.limits, control, true);
+        let instance = pre.instantiate_async(&mut store).await.map_err(|e| instantiate_error(&f.id, e))?;
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            init.call_async(&mut store, ()).await.map_err(|e| instantiate_error(&f.id, e))?;
+        }
+        let func = instance
+            .get_func(&mut store, export)
+            .ok_or_else(|| Error::internal(format!("{}: export `{export}` vanished", f.id)))?;
+        Ok(Box::new(Live::Core { store, func, asynchronous: true, _count: self.stats.count_instance() }))
     }
 
     /// An instance for a blocking call (synchronous WASI).
-    fn take_component_sync(&self, f: &Function) -> Result<Box<Live>, Error> {
-        if let Some(live) = self.take_warm(false) {
+    fn take_component_sync(&self, c: &Call<'_>) -> Result<Box<Live>, Error> {
+        let f = c.f;
+        if let Some(live) = self.take_warm(false, c.env) {
             return Ok(live);
         }
         let Callee::Component { pre_sync, export, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
-        let mut store = new_store(f);
+        let mut store = self.store(c)?;
         begin(&mut store, &Context::root(), &f.limits, None, false);
         let instance = pre_sync.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
         let func = instance
@@ -229,14 +287,15 @@ impl Pool {
         }))
     }
 
-    async fn take_component(&self, f: &Function, control: Option<&Arc<Control>>) -> Result<Box<Live>, Error> {
-        if let Some(live) = self.take_warm(true) {
+    async fn take_component(&self, c: &Call<'_>, control: Option<&Arc<Control>>) -> Result<Box<Live>, Error> {
+        let f = c.f;
+        if let Some(live) = self.take_warm(true, c.env) {
             return Ok(live);
         }
         let Callee::Component { pre, export, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
-        let mut store = new_store(f);
+        let mut store = self.store(c)?;
         // Start functions run under the call's limits too.
         begin(&mut store, &Context::root(), &f.limits, control, true);
         let instance = pre.instantiate_async(&mut store).await.map_err(|e| instantiate_error(&f.id, e))?;
@@ -252,7 +311,7 @@ impl Pool {
             self.stats.recycled();
             return;
         }
-        if matches!(*live, Live::Component { asynchronous: true, .. }) {
+        if matches!(*live, Live::Component { asynchronous: true, .. } | Live::Core { asynchronous: true, .. }) {
             if let Ok(mut w) = self.warm_async.lock() {
                 w.push(live);
             }
@@ -273,13 +332,8 @@ impl Pool {
     ///
     /// # Errors
     /// A trap (`INTERNAL` with details), a timeout or cancel, or an instantiation failure.
-    pub fn call_core(
-        &self,
-        f: &Function,
-        ctx: &Arc<Context>,
-        control: Option<&Arc<Control>>,
-        raw: &mut [ValRaw],
-    ) -> Result<(), Error> {
+    pub fn call_core(&self, c: &Call<'_>, control: Option<&Arc<Control>>, raw: &mut [ValRaw]) -> Result<(), Error> {
+        let (f, ctx) = (c.f, c.ctx);
         let Callee::Core { params, results, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
@@ -287,7 +341,7 @@ impl Pool {
             return Err(Error::internal(format!("{}: argument buffer too short", f.id)));
         }
         let timer = self.stats.start();
-        let mut live = match self.take_core(f) {
+        let mut live = match self.take_core(c) {
             Ok(l) => l,
             Err(e) => return Err(self.stats.failed(e)),
         };
@@ -304,7 +358,7 @@ impl Pool {
                 self.give_back(live, &f.limits);
                 Ok(())
             }
-            Err(e) => Err(self.stats.failed(trap_error(&f.id, e, store.data(), control))),
+            Err(e) => Err(self.stats.failed(self.failed_call(live, e, f, control))),
         };
         self.stats.finish(timer);
         r
@@ -318,28 +372,71 @@ impl Pool {
     /// A trap (`INTERNAL` with details), a timeout or cancel, or an instantiation failure.
     pub async fn run_component(
         &self,
-        f: &Function,
-        ctx: &Arc<Context>,
+        c: &Call<'_>,
         control: Option<&Arc<Control>>,
         io: Io<'_>,
         yielding: bool,
     ) -> Result<(), Error> {
+        let f = c.f;
         let _permit = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", f.id)))?;
         let timer = self.stats.start_timed();
-        let r = self.run_component_in(f, ctx, control, io, yielding).await.map_err(|e| self.stats.failed(e));
+        let r = self.run_component_in(c, control, io, yielding).await.map_err(|e| self.stats.failed(e));
+        self.stats.finish(timer);
+        r
+    }
+
+    /// Calls a core export of a module linked with asynchronous preview 1 (its guest may wait
+    /// without blocking the thread). `raw` as for [`Pool::call_core`].
+    ///
+    /// # Errors
+    /// As [`Pool::call_core`].
+    pub async fn run_core(
+        &self,
+        c: &Call<'_>,
+        control: Option<&Arc<Control>>,
+        raw: &mut [ValRaw],
+        yielding: bool,
+    ) -> Result<(), Error> {
+        let f = c.f;
+        let Callee::Core { params, results, .. } = &f.callee else {
+            return Err(Error::internal(format!("{}: not a core function", f.id)));
+        };
+        let _permit = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", f.id)))?;
+        let timer = self.stats.start_timed();
+        let r = async {
+            let mut live = self.take_core_async(c, control).await?;
+            let Live::Core { store, func, .. } = &mut *live else {
+                return Err(Error::internal(format!("{}: not a core function", f.id)));
+            };
+            begin(store, c.ctx, &f.limits, control, yielding);
+            let args: Vec<wasmtime::Val> = params.iter().zip(&*raw).map(|(s, r)| s.from_raw(r)).collect();
+            let mut out: Vec<wasmtime::Val> = results.iter().map(|_| wasmtime::Val::I32(0)).collect();
+            match func.call_async(&mut *store, &args, &mut out).await {
+                Ok(()) => {
+                    for (slot, v) in raw.iter_mut().zip(&out) {
+                        *slot = crate::convert::Scalar::to_raw(v);
+                    }
+                    self.give_back(live, &f.limits);
+                    Ok(())
+                }
+                Err(e) => Err(self.failed_call(live, e, f, control)),
+            }
+        }
+        .await
+        .map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
     }
 
     async fn run_component_in(
         &self,
-        f: &Function,
-        ctx: &Arc<Context>,
+        c: &Call<'_>,
         control: Option<&Arc<Control>>,
         io: Io<'_>,
         yielding: bool,
     ) -> Result<(), Error> {
-        let mut live = self.take_component(f, control).await?;
+        let (f, ctx) = (c.f, c.ctx);
+        let mut live = self.take_component(c, control).await?;
         let Live::Component { store, func, .. } = &mut *live else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
@@ -373,21 +470,17 @@ impl Pool {
     /// A trap (`INTERNAL` with details) or an instantiation failure.
     pub fn call_component(
         &self,
-        f: &Function,
-        ctx: &Arc<Context>,
+        c: &Call<'_>,
         io: Io<'_>,
         pinned: Option<&Arc<Pinned>>,
     ) -> Result<Option<Arc<Pinned>>, Error> {
+        let (f, ctx) = (c.f, c.ctx);
         let Callee::Component { export, sticky, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
-        if !f.has_resources && self.kind == PoolKind::Inline {
-            // One instance for every caller (SPEC §4): the asynchronous one, which tasks use too.
-            return crate::sched::block_on(self.run_component(f, ctx, None, io, true))?.map(|()| None);
-        }
         if !f.has_resources {
             let timer = self.stats.start_busy();
-            let r = self.call_sync(f, ctx, io, None).map_err(|e| self.stats.failed(e));
+            let r = self.call_sync(c, io, None).map_err(|e| self.stats.failed(e));
             self.stats.finish(timer);
             return r;
         }
@@ -395,10 +488,17 @@ impl Pool {
             return Err(Error::internal(format!("{}: resource handles travel as values", f.id)));
         };
         // While resources of this component live, its calls run in their instance, so that
-        // handles from different calls can meet in one call.
+        // handles from different calls can meet in one call — only for entries with the same
+        // capabilities as the one that made the instance.
         let pinned = match pinned {
+            Some(p) if p.grant != c.grant.fingerprint => {
+                return Err(Error::invalid(format!(
+                    "{}: the resources passed were made by an entry with other capabilities (imports or wasi);                      pass them to entries with the same grant",
+                    f.id
+                )))
+            }
             Some(p) => Some(p.clone()),
-            None => sticky.get().filter(|p| p.is_alive()),
+            None => sticky.get().filter(|p| p.is_alive() && p.grant == c.grant.fingerprint),
         };
         if let Some(p) = pinned {
             let timer = self.stats.start_busy();
@@ -408,21 +508,16 @@ impl Pool {
             return Ok(Some(p));
         }
         let timer = self.stats.start_busy();
-        let r = self.call_sync(f, ctx, Io::Val { args, results }, Some(sticky)).map_err(|e| self.stats.failed(e));
+        let r = self.call_sync(c, Io::Val { args, results }, Some(sticky)).map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
     }
 
     /// A blocking call on an instance linked with synchronous WASI. With `sticky` (a function
     /// with resources), results that hold handles pin the instance, which is returned.
-    fn call_sync(
-        &self,
-        f: &Function,
-        ctx: &Arc<Context>,
-        mut io: Io<'_>,
-        sticky: Option<&Sticky>,
-    ) -> Result<Option<Arc<Pinned>>, Error> {
-        let mut live = self.take_component_sync(f)?;
+    fn call_sync(&self, c: &Call<'_>, mut io: Io<'_>, sticky: Option<&Sticky>) -> Result<Option<Arc<Pinned>>, Error> {
+        let (f, ctx) = (c.f, c.ctx);
+        let mut live = self.take_component_sync(c)?;
         let Live::Component { store, func, .. } = &mut *live else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
@@ -435,7 +530,7 @@ impl Pool {
         match called {
             Ok(()) => match sticky {
                 Some(sticky) if io.holds_resource() => {
-                    let p = Arc::new(Pinned { live: Mutex::new(Some(live)) });
+                    let p = Arc::new(Pinned { live: Mutex::new(Some(live)), grant: c.grant.fingerprint });
                     sticky.set(&p);
                     Ok(Some(p))
                 }
@@ -482,6 +577,8 @@ fn holds_resource(v: &Val) -> bool {
 /// After a trap it is gone (`None`): its resources fail with a clear error.
 pub struct Pinned {
     live: Mutex<Option<Box<Live>>>,
+    /// The fingerprint of the grant its store was built with.
+    grant: u64,
 }
 
 impl Pinned {
@@ -571,7 +668,8 @@ fn begin(
     data.control = control.cloned();
     // The epoch callback runs at the next tick when a call can be canceled or yields, else
     // only when its time limit is due.
-    let ticks = if yielding || control.is_some() { 1 } else { crate::engine::deadline_ticks(limits.max_execution_ms) };
+    let ticks =
+        if yielding || control.is_some() { 1 } else { crate::host::state::deadline_ticks(limits.max_execution_ms) };
     store.set_epoch_deadline(ticks);
 }
 
@@ -599,6 +697,17 @@ fn classify(id: &str, e: wasmtime::Error, memory_denied: bool, control: Option<&
     if e.downcast_ref::<Stopped>().is_some() {
         let mut err = Error::new(Kind::Canceled, format!("{id}: the call was canceled"));
         err.retryable = false;
+        return err;
+    }
+    if let Some(denied) = e.downcast_ref::<crate::host::deny::Denied>() {
+        let mut err = Error::new(Kind::PermissionDenied, format!("{id}: {denied}"));
+        err.retryable = false;
+        return err;
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        let mut err = Error::new(Kind::Internal, format!("{id}: the guest exited with code {}", exit.0));
+        err.retryable = false;
+        err.details = Some(Details { reason: Reason::Exit, trap: format!("exit({})", exit.0), code: Some(exit.0) });
         return err;
     }
     let stack = e.downcast_ref::<WasmBacktrace>().map(|bt| {
@@ -634,7 +743,7 @@ fn classify(id: &str, e: wasmtime::Error, memory_denied: bool, control: Option<&
         return err;
     }
     let mut err = Error::new(kind, format!("{id}: wasm trap: {trap_text}"));
-    err.details = Some(Details { reason, trap: trap_text });
+    err.details = Some(Details { reason, trap: trap_text, code: None });
     err.stack = stack;
     err
 }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::id::{check_name, check_namespace, is_name, is_namespace, parse_id};
 use super::model::*;
-use super::paths::{normalize, parent_dir};
+use super::paths::{inside, normalize, outside, parent_dir, Outside};
 use super::validate::{
     check_entry, mismatch, read_file, string, suggest, type_name, Head, PendingWasm, Place, Ref, Report,
 };
@@ -495,8 +495,12 @@ fn finish(mut drafts: Vec<Draft>, known: &dyn Known, diags: &mut Vec<Diagnostic>
     entries
 }
 
-/// Reads a wasm binary (relative to its `fs` directory, else to the YAML file's directory)
-/// and checks its hash. `None` after a reported problem, or when the `fs` entry is broken.
+/// Reads a wasm binary and checks its hash. `None` after a reported problem, or when the `fs`
+/// entry is broken.
+///
+/// With `fs`, the path names a file inside that directory (a leading `/` is its root) and may
+/// not leave it, by `..` or through a symbolic link. Without, it is relative to the YAML file's
+/// directory (kept under the load root by `validate`).
 fn read_wasm(
     diags: &mut Vec<Diagnostic>,
     d: &Draft,
@@ -507,12 +511,41 @@ fn read_wasm(
     let mut push = |line: u32, message: String| {
         diags.push(Diagnostic { file: d.file.clone(), line, entry: d.label.clone(), message })
     };
-    let base = match &wasm.fs {
-        // A broken fs.directory entry has already been reported.
-        Some(fs) => target(fs)?.fs_path?,
-        None => d.yaml_dir.clone(),
+    let path = match &wasm.fs {
+        Some(fs) => {
+            // A broken fs.directory entry has already been reported.
+            let dir = target(fs)?.fs_path?;
+            let checked = match inside(Path::new(&wasm.path)) {
+                None => Err(Outside::Lexically),
+                Some(inside) => {
+                    let path = normalize(&dir.join(inside));
+                    outside(&dir, &path).map_or(Ok(path), Err)
+                }
+            };
+            match checked {
+                Ok(path) => path,
+                Err(how) => {
+                    let how = match how {
+                        Outside::Lexically => "leaves".to_string(),
+                        Outside::Link(real) => {
+                            format!("resolves through a symbolic link to {}, outside", real.display())
+                        }
+                    };
+                    push(
+                        wasm.line,
+                        format!(
+                            "field \"path\": {:?} {how} the directory of fs entry {fs} ({}); a path \
+                             with fs names a file inside that directory",
+                            wasm.path,
+                            dir.display()
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => normalize(&d.yaml_dir.join(&wasm.path)),
     };
-    let path = normalize(&base.join(&wasm.path));
     // Entries naming the same file share one read and one digest.
     let (bytes, actual) = match files.get(&path) {
         Some(hit) => hit.clone(),

@@ -16,7 +16,7 @@ pub mod yaml;
 pub use id::{is_name, is_namespace, parse_id};
 pub use load::{entry_from_node, load_batch, load_path, Batch, INDEX_FILE};
 pub use model::*;
-pub use profile::{parse_profile, PROFILE_NAMES};
+pub use profile::{parse_profile, Profiles, PROFILE_NAMES};
 
 use std::fmt;
 use std::path::PathBuf;

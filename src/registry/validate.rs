@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::id::parse_ref;
 use super::model::*;
-use super::paths::{escapes, normalize};
+use super::paths::{normalize, outside, Outside};
 use super::profile::parse_profile;
 use super::value::{Node, Value};
 use super::Diagnostic;
@@ -167,13 +167,13 @@ fn substitute(r: &mut Report<'_>, place: &Place, node: &mut Node, path: &str, fi
                 return;
             }
             let file = normalize(&place.yaml_dir.join(rel));
-            if escapes(&place.root, &file) {
+            if let Some(how) = outside(&place.root, &file) {
+                let resolved = resolution(&file, how);
                 r.error(
                     node.line,
                     format!(
-                        "field {path:?}: {s:?} resolves to {}, outside the load root {}; \
+                        "field {path:?}: {s:?} {resolved}, outside the load root {}; \
                          file:// may only read files under the loaded directory",
-                        file.display(),
                         place.root.display()
                     ),
                 );
@@ -198,6 +198,15 @@ fn substitute(r: &mut Report<'_>, place: &Place, node: &mut Node, path: &str, fi
             }
         }
         _ => {}
+    }
+}
+
+/// Where a path that left its root went, for messages: `resolves to F` (as normalised), or
+/// through a symbolic link.
+fn resolution(file: &Path, how: Outside) -> String {
+    match how {
+        Outside::Lexically => format!("resolves to {}", file.display()),
+        Outside::Link(real) => format!("resolves through a symbolic link to {}", real.display()),
     }
 }
 
@@ -385,21 +394,14 @@ impl KindCheck<'_, '_, '_> {
         let Some((path, line)) = self.required_string(top, "path") else {
             return (placeholder, common, None);
         };
-        if top.get("fs").is_some() && Path::new(&path).is_absolute() {
-            self.r.error(
-                line,
-                format!(
-                    "field \"path\": {path:?} is absolute; with \"fs\" it must be relative to \
-                     that directory"
-                ),
-            );
-            return (placeholder, common, None);
-        }
         let has_fs = top.get("fs").is_some();
         if has_fs && fs.is_none() {
             // The reference is broken (already reported): there is no directory to read from.
             return (placeholder, common, None);
         }
+        // With `fs`, the path is checked against that directory once the reference resolves.
+        // Without it, the path is the author's own choice of file (relative to the YAML file,
+        // or absolute), as in Wippy: only `fs` confines it.
         let pending = PendingWasm { fs, path, line, hash };
         (placeholder, common, Some(pending))
     }
@@ -424,12 +426,14 @@ impl KindCheck<'_, '_, '_> {
         }
         if let Some(node) = top.get("transport") {
             if let Some(t) = string(r, node, "transport") {
-                if t != "payload" {
+                // `wasi-http` is Wippy's HTTP adapter: such an entry loads and Lua calls it like
+                // `payload` (serving HTTP is a later stage).
+                if t != "payload" && t != "wasi-http" {
                     r.error(
                         node.line,
                         format!(
-                            "field \"transport\": unsupported transport {t:?}; only \"payload\" \
-                             is supported"
+                            "field \"transport\": unsupported transport {t:?}; expected \"payload\" \
+                             or \"wasi-http\""
                         ),
                     );
                 }

@@ -301,6 +301,73 @@ fn references_resolve_through_known_entries() {
 }
 
 #[test]
+fn wasm_paths_with_fs_name_files_inside_the_directory() {
+    let root =
+        tree("wasm_paths", &[("bin/x.wasm", EMPTY_WASM), ("bin/sub/y.wasm", EMPTY_WASM), ("top.wasm", EMPTY_WASM)]);
+    let absolute = root.join("top.wasm");
+    let index = format!(
+        "namespace: app\nentries:\n  - name: bin\n    kind: fs.directory\n    directory: bin\n\
+         \x20 - name: root_slash\n    kind: function.wasm\n    fs: bin\n    path: /x.wasm\n\
+         \x20 - name: relative\n    kind: function.wasm\n    fs: bin\n    path: x.wasm\n\
+         \x20 - name: dotted\n    kind: process.wasm\n    fs: bin\n    path: ./sub/y.wasm\n\
+         \x20 - name: inner_dots\n    kind: function.wasm\n    fs: bin\n    path: /sub/../x.wasm\n\
+         \x20 - name: absolute_in_root\n    kind: function.wasm\n    path: {}\n",
+        absolute.display()
+    );
+    fs::write(root.join("_index.yaml"), index).unwrap();
+    let entries = load(&root, &());
+    let path_of = |name: &str| match &by_id(&entries, name).spec {
+        Spec::FunctionWasm(WasmFunction { code: Code::Binary { path, .. }, .. })
+        | Spec::ProcessWasm(ProcessWasm { code: Code::Binary { path, .. }, .. }) => path.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(path_of("app:root_slash"), root.join("bin/x.wasm"), "a leading / is the fs directory's root");
+    assert_eq!(path_of("app:relative"), root.join("bin/x.wasm"));
+    assert_eq!(path_of("app:dotted"), root.join("bin/sub/y.wasm"));
+    assert_eq!(path_of("app:inner_dots"), root.join("bin/x.wasm"));
+    assert_eq!(path_of("app:absolute_in_root"), absolute, "an absolute path under the load root loads");
+}
+
+#[cfg(unix)]
+#[test]
+fn wasm_paths_may_not_leave_their_directory_through_symbolic_links() {
+    let root = tree("wasm_links", &[("app/bin/x.wasm", EMPTY_WASM), ("outside/y.wasm", EMPTY_WASM)]);
+    let (app, bin) = (root.join("app"), root.join("app/bin"));
+    std::os::unix::fs::symlink("x.wasm", bin.join("alias.wasm")).unwrap();
+    std::os::unix::fs::symlink("../../outside/y.wasm", bin.join("escape.wasm")).unwrap();
+    std::os::unix::fs::symlink("../../outside", bin.join("linked")).unwrap();
+    let index = "namespace: app\nentries:\n  - name: bin\n    kind: fs.directory\n    directory: bin\n\
+                 \x20 - name: alias\n    kind: function.wasm\n    fs: bin\n    path: alias.wasm\n\
+                 \x20 - name: escape\n    kind: function.wasm\n    fs: bin\n    path: escape.wasm\n\
+                 \x20 - name: linked\n    kind: function.wasm\n    fs: bin\n    path: /linked/y.wasm\n\
+                 \x20 - name: no_fs_alias\n    kind: function.wasm\n    path: bin/alias.wasm\n\
+                 \x20 - name: no_fs_escape\n    kind: function.wasm\n    path: bin/escape.wasm\n";
+    let file = app.join("_index.yaml");
+    fs::write(&file, index).unwrap();
+    let batch = load_batch(&app, &());
+    let ids: Vec<String> = batch.entries.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(
+        ids,
+        ["app:bin", "app:alias", "app:no_fs_alias", "app:no_fs_escape"],
+        "links that stay inside are fine, and without fs the path is the author's choice"
+    );
+    let real = root.join("outside/y.wasm").canonicalize().unwrap();
+    let (file, real, bin) = (file.display(), real.display(), bin.display());
+    let in_fs = "a path with fs names a file inside that directory";
+    let expected = [
+        format!(
+            "{file}:13: app:escape: field \"path\": \"escape.wasm\" resolves through a symbolic link to \
+             {real}, outside the directory of fs entry app:bin ({bin}); {in_fs}"
+        ),
+        format!(
+            "{file}:17: app:linked: field \"path\": \"/linked/y.wasm\" resolves through a symbolic link to \
+             {real}, outside the directory of fs entry app:bin ({bin}); {in_fs}"
+        ),
+    ];
+    assert_eq!(batch.into_diagnostics(Vec::new()).to_string(), expected.join("\n"));
+}
+
+#[test]
 fn entries_of_the_batch_win_over_known_ones() {
     let known_tree = tree(
         "batch_wins_known",

@@ -1,6 +1,7 @@
 //! Golden diagnostics: every `tests/ui/<case>.yaml` (or `tests/ui/<case>/` directory of
 //! `_index.yaml` files) must fail `wippy::check_path` with exactly the text of
-//! `tests/ui/<case>.err`. `BLESS=1` writes the `.err` files instead of comparing.
+//! `tests/ui/<case>.err`, or load with exactly those load warnings, each line prefixed with
+//! `warning: `. `BLESS=1` writes the `.err` files instead of comparing.
 //!
 //! Helper files live in `tests/ui/files/`, which is not a case.
 
@@ -51,10 +52,11 @@ fn golden_diagnostics() {
             continue;
         };
         let actual = match wippy::check_path(&input) {
-            Ok(()) => {
-                failures.push(format!("{name}: {} loaded without error", input.display()));
+            Ok(warnings) if warnings.is_empty() => {
+                failures.push(format!("{name}: {} loaded without error or warning", input.display()));
                 continue;
             }
+            Ok(warnings) => warnings.lines().map(|l| format!("warning: {l}\n")).collect(),
             Err(text) => format!("{}\n", text.trim_end_matches('\n')),
         };
         if bless {

@@ -1,0 +1,108 @@
+//! Load warnings (SPEC §1.1): settings an entry declares that cannot take effect for it. The
+//! entry loads; `wippy.load` returns them as its second value, one `FILE:LINE: ENTRY: message`
+//! each, so no setting is silently ignored.
+
+use super::function::Function;
+use crate::registry::{Common, Entry, Origin, Profile, Spec};
+
+/// One warning: the line of the field it is about, and the text.
+pub type Warning = (u32, String);
+
+/// The warnings of a prepared entry.
+pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
+    let common = match &entry.spec {
+        Spec::FunctionWat(w) | Spec::FunctionWasm(w) => &w.common,
+        _ => return Vec::new(),
+    };
+    let line = |path: &[&str]| field_line(entry, path);
+    let mut out = Vec::new();
+    let core = !f.is_component;
+    let has = |p: Profile| common.imports.contains(&p) || f.profiles.has(p);
+    for p in &common.imports {
+        let text = match p {
+            Profile::Wasi1 if !core => {
+                "\"wasi1\" has no effect on a component (it is WASI preview 1 for core modules): use the preview-2 \
+                 profiles, like \"wasi:cli\""
+                    .to_string()
+            }
+            Profile::Funcs | Profile::Actor => {
+                format!("profile \"{}\" is not available in this version: calls of its interface fail", p.name())
+            }
+            Profile::Wasi1 => continue,
+            p if core => {
+                format!("\"{}\" has no effect on a core module: core modules reach WASI through \"wasi1\"", p.name())
+            }
+            _ => continue,
+        };
+        out.push((line(&["imports"]), text));
+    }
+    let needs = |component_profile: Profile| {
+        if core {
+            (!has(Profile::Wasi1)).then_some("\"wasi1\"")
+        } else {
+            (!has(component_profile)).then_some(component_profile.name())
+        }
+    };
+    let wasi = &common.wasi;
+    let mut missing = |key: &str, set: bool, profile: Profile| {
+        if let (true, Some(name)) = (set, needs(profile)) {
+            let name = if name.starts_with('"') { name.to_string() } else { format!("\"{name}\"") };
+            out.push((line(&["wasi", key]), format!("wasi.{key} has no effect without {name} in imports")));
+        }
+    };
+    missing("mounts", !wasi.mounts.is_empty(), Profile::Filesystem);
+    missing("env", !wasi.env.is_empty(), Profile::Cli);
+    missing("args", !wasi.args.is_empty(), Profile::Cli);
+    missing("cwd", wasi.cwd.is_some(), Profile::Cli);
+    if let Some(cwd) = &wasi.cwd {
+        if !crate::host::grant::cwd_in_mounts(cwd, &wasi.mounts) {
+            out.push((
+                line(&["wasi", "cwd"]),
+                format!("wasi.cwd {cwd:?} lies in no mount: relative paths reach no directory (mount a directory that holds it)"),
+            ));
+        }
+    }
+    allowed_hosts(common, core, &mut out, line(&["wasi", "allowed_hosts"]));
+    out
+}
+
+fn allowed_hosts(common: &Common, core: bool, out: &mut Vec<Warning>, line: u32) {
+    if common.wasi.allowed_hosts.is_none() {
+        return;
+    }
+    let network = common.imports.iter().any(|p| matches!(p, Profile::Sockets | Profile::Http));
+    if core {
+        out.push((line, "wasi.allowed_hosts has no effect on a core module: WASI preview 1 has no network".into()));
+    } else if !network {
+        out.push((
+            line,
+            "wasi.allowed_hosts has no effect without \"wasi:sockets\" or \"wasi:http\" in imports".into(),
+        ));
+    }
+}
+
+/// The line of a field (`["wasi", "mounts"]`), else of its parent, else of the entry.
+fn field_line(entry: &Entry, path: &[&str]) -> u32 {
+    let entry_line = match &entry.origin {
+        Origin::File { line, .. } => *line,
+        Origin::Api => 0,
+    };
+    let Some((first, rest)) = path.split_first() else { return entry_line };
+    let top = entry.fields.iter().find(|(k, _)| k == first).map(|(_, n)| n);
+    let Some(mut node) = top else { return entry_line };
+    let mut line = node.line;
+    for key in rest {
+        match node.get(key) {
+            Some(n) => {
+                node = n;
+                line = n.line;
+            }
+            None => break,
+        }
+    }
+    if line == 0 {
+        entry_line
+    } else {
+        line
+    }
+}
