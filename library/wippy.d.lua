@@ -19,8 +19,8 @@ function Error:message() end
 function Error:retryable() end
 
 ---For traps: `reason` is `"trap"`, `"memory_limit"`, `"stack_overflow"`, `"out_of_fuel"` or
----`"exit"`; `trap` is wasmtime's trap text. `nil` for other failures.
----@return { reason: string, trap: string }|nil
+---`"exit"`; `trap` is wasmtime's trap text; `code` is the exit code for `"exit"`. `nil` for other failures.
+---@return { reason: string, trap: string, code: integer|nil }|nil
 function Error:details() end
 
 ---For traps: the WebAssembly backtrace, one `module!function` frame a line.
@@ -93,7 +93,7 @@ function Registry:entries(filter) end
 ---Adds an entry, or replaces the entry with the same ID, after the same checks as `wippy.load`.
 ---@param entry wippy.NewEntry
 ---@return true|nil ok
----@return wippy.Error|nil err kind `INVALID`, one problem a line
+---@return wippy.Error|string[]|nil err on failure, kind `INVALID`, one problem a line; on success, the warnings (`ENTRY: message`), or `nil`
 function Registry:add(entry) end
 
 ---Removes an entry.
@@ -211,7 +211,7 @@ local wippy = {}
 ---@param path string
 ---@param opts? { cache_dir?: string|false } `cache_dir`: compiled-artifact directory for this load, `false` for none
 ---@return true|nil ok
----@return wippy.Error|nil err kind `INVALID`: every problem, one a line, as `FILE:LINE: ENTRY: message`
+---@return wippy.Error|string[]|nil err on failure, kind `INVALID`: every problem, one a line, as `FILE:LINE: ENTRY: message`; on success, the load warnings (settings that cannot take effect) in the same form, or `nil`
 function wippy.load(path, opts) end
 
 ---Process-wide settings.

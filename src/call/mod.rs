@@ -124,12 +124,17 @@ pub struct Bound<'a> {
 #[inline]
 pub fn bind<'a>(loaded: &'a Loaded, f: &'a Function, ctx: &'a Arc<Context>) -> Result<Bound<'a>, Error> {
     authorize(ctx, loaded)?;
-    let env = loaded.grant.env_values().map_err(|m| {
-        let mut e = Error::new(Kind::Unavailable, format!("{}: {m}", f.id));
-        e.retryable = false;
-        e
-    })?;
-    Ok(Bound { loaded, f, ctx, env })
+    match loaded.grant.env_values() {
+        Ok(env) => Ok(Bound { loaded, f, ctx, env }),
+        Err(m) => Err(missing_env(f, m)),
+    }
+}
+
+#[cold]
+fn missing_env(f: &Function, m: String) -> Error {
+    let mut e = Error::new(Kind::Unavailable, format!("{}: {m}", f.id));
+    e.retryable = false;
+    e
 }
 
 /// Step 4: where a call runs.
@@ -150,6 +155,7 @@ pub enum Route {
 }
 
 /// Decides where a call of `f` runs (the only place that does).
+#[inline]
 pub fn route(f: &Function, kind: PoolKind, caller: Caller, timeout_ms: u64) -> Route {
     if f.has_resources {
         return Route::Pinned;

@@ -605,6 +605,7 @@ pub enum Num {
 
 /// The raw core value for `v` when it fits `s`; `None` when it does not (or needs a string),
 /// and the caller takes the path that explains why.
+#[inline]
 pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
     use wasmtime::ValRaw as R;
     let int = || match v {

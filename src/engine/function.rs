@@ -125,6 +125,7 @@ impl Function {
 
 impl Function {
     /// Whether a call may wait inside WASI (so it needs the asynchronous linking to yield).
+    #[inline]
     pub fn may_wait(&self) -> bool {
         match &self.callee {
             Callee::Core { pre_async, .. } => pre_async.is_some(),

@@ -144,10 +144,15 @@ impl Grant {
     ///
     /// # Errors
     /// A `required` variable that is unset or empty and has no default.
+    #[inline]
     pub fn env_values(&self) -> Result<Env, String> {
         if self.env.is_empty() {
             return Ok(Env::NONE);
         }
+        self.read_env()
+    }
+
+    fn read_env(&self) -> Result<Env, String> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let mut pairs = Vec::with_capacity(self.env.len());
         for e in &self.env {

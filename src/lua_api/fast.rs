@@ -179,6 +179,7 @@ unsafe fn forward(l: *mut ffi::lua_State, up: c_int) -> c_int {
 }
 
 /// Reads a number or boolean argument; anything else is for the slow path.
+#[inline(always)]
 unsafe fn arg(l: *mut ffi::lua_State, idx: c_int) -> Option<Num> {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TNUMBER => Some(if ffi::lua_isinteger(l, idx) != 0 {
