@@ -77,6 +77,7 @@ local function add_component(id, method, pool)
   async_hash = async_hash or sha256(ASYNC)
   local ok, err = wippy.registry:add({
     id = id, kind = "function.wasm", path = ASYNC, hash = "sha256:" .. async_hash, method = method, pool = pool,
+    imports = { "wasi:clocks", "wasi:cli" }, -- sleep-ms waits on the monotonic clock
   })
   assert(ok, tostring(err))
 end

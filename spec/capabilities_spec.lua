@@ -398,6 +398,38 @@ describe("capabilities", function()
       -- Tasks take the asynchronous linking.
       assert.equals(3, wippy.run(function() return funcs.call("caps:wat_argc") end))
     end)
+
+    it("serves a core module with strings in its wit through the preview-1 adapter", function()
+      local WAT = [[
+(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
+    (local $p i32)
+    (local.set $p
+      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+               (i32.sub (i32.const 0) (local.get $align))))
+    (global.set $heap (i32.add (local.get $p) (local.get $size)))
+    (block $fits
+      (br_if $fits (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
+      (br_if $fits (i32.ne (memory.grow (i32.add (i32.shr_u (local.get $size) (i32.const 16)) (i32.const 1))) (i32.const -1)))
+      unreachable)
+    (local.get $p))
+  (func (export "count") (param $ptr i32) (param $len i32) (result i32)
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (i32.add (i32.load (i32.const 0)) (local.get $len))))]]
+      local WIT = "count: func(text: string) -> u32;"
+      local ok, warnings = H.registry:add({ id = "caps:wat_string", kind = "function.wat", source = WAT, wit = WIT,
+        imports = { "wasi1" }, wasi = { args = { "a", "b" } } })
+      assert.is_true(ok, tostring(warnings))
+      assert.equals(5, funcs.call("caps:wat_string", "xyz"))
+      assert.equals(5, wippy.run(function() return funcs.call("caps:wat_string", "xyz") end))
+      H.add_wat("caps:wat_string_denied", WAT, { wit = WIT })
+      local err = failure(funcs.call("caps:wat_string_denied", "xyz"))
+      assert.equals("PERMISSION_DENIED", err:kind())
+      assert.matches('wasi_snapshot_preview1 is not granted: add "wasi1" to imports', err:message(), 1, true)
+    end)
   end)
 
   describe("load warnings", function()

@@ -237,13 +237,7 @@ fn prepare_core_with_wit(
             let (pre, pre_async) = link_core(&module, &f.common)?;
             Callee::Core { pre, pre_async, export: core_names[chosen].clone(), params: ps, results: rs }
         }
-        _ if link::imports_p1(&module) => {
-            return Err(vec![format!(
-                "a core module that imports WASI preview 1 can be called only with numbers in its                  signature in this version, but `{}` is {signature} (use numbers, or build a component)",
-                e.method
-            )])
-        }
-        _ => wrap_component(&wit, e, bytes, &aliases, build)?,
+        _ => wrap_component(&wit, e, bytes, &aliases, build, wasi1_link(&module, &f.common))?,
     };
     Ok(Function::new(id, params, results, signature, callee, &f.common, build))
 }
@@ -255,13 +249,21 @@ fn wrap_component(
     bytes: &[u8],
     aliases: &[(String, String)],
     build: &Build,
+    wasi: Option<Profiles>,
 ) -> Result<Callee, Vec<String>> {
     let mut core =
         core::add_export_aliases(bytes, aliases).map_err(|m| vec![format!("cannot rewrite module exports: {m}")])?;
     wit_component::embed_component_metadata(&mut core, &wit.resolve, wit.world, wit_component::StringEncoding::UTF8)
         .map_err(|err| vec![format!("cannot embed `wit`: {}", one_line(&format!("{err:#}")))])?;
+    // A module importing preview 1 gets wasmtime's preview-1 adapter, which turns its imports
+    // into preview-2 ones (linked below with the grant's profiles).
+    let adapter = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
     let encoded = wit_component::ComponentEncoder::default()
         .module(&core)
+        .and_then(|enc| match wasi {
+            Some(_) => enc.adapter(link::P1, adapter),
+            None => Ok(enc),
+        })
         .and_then(|enc| enc.validate(true).encode())
         .map_err(|err| {
             let msg = one_line(&format!("{err:#}"));
@@ -275,12 +277,31 @@ fn wrap_component(
     let comp = cache::component(&encoded, None, build)
         .map_err(|err| vec![format!("cannot compile the wrapped component: {}", one_line(&format!("{err:#}")))])?;
     let export = component_export(&comp, &e.canonical)?;
-    let linker = component::Linker::<HostState>::new(build.engine());
-    let pre = linker
-        .instantiate_pre(&comp)
-        .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])?;
-    // Nothing is imported, so one linking serves both ways of calling.
-    Ok(Callee::Component { pre_sync: pre.clone(), pre, export, sticky: Arc::default(), keep: None })
+    let Some(profiles) = wasi else {
+        let linker = component::Linker::<HostState>::new(build.engine());
+        let pre = linker
+            .instantiate_pre(&comp)
+            .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])?;
+        // Nothing is imported, so one linking serves both ways of calling.
+        return Ok(Callee::Component { pre_sync: pre.clone(), pre, export, sticky: Arc::default(), keep: None });
+    };
+    let link = |asynchronous| {
+        link::wrapped_core(&comp, profiles, asynchronous)
+            .map_err(|err| vec![format!("cannot link the wrapped module: {}", one_line(&format!("{err:#}")))])
+    };
+    Ok(Callee::Component { pre: link(true)?, pre_sync: link(false)?, export, sticky: Arc::default(), keep: None })
+}
+
+/// For a core module importing preview 1, the preview-2 profiles its adapter is linked with:
+/// with `wasi1`, those preview 1 covers; without it, none (its WASI calls are denied).
+fn wasi1_link(module: &Module, common: &Common) -> Option<Profiles> {
+    if !link::imports_p1(module) {
+        return None;
+    }
+    Some(match common.imports.contains(&Profile::Wasi1) {
+        true => link::P1_PROFILES,
+        false => Profiles::default(),
+    })
 }
 
 /// A component entry: its own WIT (decoded from the binary) gives the export and the types.

@@ -49,11 +49,13 @@ impl Why {
     }
 }
 
-/// Stubs every import of `comp` that the linked profiles (`linked`) do not provide.
+/// Stubs every import of `comp` that the linked profiles (`linked`) do not provide. `core`: the
+/// component wraps a core module, whose WASI is preview 1 (`wasi1`), so denials name that.
 pub fn stub_imports(
     linker: &mut Linker<HostState>,
     comp: &component::Component,
     linked: Profiles,
+    core: bool,
 ) -> wasmtime::Result<()> {
     let engine = comp.engine().clone();
     let ty = comp.component_type();
@@ -66,6 +68,7 @@ pub fn stub_imports(
         let why = match profile {
             Some(p) if linked.has(p) => None,
             Some(p @ (Profile::Funcs | Profile::Actor)) if linked.has(p) => Some(Why::NotBuilt(unversioned.into())),
+            Some(_) if core => Some(Why::Denied(Denied { interface: super::link::P1.into(), profile: Profile::Wasi1 })),
             Some(p) => Some(Why::Denied(Denied { interface: unversioned.into(), profile: p })),
             None => Some(Why::Unknown(name.into())),
         };

@@ -16,6 +16,31 @@ pub fn component(
     profiles: Profiles,
     asynchronous: bool,
 ) -> wasmtime::Result<component::InstancePre<HostState>> {
+    let mut l = linker(comp, profiles, asynchronous)?;
+    super::deny::stub_imports(&mut l, comp, profiles, false)?;
+    l.instantiate_pre(comp)
+}
+
+/// The preview-2 profiles a core module's preview-1 imports reach through the adapter.
+pub const P1_PROFILES: Profiles =
+    Profiles::of(&[Profile::Io, Profile::Poll, Profile::Clocks, Profile::Random, Profile::Cli, Profile::Filesystem]);
+
+/// Links a core module wrapped into a component with the preview-1 adapter: `profiles` is
+/// [`P1_PROFILES`] with `wasi1`, else empty; denials name `wasi1`.
+///
+/// # Errors
+/// A linker failure.
+pub fn wrapped_core(
+    comp: &component::Component,
+    profiles: Profiles,
+    asynchronous: bool,
+) -> wasmtime::Result<component::InstancePre<HostState>> {
+    let mut l = linker(comp, profiles, asynchronous)?;
+    super::deny::stub_imports(&mut l, comp, profiles, true)?;
+    l.instantiate_pre(comp)
+}
+
+fn linker(comp: &component::Component, profiles: Profiles, asynchronous: bool) -> wasmtime::Result<Linker<HostState>> {
     let mut l = Linker::<HostState>::new(comp.engine());
     for p in profiles.iter() {
         match p {
@@ -31,8 +56,7 @@ pub fn component(
             Profile::Funcs | Profile::Actor | Profile::Wasi1 => {}
         }
     }
-    super::deny::stub_imports(&mut l, comp, profiles)?;
-    l.instantiate_pre(comp)
+    Ok(l)
 }
 
 /// The module name of WASI preview 1 imports.

@@ -121,6 +121,17 @@ impl Profile {
 pub struct Profiles(u16);
 
 impl Profiles {
+    /// Exactly these profiles (closed by hand: list the ones they bring along too).
+    pub const fn of(list: &[Profile]) -> Profiles {
+        let mut bits = 0u16;
+        let mut i = 0;
+        while i < list.len() {
+            bits |= 1 << list[i] as u16;
+            i += 1;
+        }
+        Profiles(bits)
+    }
+
     /// The profiles an entry's `imports` grant, with the ones they bring along.
     pub fn granted(imports: &[Profile]) -> Profiles {
         let mut set = Profiles(0);
