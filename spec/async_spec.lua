@@ -11,14 +11,8 @@ local unpack = table.unpack or unpack
 -- Milliseconds on a monotonic clock.
 local function now() return system.monotime() * 1000 end
 
-local function shell(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local CWD = shell("pwd"):match("^(.-)%s*$")
+local shell = H.shell
+local CWD = H.CWD
 local GUEST = CWD .. "/build/guests/async_guest.wasm"
 local NPROC = tonumber(shell("nproc 2>/dev/null"):match("%d+")) or 1
 local VM = H.is_luajit and "luajit" or "lua5.4"
@@ -489,6 +483,16 @@ describe("the async guest", function()
   end)
 
   describe("limits", function()
+    it("apply an executor's timeout to an inline core call from a task", function()
+      H.add_wat("async:spin_core_inline", [[(module (func (export "spin") (loop (br 0))))]], { pool = { type = "inline" } })
+      local ex = funcs.new():with_options({ timeout = 100 })
+      local t0 = now()
+      local r, err = wippy.run(function() return ex:call("async:spin_core_inline") end)
+      assert.is_nil(r)
+      assert.equals("TIMEOUT", err:kind())
+      within(now() - t0, 90, 1500, "an inline spin with a 100 ms timeout")
+    end)
+
     it("time out an infinite loop within 1.5x limits.max_execution_ms, inside and outside tasks", function()
       for _, id in ipairs({ "async:spin", "async:spin_inline" }) do
         local t0 = now()

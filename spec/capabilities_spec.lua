@@ -5,14 +5,7 @@
 local H = dofile("spec/helper.lua")
 local wippy, funcs, registry = H.wippy, H.funcs, H.registry
 
-local function shell(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local CWD = shell("pwd"):match("^(.-)%s*$")
+local CWD = H.CWD
 local CAPS = CWD .. "/build/guests/caps_guest.wasm"
 local C_CAPS = CWD .. "/build/guests/c_caps.wasm"
 
@@ -127,6 +120,19 @@ describe("capabilities", function()
       assert.equals("read only", read(root .. "/ro/ro.txt"))
     end)
 
+    it("follows an fs.directory removed and added again", function()
+      add({ id = "caps:gone", kind = "fs.directory", directory = root .. "/data" })
+      add({ id = "caps:fs_gone", kind = "function.wasm", path = CAPS, method = "read-file",
+        imports = { "wasi:filesystem" }, wasi = { mounts = { { fs = "caps:gone", guest = "/data" } } } })
+      assert.equals("hello", funcs.call("caps:fs_gone", "/data/hello.txt"))
+      assert.is_true(registry:remove("caps:gone"))
+      local err = failure(funcs.call("caps:fs_gone", "/data/hello.txt"))
+      assert.equals("UNAVAILABLE", err:kind())
+      assert.matches("fs.directory caps:gone no longer exists", err:message(), 1, true)
+      add({ id = "caps:gone", kind = "fs.directory", directory = root .. "/data" })
+      assert.equals("hello", funcs.call("caps:fs_gone", "/data/hello.txt"))
+    end)
+
     it("follows a reloaded fs.directory", function()
       local other = H.tmpdir()
       H.write(other .. "/hello.txt", "from the other directory")
@@ -210,6 +216,19 @@ describe("capabilities", function()
       assert.is_nil(r)
     end)
 
+    it("does not follow a symbolic link the guest made in the cwd's path", function()
+      assert(os.execute(("mkdir -p '%s/data/w' && rm -rf '%s/data/w' && ln -s ../outside '%s/data/w'"):format(root, root, root)))
+      add({ id = "caps:cwd_link", kind = "function.wasm", path = CAPS, method = "read-file",
+        imports = { "wasi:cli", "wasi:filesystem" },
+        wasi = { cwd = "/data/w", mounts = { { fs = "caps:data", guest = "/data" } } } })
+      local r, err = funcs.call("caps:cwd_link", "secret.txt")
+      assert.is_nil(r)
+      assert.is_true(wippy.errors.is(err), "expected an error object, got " .. tostring(err))
+      assert.equals("UNAVAILABLE", err:kind())
+      assert.matches("cannot open wasi.cwd /data/w", err:message(), 1, true)
+      os.remove(root .. "/data/w")
+    end)
+
     it("denies wasi:cli to an entry that does not import it", function()
       add({ id = "caps:cli_undeclared", kind = "function.wasm", path = CAPS, method = "args", wasi = { args = { "x" } } })
       local err = failure(funcs.call("caps:cli_undeclared"))
@@ -234,6 +253,18 @@ describe("capabilities", function()
       assert.equals("PERMISSION_DENIED", failure(funcs.call("caps:random")):kind())
       -- A function using no WASI runs without any profile.
       assert.equals(5, funcs.call("caps:add", 2, 3))
+    end)
+
+    it("of profiles not available yet load with a warning and fail when called", function()
+      local WAT = [[(component
+        (import "wippy:runtime/funcs@0.1.0" (instance $f (export "call-string" (func (param "target" string) (param "input" string) (result (result string (error string)))))))
+        (core module $m (func (export "f") (result i32) i32.const 1))
+        (core instance $i (instantiate $m))
+        (func (export "f") (result s32) (canon lift (core func $i "f"))))]]
+      local ok, warnings = registry:add({ id = "caps:funcs", kind = "function.wat", source = WAT, imports = { "funcs" } })
+      assert.is_true(ok, tostring(warnings))
+      assert.same({ 'caps:funcs: profile "funcs" is not available in this version: calls of its interface fail' }, warnings)
+      assert.equals(1, funcs.call("caps:funcs"))
     end)
 
     it("deny inside tasks and futures too", function()
@@ -481,16 +512,22 @@ entries:
   end)
 
   describe("Wippy's files", function()
-    it("load unchanged: fs with path /x.wasm, transport wasi-http", function()
-      local dir = H.tmpdir()
-      assert(os.execute(("mkdir -p '%s/app/wasm' && cp '%s' '%s/app/wasm/compute.wasm'"):format(dir, CAPS, dir)))
-      H.write(dir .. "/app/_index.yaml", ([[
+    -- app/_index.yaml with an fs.directory `wasm` (app/wasm) and the entries given.
+    local function write_index(dir, entries)
+      H.write(dir .. "/app/_index.yaml", [[
 version: "1.0"
 namespace: app
 entries:
   - name: wasm
     kind: fs.directory
     directory: app/wasm
+]] .. entries)
+    end
+
+    it("load unchanged: fs with path /x.wasm, transport wasi-http", function()
+      local dir = H.tmpdir()
+      assert(os.execute(("mkdir -p '%s/app/wasm' && cp '%s' '%s/app/wasm/compute.wasm'"):format(dir, CAPS, dir)))
+      write_index(dir, ([[
   - name: compute
     kind: function.wasm
     fs: app:wasm
@@ -517,13 +554,7 @@ entries:
     it("keep path inside its directory", function()
       local dir = H.tmpdir()
       assert(os.execute(("mkdir -p '%s/app/wasm' && cp '%s' '%s/outside.wasm'"):format(dir, CAPS, dir)))
-      H.write(dir .. "/app/_index.yaml", [[
-version: "1.0"
-namespace: app
-entries:
-  - name: wasm
-    kind: fs.directory
-    directory: app/wasm
+      write_index(dir, [[
   - name: escape
     kind: function.wasm
     fs: app:wasm

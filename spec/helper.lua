@@ -57,6 +57,17 @@ function H.call_err(target, ...)
   return err
 end
 
+-- The output of a shell command.
+function H.shell(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+-- The directory the specs run in (the repository root).
+H.CWD = H.shell("pwd"):match("^(.-)%s*$")
+
 -- A fresh directory under /tmp.
 function H.tmpdir()
   local name = os.tmpname()

@@ -140,11 +140,12 @@ fn missing_env(f: &Function, m: String) -> Error {
 /// Step 4: where a call runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// Now, on the caller's thread, with synchronous WASI (the caller blocks, or the call
-    /// cannot wait and belongs to an `inline` pool).
+    /// Now, on the caller's thread (the caller blocks, or the call cannot wait and belongs to
+    /// an `inline` pool): synchronous WASI, except that an `inline` pool's component keeps its
+    /// one (asynchronous) instance, driven here.
     Here,
-    /// On the caller's thread, blocking it, through the asynchronous path: a time limit must
-    /// also stop a guest that waits, or an `inline` pool keeps its one (asynchronous) instance.
+    /// On the caller's thread, blocking it, under a [`Control`]: a time limit must also stop a
+    /// guest that waits.
     BlockOn,
     /// In the instance holding the resources its values carry, on the caller's thread.
     Pinned,
@@ -163,13 +164,13 @@ pub fn route(f: &Function, kind: PoolKind, caller: Caller, timeout_ms: u64) -> R
     let inline = kind == PoolKind::Inline;
     let waits = f.may_wait();
     match caller {
-        // A call that cannot wait, in an inline pool, computes on the Lua thread to the end.
-        Caller::Task if inline && !waits => Route::Here,
+        // A call that cannot wait, in an inline pool, computes on the Lua thread to the end
+        // (its own time limit is the epoch deadline; an executor's timeout needs the control).
+        Caller::Task if inline && !waits && timeout_ms == 0 => Route::Here,
         Caller::Task => Route::Start { here_first: inline, yielding: !inline },
         Caller::Async => Route::Start { here_first: inline, yielding: true },
         Caller::Block => {
-            let deadline = timeout_ms > 0 || (waits && f.limits.max_execution_ms > 0);
-            if deadline || (inline && waits) {
+            if timeout_ms > 0 || (waits && f.limits.max_execution_ms > 0) {
                 Route::BlockOn
             } else {
                 Route::Here
@@ -199,7 +200,12 @@ impl Bound<'_> {
     /// # Errors
     /// A trap, or an instantiation failure.
     pub fn component_now(&self, io: Io<'_>, pinned: Option<&Arc<Pinned>>) -> Result<Option<Arc<Pinned>>, Error> {
-        self.loaded.pool.call_component(&self.call(), io, pinned)
+        let pool = &self.loaded.pool;
+        if pool.kind == PoolKind::Inline && !self.f.has_resources {
+            // One instance for every caller (SPEC §4): the asynchronous one, which tasks use too.
+            return sched::block_on(pool.run_component(&self.call(), None, io, true))?.map(|()| None);
+        }
+        pool.call_component(&self.call(), io, pinned)
     }
 
     /// An owned copy, to run where the caller's frame does not reach (a worker, a future).

@@ -63,6 +63,14 @@ pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
         }
     }
     allowed_hosts(common, core, &mut out, line(&["wasi", "allowed_hosts"]));
+    let transport = entry.fields.iter().find(|(k, _)| k == "transport").and_then(|(_, n)| n.as_str());
+    if transport == Some("wasi-http") {
+        out.push((
+            line(&["transport"]),
+            "transport \"wasi-http\" is called like \"payload\" in this version: serving HTTP is not available yet"
+                .into(),
+        ));
+    }
     out
 }
 

@@ -37,14 +37,17 @@ pub struct Grant {
     pub profiles: Profiles,
     pub args: Vec<String>,
     pub cwd: Option<String>,
-    /// Host directory of `cwd`, when it lies inside a mount (opened as the guest's `.`).
-    cwd_dir: Option<(PathBuf, bool)>,
+    /// Where `cwd` lies, when inside a mount: the mount's directory, the path beneath it, and
+    /// read-only (opened as the guest's `.`).
+    cwd_dir: Option<(PathBuf, String, bool)>,
     pub env: Vec<EnvGrant>,
     /// Sorted by guest path.
     pub mounts: Vec<MountGrant>,
     pub net: Arc<Policy>,
     /// References that no longer resolve (an `fs.directory` removed after load): calls fail.
     pub broken: Vec<String>,
+    /// Every `fs.directory` and `env.variable` entry the `wasi` settings name, resolved or not.
+    refs: Vec<String>,
     /// Equal for grants that give the same (resources may pass only between such entries).
     pub fingerprint: u64,
 }
@@ -117,6 +120,8 @@ impl Grant {
             }
         }
         mounts.sort_by(|a, b| a.guest.cmp(&b.guest));
+        let refs =
+            wasi.env.iter().map(|e| e.id.to_string()).chain(wasi.mounts.iter().map(|m| m.fs.to_string())).collect();
         let profiles = Profiles::granted(&common.imports);
         let network = profiles.has(Profile::Sockets) || profiles.has(Profile::Http);
         let cwd_dir = wasi.cwd.as_deref().and_then(|cwd| cwd_dir(cwd, &mounts));
@@ -131,13 +136,26 @@ impl Grant {
             mounts,
             net: Arc::new(Policy::new(network, wasi.allowed_hosts.as_deref())),
             broken,
+            refs,
             fingerprint: h.finish(),
         }
     }
 
     /// Names the entries this grant depends on (an update of one re-resolves it).
     pub fn depends_on(&self, id: &str) -> bool {
-        self.env.iter().any(|e| e.entry == id) || self.mounts.iter().any(|m| m.entry == id)
+        self.refs.iter().any(|r| r == id)
+    }
+
+    /// The guest can reach files (`wasi:filesystem`, or `wasi1` for core modules): only then
+    /// are the mounts opened.
+    pub fn files(&self) -> bool {
+        self.profiles.has(Profile::Filesystem) || self.profiles.has(Profile::Wasi1)
+    }
+
+    /// The guest can read its environment (`wasi:cli`, or `wasi1`): only then are the
+    /// `wasi.env` variables read (and a missing required one fails the call).
+    pub fn cli(&self) -> bool {
+        self.profiles.has(Profile::Cli) || self.profiles.has(Profile::Wasi1)
     }
 
     /// Reads this call's environment (cheap when the entry has no `wasi.env`).
@@ -146,7 +164,7 @@ impl Grant {
     /// A `required` variable that is unset or empty and has no default.
     #[inline]
     pub fn env_values(&self) -> Result<Env, String> {
-        if self.env.is_empty() {
+        if self.env.is_empty() || !self.cli() {
             return Ok(Env::NONE);
         }
         self.read_env()
@@ -184,15 +202,21 @@ impl Grant {
         if let Some(pairs) = &env.pairs {
             b.envs(pairs);
         }
-        for m in &self.mounts {
-            open(&mut b, &m.host, &m.guest, m.read_only)
-                .map_err(|e| format!("cannot open mount {} ({} at {}): {e}", m.guest, m.entry, m.host.display()))?;
+        if self.files() {
+            for m in &self.mounts {
+                open(&mut b, &m.host, &m.guest, m.read_only)
+                    .map_err(|e| format!("cannot open mount {} ({} at {}): {e}", m.guest, m.entry, m.host.display()))?;
+            }
         }
         if let Some(cwd) = &self.cwd {
             b.initial_cwd(cwd);
-            if let Some((dir, read_only)) = &self.cwd_dir {
-                open(&mut b, dir, ".", *read_only)
-                    .map_err(|e| format!("cannot open wasi.cwd {cwd} at {}: {e}", dir.display()))?;
+            if let (Some((mount, rest, read_only)), true) = (&self.cwd_dir, self.files()) {
+                // The guest may have replaced a directory of the path with a symbolic link:
+                // open it beneath the mount without following any, and preopen that directory.
+                let dir = beneath(mount, rest).map_err(|e| format!("cannot open wasi.cwd {cwd}: {e}"))?;
+                let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir));
+                open(&mut b, Path::new(&path), ".", *read_only)
+                    .map_err(|e| format!("cannot open wasi.cwd {cwd}: {e}"))?;
             }
         }
         if self.net.enabled {
@@ -207,19 +231,39 @@ fn open(b: &mut WasiCtxBuilder, host: &Path, guest: &str, read_only: bool) -> Re
     b.preopened_dir(host, guest, perms).map(|_| ()).map_err(|e| format!("{e:#}"))
 }
 
-/// The host directory of `cwd` and whether it is read-only: inside the mount with the longest
-/// guest path that holds it.
-fn cwd_dir(cwd: &str, mounts: &[MountGrant]) -> Option<(PathBuf, bool)> {
+/// Where `cwd` lies: the host directory of the mount with the longest guest path that holds it,
+/// the rest of the path inside it, and whether that mount is read-only.
+fn cwd_dir(cwd: &str, mounts: &[MountGrant]) -> Option<(PathBuf, String, bool)> {
     let inside = |m: &&MountGrant| {
         let g = m.guest.trim_end_matches('/');
         cwd == m.guest || g.is_empty() || cwd.strip_prefix(g).is_some_and(|rest| rest.starts_with('/'))
     };
     let m = mounts.iter().filter(inside).max_by_key(|m| m.guest.len())?;
-    let rest = cwd.strip_prefix(m.guest.trim_end_matches('/')).unwrap_or("").trim_start_matches('/');
+    let rest = cwd.strip_prefix(m.guest.trim_end_matches('/')).unwrap_or("").trim_matches('/');
     if rest.split('/').any(|c| c == "..") {
         return None;
     }
-    Some((if rest.is_empty() { m.host.clone() } else { m.host.join(rest) }, m.read_only))
+    Some((m.host.clone(), rest.to_string(), m.read_only))
+}
+
+/// Opens the directory `rest` beneath `root`, one component at a time, following no symbolic
+/// link (`O_NOFOLLOW` on each step, each looked up in the directory opened before it through
+/// `/proc/self/fd`): whatever the guest did inside the mount, the result lies beneath `root`.
+fn beneath(root: &Path, rest: &str) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_DIRECTORY: i32 = 0o200000;
+    const O_NOFOLLOW: i32 = 0o400000;
+    let open = |p: &Path, nofollow: bool| {
+        let flags = O_DIRECTORY | if nofollow { O_NOFOLLOW } else { 0 };
+        std::fs::OpenOptions::new().read(true).custom_flags(flags).open(p)
+    };
+    // The mount's own path is the author's, not the guest's: it may go through links.
+    let mut dir = open(root, false)?;
+    for part in rest.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        let step = format!("/proc/self/fd/{}/{part}", std::os::fd::AsRawFd::as_raw_fd(&dir));
+        dir = open(Path::new(&step), true)?;
+    }
+    Ok(dir)
 }
 
 /// Whether `wasi.cwd` lies inside one of the mounts (else relative paths reach nothing).
@@ -242,12 +286,27 @@ mod tests {
     #[test]
     fn cwd_maps_into_the_innermost_mount() {
         let mounts = [mount("/data", "/srv/data"), mount("/data/logs", "/var/log/app")];
-        assert_eq!(cwd_dir("/data", &mounts).map(|d| d.0), Some(PathBuf::from("/srv/data")));
-        assert_eq!(cwd_dir("/data/in", &mounts).map(|d| d.0), Some(PathBuf::from("/srv/data/in")));
-        assert_eq!(cwd_dir("/data/logs/x", &mounts).map(|d| d.0), Some(PathBuf::from("/var/log/app/x")));
-        assert_eq!(cwd_dir("/database", &mounts), None);
-        assert_eq!(cwd_dir("/data/../etc", &mounts), None);
-        assert_eq!(cwd_dir("/", &mounts), None);
+        let at = |cwd: &str| cwd_dir(cwd, &mounts).map(|d| (d.0, d.1));
+        assert_eq!(at("/data"), Some((PathBuf::from("/srv/data"), String::new())));
+        assert_eq!(at("/data/in/"), Some((PathBuf::from("/srv/data"), "in".to_string())));
+        assert_eq!(at("/data/logs/x"), Some((PathBuf::from("/var/log/app"), "x".to_string())));
+        assert_eq!(at("/database"), None);
+        assert_eq!(at("/data/../etc"), None);
+        assert_eq!(at("/"), None);
+    }
+
+    #[test]
+    fn cwd_opens_beneath_its_mount_without_following_links() {
+        let root = std::env::temp_dir().join(format!("wippy-beneath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("mount/a/b")).unwrap_or_default();
+        std::fs::create_dir_all(root.join("outside")).unwrap_or_default();
+        let _ = std::os::unix::fs::symlink("../outside", root.join("mount/link"));
+        assert!(beneath(&root.join("mount"), "a/b").is_ok());
+        assert!(beneath(&root.join("mount"), "").is_ok());
+        assert!(beneath(&root.join("mount"), "link").is_err(), "a link inside the mount is not followed");
+        assert!(beneath(&root.join("mount"), "missing").is_err());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -493,12 +493,14 @@ impl Pool {
         let pinned = match pinned {
             Some(p) if p.grant != c.grant.fingerprint => {
                 return Err(Error::invalid(format!(
-                    "{}: the resources passed were made by an entry with other capabilities (imports or wasi);                      pass them to entries with the same grant",
+                    "{}: the resources passed were made by an entry with other capabilities (imports or wasi); \
+                     pass them to entries with the same grant",
                     f.id
                 )))
             }
             Some(p) => Some(p.clone()),
-            None => sticky.get().filter(|p| p.is_alive() && p.grant == c.grant.fingerprint),
+            // The environment it was built with must be this call's too.
+            None => sticky.get(c.grant.fingerprint).filter(|p| p.is_alive() && p.env == c.env.stamp),
         };
         if let Some(p) = pinned {
             let timer = self.stats.start_busy();
@@ -530,8 +532,9 @@ impl Pool {
         match called {
             Ok(()) => match sticky {
                 Some(sticky) if io.holds_resource() => {
-                    let p = Arc::new(Pinned { live: Mutex::new(Some(live)), grant: c.grant.fingerprint });
-                    sticky.set(&p);
+                    let p =
+                        Arc::new(Pinned { live: Mutex::new(Some(live)), grant: c.grant.fingerprint, env: c.env.stamp });
+                    sticky.set(c.grant.fingerprint, &p);
                     Ok(Some(p))
                 }
                 _ => {
@@ -546,17 +549,20 @@ impl Pool {
 
 /// The instance that holds a component's live resources, if any (weakly: it goes with the
 /// last handle).
+/// One per grant fingerprint: entries of a binary with different capabilities never share it.
 #[derive(Default)]
-pub struct Sticky(Mutex<Weak<Pinned>>);
+pub struct Sticky(Mutex<Vec<(u64, Weak<Pinned>)>>);
 
 impl Sticky {
-    fn get(&self) -> Option<Arc<Pinned>> {
-        self.0.lock().ok().and_then(|w| w.upgrade())
+    fn get(&self, grant: u64) -> Option<Arc<Pinned>> {
+        let slots = self.0.lock().ok()?;
+        slots.iter().find(|(g, _)| *g == grant).and_then(|(_, w)| w.upgrade())
     }
 
-    fn set(&self, p: &Arc<Pinned>) {
-        if let Ok(mut w) = self.0.lock() {
-            *w = Arc::downgrade(p);
+    fn set(&self, grant: u64, p: &Arc<Pinned>) {
+        if let Ok(mut slots) = self.0.lock() {
+            slots.retain(|(g, w)| *g != grant && w.strong_count() > 0);
+            slots.push((grant, Arc::downgrade(p)));
         }
     }
 }
@@ -579,6 +585,8 @@ pub struct Pinned {
     live: Mutex<Option<Box<Live>>>,
     /// The fingerprint of the grant its store was built with.
     grant: u64,
+    /// The stamp of the environment it was built with.
+    env: u64,
 }
 
 impl Pinned {

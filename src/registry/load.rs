@@ -500,7 +500,7 @@ fn finish(mut drafts: Vec<Draft>, known: &dyn Known, diags: &mut Vec<Diagnostic>
 ///
 /// With `fs`, the path names a file inside that directory (a leading `/` is its root) and may
 /// not leave it, by `..` or through a symbolic link. Without, it is relative to the YAML file's
-/// directory (kept under the load root by `validate`).
+/// directory, or absolute: the author's choice of file.
 fn read_wasm(
     diags: &mut Vec<Diagnostic>,
     d: &Draft,

@@ -482,7 +482,17 @@ impl KindCheck<'_, '_, '_> {
         if let Some(n) = obj.get("args") {
             wasi.args = strings(self.r, n, "wasi.args");
         }
-        wasi.cwd = obj.get("cwd").and_then(|n| string(self.r, n, "wasi.cwd"));
+        wasi.cwd = obj.get("cwd").and_then(|n| {
+            let cwd = string(self.r, n, "wasi.cwd")?;
+            if !cwd.starts_with('/') {
+                self.r.error(
+                    n.line,
+                    format!("field \"wasi.cwd\": {cwd:?} must be an absolute guest path, like \"/data\""),
+                );
+                return None;
+            }
+            Some(cwd)
+        });
         if let Some(n) = obj.get("allowed_hosts") {
             wasi.allowed_hosts = Some(strings(self.r, n, "wasi.allowed_hosts"));
         }
@@ -524,7 +534,22 @@ impl KindCheck<'_, '_, '_> {
                     .and_then(|n| boolean(self.r, n, &format!("{prefix}read_only")))
                     .unwrap_or(false);
                 let guest = match item_obj.get("guest") {
-                    Some(n) => non_empty_string(self.r, n, &format!("{prefix}guest")),
+                    Some(n) => non_empty_string(self.r, n, &format!("{prefix}guest")).and_then(|g| {
+                        if !g.starts_with('/') {
+                            self.r.error(
+                                n.line,
+                                format!(
+                                    "field \"{prefix}guest\": {g:?} must be an absolute guest path, like \"/data\""
+                                ),
+                            );
+                            return None;
+                        }
+                        if wasi.mounts.iter().any(|m| m.guest.trim_end_matches('/') == g.trim_end_matches('/')) {
+                            self.r.error(n.line, format!("field \"{prefix}guest\": {g:?} is mounted twice"));
+                            return None;
+                        }
+                        Some(g)
+                    }),
                     None => {
                         self.r.error(
                             item.line,
