@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn env_reads_defaults_and_requires() {
-        let mut g = Grant::default();
+        let mut g = Grant { profiles: Profiles::granted(&[Profile::Cli]), ..Grant::default() };
         g.env.push(EnvGrant {
             entry: "app:missing".into(),
             name: "X".into(),
@@ -325,5 +325,9 @@ mod tests {
         assert_eq!(g.env_values().err(), Some("required wasi env variable not found: app:missing".into()));
         g.env[0].required = false;
         assert_eq!(g.env_values().map(|e| e.pairs.map(|p| p.len())), Ok(Some(0)));
+        // Without a profile that reaches the environment, nothing is read (and nothing fails).
+        g.env[0].required = true;
+        g.profiles = Profiles::granted(&[Profile::Filesystem]);
+        assert_eq!(g.env_values().map(|e| e.stamp), Ok(0));
     }
 }
