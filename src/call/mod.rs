@@ -54,6 +54,8 @@ pub struct Options {
 #[derive(Default)]
 pub struct Targets {
     cache: RefCell<FxHashMap<Box<[u8]>, Arc<Loaded>>>,
+    /// The last target found, checked first: a loop calling one function skips the hashing.
+    last: RefCell<Option<(Box<[u8]>, Arc<Loaded>)>>,
     generation: Cell<u64>,
 }
 
@@ -62,12 +64,20 @@ impl Targets {
     #[inline]
     pub fn cached(&self, target: &[u8]) -> Option<Arc<Loaded>> {
         let now = runtime::generation();
-        let mut cache = self.cache.borrow_mut();
         if self.generation.get() != now {
-            cache.clear();
+            self.cache.borrow_mut().clear();
+            *self.last.borrow_mut() = None;
             self.generation.set(now);
         }
-        cache.get(target).cloned()
+        let mut last = self.last.borrow_mut();
+        if let Some((key, loaded)) = &*last {
+            if **key == *target {
+                return Some(loaded.clone());
+            }
+        }
+        let hit = self.cache.borrow().get(target).cloned()?;
+        *last = Some((target.into(), hit.clone()));
+        Some(hit)
     }
 
     /// The entry for `target`: checks the ID as SPEC §2 orders, then looks it up.
