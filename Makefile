@@ -67,9 +67,11 @@ spec-luajit: build-luajit guests
 	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUAJIT) --cpath="$(CURDIR)/$(BUILD)/luajit/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-luajit.log
 
 ## Benchmarks: figures go to BENCHMARKS.md by hand, with this command.
-bench: build bench-sched
+bench: build guests bench-sched
 	@echo "== lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/call.lua
 	@echo "== luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/call.lua
+	@echo "== grant cost, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/grant.lua
+	@echo "== grant cost, luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/grant.lua
 
 ## Scheduler, pools, isolate and compiled-code cache: Markdown tables, both VMs.
 bench-sched: build guests
