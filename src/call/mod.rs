@@ -49,13 +49,16 @@ pub struct Options {
     pub ctx: Arc<Context>,
 }
 
+/// A target's bytes and the entry they resolved to.
+type Resolved = (Box<[u8]>, Arc<Loaded>);
+
 /// Step 1: a caller's resolved targets (target bytes → entry), valid while the registry's
 /// generation holds. One per Lua state.
 #[derive(Default)]
 pub struct Targets {
     cache: RefCell<FxHashMap<Box<[u8]>, Arc<Loaded>>>,
     /// The last target found, checked first: a loop calling one function skips the hashing.
-    last: RefCell<Option<(Box<[u8]>, Arc<Loaded>)>>,
+    last: RefCell<Option<Resolved>>,
     generation: Cell<u64>,
 }
 
