@@ -19,8 +19,9 @@ function Error:message() end
 function Error:retryable() end
 
 ---For traps: `reason` is `"trap"`, `"memory_limit"`, `"stack_overflow"`, `"out_of_fuel"` or
----`"exit"`; `trap` is wasmtime's trap text; `code` is the exit code for `"exit"`. `nil` for other failures.
----@return { reason: string, trap: string, code: integer|nil }|nil
+---`"exit"`; `trap` is wasmtime's trap text; `code` is the exit code for `"exit"`; `stderr` the last
+---(at most 2 KB) of what the guest wrote to stderr during the call. `nil` for other failures.
+---@return { reason: string, trap: string, code: integer|nil, stderr: string|nil }|nil
 function Error:details() end
 
 ---For traps: the WebAssembly backtrace, one `module!function` frame a line.

@@ -274,6 +274,24 @@ describe("capabilities", function()
       assert.equals("PERMISSION_DENIED", failure(fut:result()):kind())
     end)
 
+    it("explain a guest panic: the message in the error, stderr in the details", function()
+      add({ id = "caps:fail", kind = "function.wasm", path = CAPS, method = "fail", imports = { "wasi:cli" } })
+      local err = failure(funcs.call("caps:fail", "the disk is full"))
+      assert.equals("INTERNAL", err:kind())
+      assert.equals("trap", err:details().reason)
+      assert.matches("^caps:fail: wasm trap: .*%(guest panicked: the disk is full%)$", tostring(err))
+      local stderr = err:details().stderr
+      assert.matches("^about to fail\n", stderr)
+      assert.matches("panicked at", stderr, 1, true)
+      assert.is_true(#stderr <= 2048)
+      -- The next call's error holds only what that call wrote.
+      err = failure(funcs.call("caps:fail", "second"))
+      assert.matches("(guest panicked: second)", tostring(err), 1, true)
+      assert.is_nil(err:details().stderr:find("the disk is full", 1, true))
+      -- A trap without output has no stderr.
+      assert.is_nil(failure(funcs.call("caps:random")):details())
+    end)
+
     it("end the call with reason exit when the guest exits", function()
       add({ id = "caps:quit", kind = "function.wasm", path = CAPS, method = "quit", imports = { "wasi:cli" } })
       local err = failure(funcs.call("caps:quit", 0))

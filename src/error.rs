@@ -66,6 +66,8 @@ pub struct Details {
     pub trap: String,
     /// The exit code, for reason `exit` (`proc_exit`, `wasi:cli/exit`).
     pub code: Option<i32>,
+    /// The last lines the guest wrote to stderr during the call (at most 2 KB).
+    pub stderr: Option<String>,
 }
 
 /// A runtime failure with everything Lua's error object exposes.

@@ -191,13 +191,18 @@ impl Grant {
     ///
     /// # Errors
     /// A mount whose directory cannot be opened.
-    pub fn wasi_builder(&self, entry: &str, env: &Env, names: &Arc<NameBook>) -> Result<WasiCtxBuilder, String> {
+    pub fn wasi_builder(
+        &self,
+        entry: &str,
+        env: &Env,
+        names: &Arc<NameBook>,
+        stderr: &Arc<super::output::Tail>,
+    ) -> Result<WasiCtxBuilder, String> {
         if let Some(why) = self.broken.first() {
             return Err(why.clone());
         }
         let mut b = WasiCtxBuilder::new();
-        let out = super::output::Prefixed::new(entry);
-        b.stdout(out.clone()).stderr(out);
+        b.stdout(super::output::Prefixed::new(entry)).stderr(super::output::Prefixed::stderr(entry, stderr));
         b.args(&self.args);
         if let Some(pairs) = &env.pairs {
             b.envs(pairs);

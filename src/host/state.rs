@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::grant::{Env, Grant};
+use super::output::Tail;
 use super::sockets::NameBook;
 use crate::registry::Limits;
 use crate::sched::Control;
@@ -58,6 +59,9 @@ pub struct HostState {
     pub env_stamp: u64,
     /// The entry declares `wasi.mounts` (used when `wasi:filesystem` is not granted).
     pub wants_mounts: bool,
+    /// The last bytes the guest wrote to stderr, and where the running call started in it.
+    pub stderr: Arc<Tail>,
+    pub stderr_mark: u64,
 }
 
 impl HostState {
@@ -71,7 +75,8 @@ impl HostState {
     /// A mount whose directory cannot be opened.
     pub fn new(entry: &str, limits: &Limits, grant: &Grant, env: &Env, p1: bool) -> Result<HostState, String> {
         let names = Arc::new(NameBook::default());
-        let mut b = grant.wasi_builder(entry, env, &names)?;
+        let stderr = Arc::new(Tail::default());
+        let mut b = grant.wasi_builder(entry, env, &names, &stderr)?;
         let (wasi, p1) = if p1 { (WasiCtxBuilder::new().build(), Some(b.build_p1())) } else { (b.build(), None) };
         Ok(HostState {
             ctx: Context::root(),
@@ -89,6 +94,8 @@ impl HostState {
             names,
             env_stamp: env.stamp,
             wants_mounts: !grant.mounts.is_empty(),
+            stderr,
+            stderr_mark: 0,
         })
     }
 

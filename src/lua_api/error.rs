@@ -21,6 +21,9 @@ impl UserData for LuaError {
                 if let Some(code) = d.code {
                     t.set("code", code)?;
                 }
+                if let Some(stderr) = &d.stderr {
+                    t.set("stderr", stderr.as_str())?;
+                }
                 Ok(Value::Table(t))
             }
         });

@@ -670,6 +670,7 @@ fn begin(
     }
     data.memory_bytes = limits.memory_bytes;
     data.memory_denied = false;
+    data.stderr_mark = data.stderr.mark();
     data.yielding = yielding;
     data.deadline = (limits.max_execution_ms > 0)
         .then(|| Instant::now() + std::time::Duration::from_millis(limits.max_execution_ms));
@@ -695,9 +696,19 @@ fn instantiate_error(id: &str, e: wasmtime::Error) -> Error {
     err
 }
 
-/// Classifies a failed call in a store.
+/// Classifies a failed call in a store; a guest that wrote to stderr during the call before it
+/// stopped has those lines in `details().stderr`, and a Rust panic's message in the message.
 fn trap_error(id: &str, e: wasmtime::Error, data: &HostState, control: Option<&Arc<Control>>) -> Error {
-    classify(id, e, data.memory_denied, control)
+    let mut err = classify(id, e, data.memory_denied, control);
+    if let Some(details) = err.details.as_mut() {
+        if let Some(text) = data.stderr.since(data.stderr_mark) {
+            if let Some(panic) = crate::host::output::panic_message(&text) {
+                err.message = format!("{} (guest panicked: {panic})", err.message);
+            }
+            details.stderr = Some(text);
+        }
+    }
+    err
 }
 
 /// Classifies a failed call: traps get `details().reason`, the backtrace goes to `stack`.
@@ -715,7 +726,8 @@ fn classify(id: &str, e: wasmtime::Error, memory_denied: bool, control: Option<&
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         let mut err = Error::new(Kind::Internal, format!("{id}: the guest exited with code {}", exit.0));
         err.retryable = false;
-        err.details = Some(Details { reason: Reason::Exit, trap: format!("exit({})", exit.0), code: Some(exit.0) });
+        err.details =
+            Some(Details { reason: Reason::Exit, trap: format!("exit({})", exit.0), code: Some(exit.0), stderr: None });
         return err;
     }
     let stack = e.downcast_ref::<WasmBacktrace>().map(|bt| {
@@ -751,7 +763,7 @@ fn classify(id: &str, e: wasmtime::Error, memory_denied: bool, control: Option<&
         return err;
     }
     let mut err = Error::new(kind, format!("{id}: wasm trap: {trap_text}"));
-    err.details = Some(Details { reason, trap: trap_text, code: None });
+    err.details = Some(Details { reason, trap: trap_text, code: None, stderr: None });
     err.stack = stack;
     err
 }

@@ -76,6 +76,11 @@ impl Guest for Component {
         std::process::exit(code as i32)
     }
 
+    fn fail(message: String) -> u32 {
+        eprintln!("about to fail");
+        panic!("{message}")
+    }
+
     fn tcp_connect(host: String, port: u16) -> Result<String, String> {
         tcp_connect(&host, port)
     }
