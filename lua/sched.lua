@@ -72,7 +72,10 @@ local function wait_on(t, fut)
 end
 
 local function step(t, args)
+  -- A task runs under the security context it was spawned in.
+  local outer = core.enter(t.ctx)
   local r = pack(coroutine.resume(t.co, unpack(args, 1, args.n)))
+  core.enter(outer)
   if coroutine.status(t.co) == "dead" then
     return finish(t, unpack(r, 1, r.n))
   end
@@ -192,7 +195,7 @@ function M.spawn(fn, ...)
     error("bad argument #1 to 'spawn' (function expected, got " .. type(fn) .. ")", 2)
   end
   local co = coroutine.create(fn)
-  local t = setmetatable({ co = co, joiners = {}, done = false }, Task)
+  local t = setmetatable({ co = co, joiners = {}, done = false, ctx = core.current() }, Task)
   S.bythread[co] = t
   core.task_begin(co)
   S.live = S.live + 1
@@ -254,7 +257,7 @@ end
 
 function M.async(...)
   check_target("async", select("#", ...), (...))
-  return wrap(core.async(0, ...))
+  return wrap(core.async(0, nil, ...))
 end
 
 -- Results of a call that may have to wait: the marker and a future mean "yield for it".
@@ -263,42 +266,67 @@ local function settle(first, ...)
   return first, ...
 end
 
--- Executors: immutable option sets (SPEC §2).
+-- Executors: immutable option sets (SPEC §2). An executor is an empty proxy: its settings live
+-- in a private table keyed by it, so no caller can change or see them.
+local settings = setmetatable({}, { __mode = "k" })
 local Executor = {}
-Executor.__index = Executor
+local executor_mt = {
+  __index = Executor,
+  __newindex = function() error("executors are immutable: use with_context, with_actor, with_scope or with_options", 2) end,
+  __metatable = "wippy.executor",
+  __tostring = function() return "wippy executor" end,
+}
 
-local function derive(e, key, value)
-  local n = setmetatable({ timeout = e.timeout, context = e.context, actor = e.actor, scope = e.scope }, Executor)
-  n[key] = value
-  return n
+local function executor(timeout, over)
+  local e = setmetatable({}, executor_mt)
+  settings[e] = { timeout = timeout, over = over }
+  return e
 end
 
-function M.new() return setmetatable({ timeout = 0, context = {} }, Executor) end
+local function self_of(e, name)
+  local s = settings[e]
+  if not s then error("bad self to '" .. name .. "' (call it as executor:" .. name .. "(...))", 3) end
+  return s
+end
+
+function M.new() return executor(0, nil) end
 
 function Executor:with_context(tbl)
+  local s = self_of(self, "with_context")
   if type(tbl) ~= "table" then error("bad argument #1 to 'with_context' (table expected, got " .. type(tbl) .. ")", 2) end
-  local merged = {}
-  for k, v in pairs(self.context) do merged[k] = v end
-  for k, v in pairs(tbl) do merged[k] = v end
-  return derive(self, "context", merged)
+  return executor(s.timeout, core.overrides(s.over, "context", tbl))
 end
-function Executor:with_actor(actor) return derive(self, "actor", actor) end
-function Executor:with_scope(scope) return derive(self, "scope", scope) end
+function Executor:with_actor(actor)
+  local s = self_of(self, "with_actor")
+  return executor(s.timeout, core.overrides(s.over, "actor", actor))
+end
+function Executor:with_scope(scope)
+  local s = self_of(self, "with_scope")
+  return executor(s.timeout, core.overrides(s.over, "scope", scope))
+end
 function Executor:with_options(opts)
+  local s = self_of(self, "with_options")
   if type(opts) ~= "table" then error("bad argument #1 to 'with_options' (table expected, got " .. type(opts) .. ")", 2) end
+  for k in pairs(opts) do
+    if k ~= "timeout" then
+      error("bad argument #1 to 'with_options' (unknown option \"" .. tostring(k) .. "\"; known: timeout)", 2)
+    end
+  end
   local t = opts.timeout
   if t ~= nil and (type(t) ~= "number" or t < 0) then
     error("bad argument #1 to 'with_options' (timeout must be a number of milliseconds >= 0)", 2)
   end
-  return derive(self, "timeout", t or self.timeout)
+  return executor(t or s.timeout, s.over)
 end
 function Executor:call(...)
+  local s = self_of(self, "call")
   check_target("call", select("#", ...), (...))
-  return settle(core.call(self.timeout, current() ~= nil, ...))
+  return settle(core.call(s.timeout, current() ~= nil, s.over, ...))
 end
 function Executor:async(...)
+  local s = self_of(self, "async")
   check_target("async", select("#", ...), (...))
-  return wrap(core.async(self.timeout, ...))
+  return wrap(core.async(s.timeout, s.over, ...))
 end
 
 return M

@@ -13,6 +13,8 @@ use crate::registry::{self, Code, Diagnostic, Diagnostics, Entry, Id, Origin, Sp
 
 /// An entry as the runtime holds it.
 pub struct Loaded {
+    /// The entry's ID as text (the resource of its `funcs.call` permission check).
+    pub id: String,
     pub entry: Arc<Entry>,
     /// The prepared WebAssembly function, for executable wasm entries.
     pub func: Option<Arc<Function>>,
@@ -190,8 +192,14 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
     }
     for (entry, _) in &added {
         // Grants resolve against the new map: entries first, then their grants.
-        let placeholder =
-            Loaded { entry: entry.clone(), func: None, grant: Arc::default(), pool: Pool::default(), generation: 0 };
+        let placeholder = Loaded {
+            id: entry.id.to_string(),
+            entry: entry.clone(),
+            func: None,
+            grant: Arc::default(),
+            pool: Pool::default(),
+            generation: 0,
+        };
         map.insert(entry.id.to_string(), Arc::new(placeholder));
     }
     let find = |id: &Id| map.get(&id.to_string()).map(|l| l.entry.clone());
@@ -226,7 +234,7 @@ fn loaded(entry: Arc<Entry>, func: Option<Arc<Function>>, find: &dyn Fn(&Id) -> 
         }
         _ => (Arc::default(), Pool::default()),
     };
-    Loaded { entry, func, grant, pool, generation }
+    Loaded { id: entry.id.to_string(), entry, func, grant, pool, generation }
 }
 
 /// Loads a directory or YAML file: validates and compiles everything, then applies it all,

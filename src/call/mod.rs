@@ -112,14 +112,28 @@ fn check_target(target: &[u8]) -> Result<&str, Error> {
     }
 }
 
-/// Step 2: may the caller's context call this entry? (The security issue's check goes here;
-/// until then every call is allowed.)
+/// Step 2: may the caller's context call this entry (`funcs.call` on its ID, SPEC §5.4)? Without
+/// a scope nothing applies: allowed, unless strict mode is on.
 ///
 /// # Errors
-/// `PERMISSION_DENIED` when the context may not call the entry.
+/// `PERMISSION_DENIED` when the context's scope denies it (or, in strict mode, does not allow it).
 #[inline]
-pub fn authorize(_ctx: &Context, _loaded: &Loaded) -> Result<(), Error> {
-    Ok(())
+pub fn authorize(ctx: &Context, loaded: &Loaded) -> Result<(), Error> {
+    if ctx.scope.is_none() && !crate::security::strict() {
+        return Ok(());
+    }
+    check(ctx, loaded)
+}
+
+#[cold]
+fn check(ctx: &Context, loaded: &Loaded) -> Result<(), Error> {
+    if ctx.can("funcs.call", &loaded.id) {
+        return Ok(());
+    }
+    let who = ctx.actor.as_ref().map(|a| format!(" for actor {}", a.id)).unwrap_or_default();
+    let mut e = Error::new(Kind::PermissionDenied, format!("{}: funcs.call is not allowed{who}", loaded.id));
+    e.retryable = false;
+    Err(e)
 }
 
 /// Steps 2 and 3 done: an authorized call with the entry's grant and this call's environment.

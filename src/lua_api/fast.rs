@@ -212,7 +212,8 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
     if call::route(f, loaded.pool.kind, caller, 0) != Route::Here {
         return Outcome::Slow;
     }
-    let bound = match call::bind(&loaded, f, &state.root) {
+    let ctx = state.current.borrow();
+    let bound = match call::bind(&loaded, f, &ctx) {
         Ok(b) => b,
         Err(e) => {
             *state.pending.borrow_mut() = Some(e);

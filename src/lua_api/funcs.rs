@@ -47,7 +47,7 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let state = data(lua);
     // Set by the raw closure for this one call: its caller is a task that may yield.
     let mode = if state.in_task.replace(false) { Caller::Task } else { Caller::Block };
-    let opts = Options { timeout_ms: 0, ctx: state.root.clone() };
+    let opts = Options { timeout_ms: 0, ctx: state.current.borrow().clone() };
     call_target(lua, &state, &target, rest, mode, &opts)
 }
 
@@ -95,7 +95,13 @@ fn call_loaded(
                 Ok(f) => f,
                 Err(e) => return fail(lua, e),
             };
-            let values = match func.call::<MultiValue>(MultiValue::from_iter(args)) {
+            // The function runs under the call's context: its own calls, `security.actor()` and
+            // `funcs.context()` see it.
+            let called = {
+                let _entered = Entered::new(state, opts.ctx.clone());
+                func.call::<MultiValue>(MultiValue::from_iter(args))
+            };
+            let values = match called {
                 Ok(values) => values,
                 Err(e) => fail(lua, Error::internal(format!("{id}: {}", lua_error_text(&e))))?,
             };
@@ -105,6 +111,28 @@ fn call_loaded(
             Ok(values)
         }
         _ => fail(lua, unavailable(format!("{id}: entries of kind `{}` cannot be called", loaded.entry.kind))),
+    }
+}
+
+/// Makes `ctx` the state's current context until dropped (then the previous one again, also
+/// when the Lua function raised).
+pub struct Entered<'a> {
+    state: &'a StateData,
+    previous: Option<Arc<crate::security::Context>>,
+}
+
+impl<'a> Entered<'a> {
+    pub fn new(state: &'a StateData, ctx: Arc<crate::security::Context>) -> Entered<'a> {
+        let previous = Some(state.current.replace(ctx));
+        Entered { state, previous }
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.previous.take() {
+            *self.state.current.borrow_mut() = p;
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod future;
 mod registry;
 mod resource;
 mod sched;
+mod security;
 mod state;
 
 use mlua::{Lua, Table, Value};

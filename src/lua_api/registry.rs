@@ -78,9 +78,18 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                 crate::sched::set_workers(n)
                     .map_err(|m| mlua::Error::runtime(format!("bad argument #1 to 'configure' ({m})")))?;
             }
+            "strict" => match v {
+                Value::Boolean(b) => crate::security::set_strict(b),
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "bad argument #1 to 'configure' (strict must be a boolean, got {})",
+                        other.type_name()
+                    )))
+                }
+            },
             key => {
                 return Err(mlua::Error::runtime(format!(
-                    "bad argument #1 to 'configure' (unknown option \"{key}\"; known: cache_dir, workers)"
+                    "bad argument #1 to 'configure' (unknown option \"{key}\"; known: cache_dir, strict, workers)"
                 )))
             }
         }

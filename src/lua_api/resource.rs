@@ -158,7 +158,8 @@ fn run_method(
         );
     }
     let mut out = vec![Val::Bool(false); usize::from(m.result.is_some())];
-    pinned.call(label, &m.export, &state.root, &limits, &vals, &mut out)?;
+    let ctx = state.current.borrow().clone();
+    pinned.call(label, &m.export, &ctx, &limits, &vals, &mut out)?;
     finish_call(lua, Some(pinned.clone()));
     let result = match (out.into_iter().next(), &m.result) {
         (Some(v), Some(ty)) => results_to_lua(lua, v, ty)

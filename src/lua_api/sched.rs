@@ -42,7 +42,9 @@ fn target_arg(v: Option<Value>, name: &str) -> mlua::Result<mlua::LuaString> {
     }
 }
 
-/// `core.call(timeout_ms, in_task, target, ...)` and `core.async(timeout_ms, target, ...)`.
+/// `core.call(timeout_ms, in_task, overrides, target, ...)` and
+/// `core.async(timeout_ms, overrides, target, ...)`: `overrides` is an executor's actor, scope and
+/// values (or nil), set over the caller's context.
 fn start(lua: &Lua, mut args: MultiValue, with_task_flag: bool) -> mlua::Result<MultiValue> {
     let timeout = match args.pop_front() {
         Some(Value::Integer(i)) if i >= 0 => i as u64,
@@ -55,9 +57,14 @@ fn start(lua: &Lua, mut args: MultiValue, with_task_flag: bool) -> mlua::Result<
         (true, true) => ("call", Caller::Task),
         (true, false) => ("call", Caller::Block),
     };
+    let overrides = match args.pop_front() {
+        Some(Value::UserData(ud)) => Some(ud),
+        _ => None,
+    };
+    let ctx = super::security::context_for(lua, overrides.as_ref())?;
     let target = target_arg(args.pop_front(), name)?;
     let state = data(lua);
-    let opts = Options { timeout_ms: timeout, ctx: state.root.clone() };
+    let opts = Options { timeout_ms: timeout, ctx };
     call_target(lua, &state, &target, args.into_iter().collect(), mode, &opts)
 }
 
@@ -102,6 +109,7 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
     )?;
     core.set("call", lua.create_function(|lua, args: MultiValue| start(lua, args, true))?)?;
     core.set("async", lua.create_function(|lua, args: MultiValue| start(lua, args, false))?)?;
+    super::security::install(lua, module, funcs, &core)?;
 
     let m: Table = lua.load(include_str!("../../lua/sched.lua")).set_name("=wippy.sched").call(core)?;
     for name in ["spawn", "run", "sleep"] {

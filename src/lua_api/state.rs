@@ -19,8 +19,9 @@ pub struct StateData {
     pub handlers: RefCell<HashMap<String, Function>>,
     /// An error of the raw fast path, handed to the function that returns it to Lua.
     pub pending: RefCell<Option<Error>>,
-    /// The context of calls made outside any executor.
-    pub root: Arc<Context>,
+    /// The security context of calls made without an executor: the top level's (no actor,
+    /// no scope), or the one of the call whose Lua function or task is running.
+    pub current: RefCell<Arc<Context>>,
     /// The instance resources of the call being converted live in (see `resource`).
     pub call_pinned: RefCell<Option<Arc<crate::pool::Pinned>>>,
     /// The entry of the call being converted (named by the handles it makes).
@@ -48,7 +49,7 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
         lua_funcs: RefCell::default(),
         handlers: RefCell::default(),
         pending: RefCell::default(),
-        root: Context::root(),
+        current: RefCell::new(Context::root()),
         call_pinned: RefCell::default(),
         call_entry: RefCell::default(),
         moved: RefCell::default(),

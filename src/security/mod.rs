@@ -1,29 +1,399 @@
-//! The caller's security context, carried by every call (SPEC §5.4).
+//! The caller's security context (SPEC §5.4): actors, scopes of policies, and their evaluation.
 //!
-//! Actors, scopes and policy evaluation arrive with the security issue; the call path already
-//! takes a [`Context`] so that every call, at any depth, carries the one of its caller.
+//! Every call carries a [`Context`]; `call::authorize` evaluates its scope for the action
+//! `funcs.call` on the target's ID. No Lua here: `lua_api::security` builds these from Lua
+//! values.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// A JSON-like value of actor metadata, context values and condition operands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+}
+
 /// Who is calling.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Actor {
     pub id: String,
-    pub meta: BTreeMap<String, String>,
+    pub meta: BTreeMap<String, Value>,
+}
+
+/// Allow or deny.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// How a condition compares an actor's meta field with its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operator {
+    Eq,
+    Ne,
+    In,
+    NotIn,
+    Exists,
+    NotExists,
+    Contains,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Operator {
+    /// The names conditions are written with.
+    pub const NAMES: &'static [&'static str] =
+        &["eq", "ne", "in", "not_in", "exists", "not_exists", "contains", "gt", "gte", "lt", "lte"];
+
+    /// Parses an operator name (`eq`, `==`, `in`, …).
+    ///
+    /// # Errors
+    /// An unknown name; the message lists the known ones.
+    pub fn parse(name: &str) -> Result<Operator, String> {
+        Ok(match name {
+            "eq" | "==" | "equals" => Operator::Eq,
+            "ne" | "!=" | "not_equals" => Operator::Ne,
+            "in" => Operator::In,
+            "not_in" => Operator::NotIn,
+            "exists" => Operator::Exists,
+            "not_exists" => Operator::NotExists,
+            "contains" => Operator::Contains,
+            "gt" | ">" => Operator::Gt,
+            "gte" | ">=" => Operator::Gte,
+            "lt" | "<" => Operator::Lt,
+            "lte" | "<=" => Operator::Lte,
+            other => {
+                return Err(format!("unknown condition operator {other:?}; known: {}", Operator::NAMES.join(", ")))
+            }
+        })
+    }
+}
+
+/// A condition on the actor's metadata: `meta[field] <operator> value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub field: String,
+    pub operator: Operator,
+    pub value: Value,
+}
+
+impl Condition {
+    fn holds(&self, actor: Option<&Actor>) -> bool {
+        let found = actor.and_then(|a| a.meta.get(&self.field));
+        match (self.operator, found) {
+            (Operator::Exists, f) => f.is_some(),
+            (Operator::NotExists, f) => f.is_none(),
+            (_, None) => matches!(self.operator, Operator::Ne | Operator::NotIn),
+            (Operator::Eq, Some(v)) => loose_eq(v, &self.value),
+            (Operator::Ne, Some(v)) => !loose_eq(v, &self.value),
+            (Operator::In, Some(v)) => {
+                matches!(&self.value, Value::List(items) if items.iter().any(|i| loose_eq(v, i)))
+            }
+            (Operator::NotIn, Some(v)) => {
+                !matches!(&self.value, Value::List(items) if items.iter().any(|i| loose_eq(v, i)))
+            }
+            (Operator::Contains, Some(Value::List(items))) => items.iter().any(|i| loose_eq(i, &self.value)),
+            (Operator::Contains, Some(Value::Str(s))) => {
+                matches!(&self.value, Value::Str(sub) if s.contains(sub.as_str()))
+            }
+            (Operator::Contains, Some(_)) => false,
+            (op, Some(v)) => match (number(v), number(&self.value)) {
+                (Some(a), Some(b)) => match op {
+                    Operator::Gt => a > b,
+                    Operator::Gte => a >= b,
+                    Operator::Lt => a < b,
+                    _ => a <= b,
+                },
+                _ => false,
+            },
+        }
+    }
+}
+
+/// Equal, with numbers compared by value and a number equal to its decimal text.
+fn loose_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Num(x), Value::Str(s)) | (Value::Str(s), Value::Num(x)) => s.parse::<f64>().ok() == Some(*x),
+        _ => a == b,
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Num(n) => Some(*n),
+        Value::Str(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// An action or resource pattern, sorted once into the shapes policies use most (every checked
+/// call matches them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pattern {
+    pub text: String,
+    shape: Shape,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Shape {
+    Exact,
+    Any,
+    /// `prefix*`
+    Prefix,
+    General,
+}
+
+impl Pattern {
+    pub fn new(text: &str) -> Pattern {
+        let shape = match text.find('*') {
+            None => Shape::Exact,
+            Some(_) if text == "*" => Shape::Any,
+            Some(i) if i == text.len() - 1 => Shape::Prefix,
+            Some(_) => Shape::General,
+        };
+        Pattern { text: text.to_string(), shape }
+    }
+
+    #[inline]
+    pub fn matches(&self, s: &str) -> bool {
+        match self.shape {
+            Shape::Exact => self.text == s,
+            Shape::Any => true,
+            Shape::Prefix => s.starts_with(&self.text[..self.text.len() - 1]),
+            Shape::General => glob(&self.text, s),
+        }
+    }
+}
+
+/// One policy of a scope.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub id: String,
+    /// Action patterns (`funcs.call`, `fs.*`, `*`).
+    pub actions: Vec<Pattern>,
+    /// Resource patterns (`app:*`, `app:compute`).
+    pub resources: Vec<Pattern>,
+    pub effect: Effect,
+    pub conditions: Vec<Condition>,
+}
+
+impl Policy {
+    /// Whether the policy applies to this actor, action and resource.
+    fn applies(&self, actor: Option<&Actor>, action: &str, resource: &str) -> bool {
+        self.actions.iter().any(|a| a.matches(action))
+            && self.resources.iter().any(|r| r.matches(resource))
+            && self.conditions.iter().all(|c| c.holds(actor))
+    }
+}
+
+/// What a scope says of an action on a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+    /// No policy applies.
+    Undefined,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+            Decision::Undefined => "undefined",
+        }
+    }
+}
+
+/// An immutable set of policies; `with` and `without` make new scopes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scope {
+    pub policies: Vec<Arc<Policy>>,
+}
+
+impl Scope {
+    /// Any applicable deny → deny; an applicable allow and no deny → allow; else undefined.
+    pub fn evaluate(&self, actor: Option<&Actor>, action: &str, resource: &str) -> Decision {
+        let mut allowed = false;
+        for p in &self.policies {
+            if p.applies(actor, action, resource) {
+                match p.effect {
+                    Effect::Deny => return Decision::Deny,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        if allowed {
+            Decision::Allow
+        } else {
+            Decision::Undefined
+        }
+    }
+
+    /// This scope with `policy` added (replacing one with the same ID).
+    pub fn with(&self, policy: Arc<Policy>) -> Scope {
+        let mut policies: Vec<Arc<Policy>> = self.policies.iter().filter(|p| p.id != policy.id).cloned().collect();
+        policies.push(policy);
+        Scope { policies }
+    }
+
+    /// This scope without the policy `id`.
+    pub fn without(&self, id: &str) -> Scope {
+        Scope { policies: self.policies.iter().filter(|p| p.id != id).cloned().collect() }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.policies.iter().any(|p| p.id == id)
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself. Allocates nothing: it
+/// runs on every checked call.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let Some((head, last)) = pattern.rsplit_once('*') else {
+        return pattern == text;
+    };
+    let (first, middle) = head.split_once('*').unwrap_or((head, ""));
+    if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in middle.split('*').filter(|p| !p.is_empty()) {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// `wippy.configure{ strict = true }`: an undefined decision denies.
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+pub fn set_strict(on: bool) {
+    STRICT.store(on, Ordering::Relaxed);
+}
+
+#[inline]
+pub fn strict() -> bool {
+    STRICT.load(Ordering::Relaxed)
 }
 
 /// The security context of one call: actor, scope and context values.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
     pub actor: Option<Arc<Actor>>,
-    /// Context values (`funcs.context()`), as JSON-like text pairs for now.
-    pub values: BTreeMap<String, String>,
+    pub scope: Option<Arc<Scope>>,
+    /// Context values (`funcs.context()`).
+    pub values: BTreeMap<String, Value>,
 }
 
 impl Context {
-    /// The context of a call made from the top level, with no actor.
+    /// The context of a call made from the top level: no actor, no scope, no values.
     pub fn root() -> Arc<Context> {
         Arc::new(Context::default())
+    }
+
+    /// Whether this context may do `action` on `resource`: a deny denies; undefined is allowed
+    /// unless strict mode is on. Without a scope, nothing applies (undefined).
+    #[inline]
+    pub fn can(&self, action: &str, resource: &str) -> bool {
+        let decision = match &self.scope {
+            None => Decision::Undefined,
+            Some(scope) => scope.evaluate(self.actor.as_deref(), action, resource),
+        };
+        match decision {
+            Decision::Allow => true,
+            Decision::Deny => false,
+            Decision::Undefined => !strict(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(id: &str, actions: &[&str], resources: &[&str], effect: Effect) -> Arc<Policy> {
+        Arc::new(Policy {
+            id: id.into(),
+            actions: actions.iter().map(|s| Pattern::new(s)).collect(),
+            resources: resources.iter().map(|s| Pattern::new(s)).collect(),
+            effect,
+            conditions: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn deny_wins_allow_needs_a_match_else_undefined() {
+        let scope = Scope::default().with(policy("p1", &["funcs.call"], &["app:*"], Effect::Allow)).with(policy(
+            "p2",
+            &["funcs.call"],
+            &["app:secret"],
+            Effect::Deny,
+        ));
+        assert_eq!(scope.evaluate(None, "funcs.call", "app:compute"), Decision::Allow);
+        assert_eq!(scope.evaluate(None, "funcs.call", "app:secret"), Decision::Deny);
+        assert_eq!(scope.evaluate(None, "funcs.call", "other:x"), Decision::Undefined);
+        assert_eq!(scope.evaluate(None, "fs.get", "app:compute"), Decision::Undefined);
+        assert!(scope.contains("p2") && !scope.without("p2").contains("p2"));
+        assert_eq!(scope.without("p2").evaluate(None, "funcs.call", "app:secret"), Decision::Allow);
+    }
+
+    #[test]
+    fn conditions_read_the_actor_meta() {
+        let mut p = (*policy("admins", &["*"], &["*"], Effect::Allow)).clone();
+        p.conditions.push(Condition {
+            field: "role".into(),
+            operator: Operator::Eq,
+            value: Value::Str("admin".into()),
+        });
+        let scope = Scope::default().with(Arc::new(p));
+        let admin = Actor { id: "u1".into(), meta: [("role".to_string(), Value::Str("admin".into()))].into() };
+        let guest = Actor { id: "u2".into(), meta: [("role".to_string(), Value::Str("guest".into()))].into() };
+        assert_eq!(scope.evaluate(Some(&admin), "funcs.call", "a:b"), Decision::Allow);
+        assert_eq!(scope.evaluate(Some(&guest), "funcs.call", "a:b"), Decision::Undefined);
+        assert_eq!(scope.evaluate(None, "funcs.call", "a:b"), Decision::Undefined);
+        let level = Condition { field: "level".into(), operator: Operator::Gte, value: Value::Num(3.0) };
+        let a = Actor { id: "x".into(), meta: [("level".to_string(), Value::Num(4.0))].into() };
+        assert!(level.holds(Some(&a)));
+        let within = Condition {
+            field: "level".into(),
+            operator: Operator::In,
+            value: Value::List(vec![Value::Num(1.0), Value::Num(4.0)]),
+        };
+        assert!(within.holds(Some(&a)));
+        assert!(Operator::parse("sometimes").is_err());
+    }
+
+    #[test]
+    fn patterns_match_as_globs() {
+        for (p, t) in
+            [("app:*", "app:x"), ("*", "x"), ("exact", "exact"), ("a*c", "abc"), ("a*c", "ab"), ("app:*", "ap")]
+        {
+            assert_eq!(Pattern::new(p).matches(t), glob(p, t), "{p} {t}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("app:*", "app:x"));
+        assert!(glob("*", ""));
+        assert!(glob("fs.*", "fs.get"));
+        assert!(!glob("app:*", "other:x"));
+        assert!(glob("a*c*e", "abcde"));
+        assert!(!glob("a*c*e", "abde"));
+        assert!(glob("exact", "exact") && !glob("exact", "exactly"));
+        assert!(glob("a**b", "ab") && glob("*x*", "axb") && !glob("*x*", "ab"));
+        assert!(!glob("ab*ba", "aba") && glob("ab*ba", "abba"));
     }
 }
