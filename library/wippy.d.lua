@@ -136,6 +136,10 @@ function funcs.async(target, ...) end
 ---@return wippy.Executor
 function funcs.new() end
 
+---The context values of the current call (`{}` outside any executor).
+---@return table
+function funcs.context() end
+
 ---A started call.
 ---@class wippy.Future
 local Future = {}
@@ -161,14 +165,16 @@ local Executor = {}
 ---@param opts { timeout?: integer } `timeout`: milliseconds per call (`TIMEOUT` when exceeded)
 ---@return wippy.Executor
 function Executor:with_options(opts) end
----Context values merged over the caller's (enforced with the security stage).
+---Context values merged over the caller's (`funcs.context()` inside the calls it makes).
 ---@param values table
 ---@return wippy.Executor
 function Executor:with_context(values) end
----@param actor any
+---Calls through the new executor carry this actor.
+---@param actor wippy.Actor
 ---@return wippy.Executor
 function Executor:with_actor(actor) end
----@param scope any
+---Calls through the new executor are checked against this scope.
+---@param scope wippy.Scope
 ---@return wippy.Executor
 function Executor:with_scope(scope) end
 ---Like `funcs.call`, with this executor's options.
@@ -180,6 +186,60 @@ function Executor:call(target, ...) end
 ---@return wippy.Future|nil future
 ---@return wippy.Error|nil err
 function Executor:async(target, ...) end
+
+---@class wippy.Actor
+local Actor = {}
+---@return string
+function Actor:id() end
+---@return table meta a copy
+function Actor:meta() end
+
+---@class wippy.Policy
+---@field id string
+---@field actions string|string[] patterns (`*` wildcards)
+---@field resources string|string[] patterns (`*` wildcards)
+---@field effect "allow"|"deny"
+---@field conditions? { field: string, operator: string, value: any }[]
+
+---An immutable set of policies.
+---@class wippy.Scope
+local Scope = {}
+---@param policy wippy.Policy
+---@return wippy.Scope
+function Scope:with(policy) end
+---@param id string
+---@return wippy.Scope
+function Scope:without(id) end
+---@param id string
+---@return boolean
+function Scope:contains(id) end
+---@return wippy.Policy[]
+function Scope:policies() end
+---@param actor wippy.Actor|nil
+---@param action string
+---@param resource string
+---@return "allow"|"deny"|"undefined"
+function Scope:evaluate(actor, action, resource) end
+
+---`require("wippy").security`, also `require("security")`.
+---@class wippy.security
+local security = {}
+---@param id string
+---@param meta? table
+---@return wippy.Actor
+function security.new_actor(id, meta) end
+---@param policies? wippy.Policy[]
+---@return wippy.Scope
+function security.new_scope(policies) end
+---Whether the current context may do `action` on `resource` (undefined is allowed unless strict).
+---@param action string
+---@param resource string
+---@return boolean
+function security.can(action, resource) end
+---@return wippy.Actor|nil
+function security.actor() end
+---@return wippy.Scope|nil
+function security.scope() end
 
 ---A task of the state's scheduler.
 ---@class wippy.Task
@@ -206,6 +266,7 @@ function errors.is(v) end
 ---@field registry wippy.Registry the process-wide registry
 ---@field funcs wippy.funcs
 ---@field errors wippy.errors
+---@field security wippy.security
 local wippy = {}
 
 ---Loads a directory (every `_index.yaml` below it) or one YAML file: all or nothing.
@@ -216,7 +277,7 @@ local wippy = {}
 function wippy.load(path, opts) end
 
 ---Process-wide settings.
----@param opts { cache_dir?: string|false, workers?: integer } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them)
+---@param opts { cache_dir?: string|false, workers?: integer, strict?: boolean } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them); `strict`: deny what no policy allows
 ---@return true
 function wippy.configure(opts) end
 
