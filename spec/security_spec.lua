@@ -147,6 +147,24 @@ describe("security", function()
     end)
   end)
 
+  describe("nesting", function()
+    it("stops a function calling itself through the registry at the depth limit, naming the first entry", function()
+      local depth = 0
+      assert(registry:add({ id = "sec:recurse", kind = "function.lua", handler = function(n)
+        depth = math.max(depth, n)
+        local r, err = funcs.call("sec:recurse", n + 1)
+        if err then return { err = err:kind(), message = err:message(), depth = n } end
+        return r
+      end }))
+      local r = funcs.call("sec:recurse", 1)
+      assert.equals("INVALID", r.err)
+      assert.equals("sec:recurse: registry calls nested more than 64 deep (a function calling itself through the registry?)", r.message)
+      assert.equals(64, r.depth)
+      -- The state is fine afterwards.
+      assert.equals(3, funcs.call("sec:add", 1, 2))
+    end)
+  end)
+
   describe("strict mode", function()
     it("denies what no policy allows", function()
       wippy.configure({ strict = true })

@@ -97,8 +97,12 @@ fn call_loaded(
             };
             // The function runs under the call's context: its own calls, `security.actor()` and
             // `funcs.context()` see it.
+            let inner = match opts.ctx.nested(&loaded.id) {
+                Ok(c) => c,
+                Err(m) => return fail(lua, Error::invalid(m)),
+            };
             let called = {
-                let _entered = Entered::new(state, opts.ctx.clone());
+                let _entered = Entered::new(state, inner);
                 func.call::<MultiValue>(MultiValue::from_iter(args))
             };
             let values = match called {

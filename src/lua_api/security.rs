@@ -38,6 +38,8 @@ impl Overrides {
             actor: self.actor.clone().or_else(|| base.actor.clone()),
             scope: self.scope.clone().or_else(|| base.scope.clone()),
             values,
+            depth: base.depth,
+            chain: base.chain.clone(),
         })
     }
 }

@@ -288,6 +288,9 @@ pub fn strict() -> bool {
     STRICT.load(Ordering::Relaxed)
 }
 
+/// How deep registry calls may nest (a Lua function calling entries that call entries …).
+pub const MAX_DEPTH: u32 = 64;
+
 /// The security context of one call: actor, scope and context values.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
@@ -295,12 +298,35 @@ pub struct Context {
     pub scope: Option<Arc<Scope>>,
     /// Context values (`funcs.context()`).
     pub values: BTreeMap<String, Value>,
+    /// How many registry calls are running inside one another here (0 at the top level), and
+    /// the first entry of that chain.
+    pub depth: u32,
+    pub chain: Option<Arc<str>>,
 }
 
 impl Context {
     /// The context of a call made from the top level: no actor, no scope, no values.
     pub fn root() -> Arc<Context> {
         Arc::new(Context::default())
+    }
+
+    /// The context inside a call of entry `id` made in this one: one level deeper.
+    ///
+    /// # Errors
+    /// The chain is [`MAX_DEPTH`] deep already; the message names its first entry.
+    pub fn nested(self: &Arc<Self>, id: &str) -> Result<Arc<Context>, String> {
+        if self.depth >= MAX_DEPTH {
+            let first = self.chain.as_deref().unwrap_or(id);
+            return Err(format!(
+                "{first}: registry calls nested more than {MAX_DEPTH} deep (a function calling itself through the registry?)"
+            ));
+        }
+        let mut inner = (**self).clone();
+        inner.depth += 1;
+        if inner.chain.is_none() {
+            inner.chain = Some(id.into());
+        }
+        Ok(Arc::new(inner))
     }
 
     /// Whether this context may do `action` on `resource`: a deny denies; undefined is allowed
