@@ -32,6 +32,20 @@ local function push(t, args)
   S.ready[S.rtail] = { t, args or { n = 0 } }
 end
 
+local Task = {}
+Task.__index = Task
+
+-- A new task running fn(...) under the security context ctx.
+local function new_task(fn, ctx, ...)
+  local co = coroutine.create(fn)
+  local t = setmetatable({ co = co, joiners = {}, done = false, ctx = ctx }, Task)
+  S.bythread[co] = t
+  core.task_begin(co)
+  S.live = S.live + 1
+  push(t, pack(...))
+  return t
+end
+
 local function add_timer(at, t)
   local timers = S.timers
   local lo, hi = 1, #timers
@@ -51,6 +65,11 @@ local function finish(t, ok, ...)
   S.live = S.live - 1
   for _, j in ipairs(t.joiners) do push(j) end
   t.joiners = {}
+  -- A Lua function entry run for a waiting task: that task gets its results.
+  local w = t.caller
+  if w then
+    if ok then push(w, t.res) else push(w, pack(core.lua_failed(t.entry, t.err))) end
+  end
 end
 
 local function wait_on(t, fut)
@@ -86,6 +105,12 @@ local function step(t, args)
     elseif what == "join" then
       local other = r[4]
       if other.done then push(t) else other.joiners[#other.joiners + 1] = t end
+    elseif what == "lua" then
+      -- funcs.call of a Lua function entry from a task: run it as a task under the call's
+      -- context (r[5]); this task waits for its results.
+      local fn, args = r[4], pack(unpack(r, 7, r.n))
+      local child = new_task(function() return fn(unpack(args, 1, args.n)) end, r[5])
+      child.caller, child.entry = t, r[6]
     else
       wait_on(t, what)
     end
@@ -173,9 +198,6 @@ end
 
 local M = {}
 
-local Task = {}
-Task.__index = Task
-
 function Task:result()
   if not self.done then
     if current() then
@@ -194,13 +216,7 @@ function M.spawn(fn, ...)
   if type(fn) ~= "function" then
     error("bad argument #1 to 'spawn' (function expected, got " .. type(fn) .. ")", 2)
   end
-  local co = coroutine.create(fn)
-  local t = setmetatable({ co = co, joiners = {}, done = false, ctx = core.current() }, Task)
-  S.bythread[co] = t
-  core.task_begin(co)
-  S.live = S.live + 1
-  push(t, pack(...))
-  return t
+  return new_task(fn, core.current(), ...)
 end
 
 function M.run(fn, ...)
@@ -262,7 +278,7 @@ end
 
 -- Results of a call that may have to wait: the marker and a future mean "yield for it".
 local function settle(first, ...)
-  if first == MARK then return coroutine.yield(MARK, (...)) end
+  if first == MARK then return coroutine.yield(MARK, ...) end
   return first, ...
 end
 

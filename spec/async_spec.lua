@@ -482,6 +482,37 @@ describe("the async guest", function()
     end)
   end)
 
+  describe("Lua functions called from tasks", function()
+    it("yield while the entries they call wait: 5 tasks take the time of one", function()
+      assert(wippy.registry:add({ id = "async:lua_sleeper", kind = "function.lua", handler = function(ms)
+        local r, err = funcs.call("async:sleep_wide", ms)
+        assert(err == nil, tostring(err))
+        return r, "done"
+      end }))
+      local t0 = now()
+      local results = wippy.run(function()
+        local tasks = {}
+        for i = 1, 5 do tasks[i] = wippy.spawn(function() return pack(funcs.call("async:lua_sleeper", 200)) end) end
+        local out = {}
+        for i = 1, 5 do out[i] = tasks[i]:result() end
+        return out
+      end)
+      within(now() - t0, 195, 700, "5 tasks each calling a Lua function that sleeps 200 ms in a guest")
+      for i = 1, 5 do
+        assert.equals(2, results[i].n)
+        assert.equals("done", results[i][2])
+      end
+    end)
+
+    it("report a Lua error from a task's call as the entry's INTERNAL error", function()
+      assert(wippy.registry:add({ id = "async:lua_raises", kind = "function.lua", handler = function() error("boom", 0) end }))
+      local r, err = wippy.run(function() return funcs.call("async:lua_raises") end)
+      assert.is_nil(r)
+      assert.equals("INTERNAL", err:kind())
+      assert.equals("async:lua_raises: boom", err:message())
+    end)
+  end)
+
   describe("limits", function()
     it("apply an executor's timeout to an inline core call from a task", function()
       H.add_wat("async:spin_core_inline", [[(module (func (export "spin") (loop (br 0))))]], { pool = { type = "inline" } })

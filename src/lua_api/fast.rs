@@ -120,13 +120,14 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
             state.in_task.set(in_task);
             let n = forward(l, 1);
             state.in_task.set(false);
-            // The call waits: yield the marker and the future to the scheduler, which resumes
+            // The call waits (a future), or is a Lua function for the task to run (it may wait
+            // in turn): yield the marker and what to wait for to the scheduler, which resumes
             // this task with the call's results (they become this function's results).
-            if n == 2
-                && super::sched::is_marker(ffi::lua_topointer(l, 1))
+            if n >= 2
                 && ffi::lua_type(l, 1) == ffi::LUA_TLIGHTUSERDATA
+                && super::sched::is_marker(ffi::lua_topointer(l, 1))
             {
-                return ffi::lua_yield(l, 2);
+                return ffi::lua_yield(l, n);
             }
             n
         }

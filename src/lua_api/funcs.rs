@@ -101,6 +101,19 @@ fn call_loaded(
                 Ok(c) => c,
                 Err(m) => return fail(lua, Error::invalid(m)),
             };
+            if mode == Caller::Task {
+                // A task runs the function itself, as a task of its own under the call's context,
+                // so that calls inside it that wait yield instead of blocking the Lua thread.
+                let mut out = MultiValue::from_iter([
+                    super::sched::marker(),
+                    Value::String(lua.create_string("lua")?),
+                    Value::Function(func),
+                    Value::UserData(lua.create_userdata(super::security::LuaContext(inner))?),
+                    Value::String(lua.create_string(&id)?),
+                ]);
+                out.extend(args);
+                return Ok(out);
+            }
             let called = {
                 let _entered = Entered::new(state, inner);
                 func.call::<MultiValue>(MultiValue::from_iter(args))

@@ -110,6 +110,22 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
     core.set("call", lua.create_function(|lua, args: MultiValue| start(lua, args, true))?)?;
     core.set("async", lua.create_function(|lua, args: MultiValue| start(lua, args, false))?)?;
     super::security::install(lua, module, funcs, &core)?;
+    // A Lua function entry that a task ran failed: `nil, err` as `funcs.call` gives it.
+    core.set(
+        "lua_failed",
+        lua.create_function(|lua, (id, err): (String, Value)| {
+            let text = match &err {
+                Value::String(s) => s.to_string_lossy(),
+                Value::Nil => "nil".into(),
+                other => other.to_string().unwrap_or_else(|_| other.type_name().into()),
+            };
+            let text = match text.find("\nstack traceback:") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            };
+            super::error::fail(lua, crate::error::Error::internal(format!("{id}: {text}")))
+        })?,
+    )?;
 
     let m: Table = lua.load(include_str!("../../lua/sched.lua")).set_name("=wippy.sched").call(core)?;
     for name in ["spawn", "run", "sleep"] {
