@@ -72,6 +72,7 @@ bench: build guests bench-sched
 	@echo "== luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/call.lua
 	@echo "== grant cost, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/grant.lua
 	@echo "== grant cost, luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/grant.lua
+	@echo "== security check, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/security.lua
 
 ## Scheduler, pools, isolate and compiled-code cache: Markdown tables, both VMs.
 bench-sched: build guests
