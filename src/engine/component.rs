@@ -44,7 +44,7 @@ impl Compiled {
             return Ok(hit);
         }
         let link = |asynchronous| {
-            link::component(&self.comp, profiles, asynchronous)
+            link::component(&self.comp, profiles, asynchronous, false)
                 .map_err(|err| vec![format!("cannot link component: {}", one_line(&format!("{err:#}")))])
         };
         let linked = Arc::new(Linked {

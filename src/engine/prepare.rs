@@ -286,7 +286,7 @@ fn wrap_component(
         return Ok(Callee::Component { pre_sync: pre.clone(), pre, export, sticky: Arc::default(), keep: None });
     };
     let link = |asynchronous| {
-        link::wrapped_core(&comp, profiles, asynchronous)
+        link::component(&comp, profiles, asynchronous, true)
             .map_err(|err| vec![format!("cannot link the wrapped module: {}", one_line(&format!("{err:#}")))])
     };
     Ok(Callee::Component { pre: link(true)?, pre_sync: link(false)?, export, sticky: Arc::default(), keep: None })

@@ -7,7 +7,9 @@ use super::state::HostState;
 use crate::registry::{Profile, Profiles};
 
 /// Links a component with the interfaces of `profiles` (asynchronously: for calls that may wait
-/// without blocking a thread; synchronously: for callers that block anyway).
+/// without blocking a thread; synchronously: for callers that block anyway). `wrapped_core`:
+/// the component wraps a core module with the preview-1 adapter (`profiles` is
+/// [`P1_PROFILES`] with `wasi1`, else empty), so its denials name `wasi1`.
 ///
 /// # Errors
 /// A linker failure (an import whose type does not match what the host provides).
@@ -15,30 +17,16 @@ pub fn component(
     comp: &component::Component,
     profiles: Profiles,
     asynchronous: bool,
+    wrapped_core: bool,
 ) -> wasmtime::Result<component::InstancePre<HostState>> {
     let mut l = linker(comp, profiles, asynchronous)?;
-    super::deny::stub_imports(&mut l, comp, profiles, false)?;
+    super::deny::stub_imports(&mut l, comp, profiles, wrapped_core)?;
     l.instantiate_pre(comp)
 }
 
 /// The preview-2 profiles a core module's preview-1 imports reach through the adapter.
 pub const P1_PROFILES: Profiles =
     Profiles::of(&[Profile::Io, Profile::Poll, Profile::Clocks, Profile::Random, Profile::Cli, Profile::Filesystem]);
-
-/// Links a core module wrapped into a component with the preview-1 adapter: `profiles` is
-/// [`P1_PROFILES`] with `wasi1`, else empty; denials name `wasi1`.
-///
-/// # Errors
-/// A linker failure.
-pub fn wrapped_core(
-    comp: &component::Component,
-    profiles: Profiles,
-    asynchronous: bool,
-) -> wasmtime::Result<component::InstancePre<HostState>> {
-    let mut l = linker(comp, profiles, asynchronous)?;
-    super::deny::stub_imports(&mut l, comp, profiles, true)?;
-    l.instantiate_pre(comp)
-}
 
 fn linker(comp: &component::Component, profiles: Profiles, asynchronous: bool) -> wasmtime::Result<Linker<HostState>> {
     let mut l = Linker::<HostState>::new(comp.engine());
