@@ -452,19 +452,7 @@ describe("capabilities", function()
       local WAT = [[
 (module
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (global $heap (mut i32) (i32.const 1024))
-  (func (export "cabi_realloc") (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
-    (local $p i32)
-    (local.set $p
-      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
-               (i32.sub (i32.const 0) (local.get $align))))
-    (global.set $heap (i32.add (local.get $p) (local.get $size)))
-    (block $fits
-      (br_if $fits (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
-      (br_if $fits (i32.ne (memory.grow (i32.add (i32.shr_u (local.get $size) (i32.const 16)) (i32.const 1))) (i32.const -1)))
-      unreachable)
-    (local.get $p))
+]] .. H.BUMP_ALLOC .. [[
   (func (export "count") (param $ptr i32) (param $len i32) (result i32)
     (drop (call $sizes (i32.const 0) (i32.const 4)))
     (i32.add (i32.load (i32.const 0)) (local.get $len))))]]

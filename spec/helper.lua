@@ -7,12 +7,9 @@ H.funcs = wippy.funcs
 H.registry = wippy.registry
 H.is_luajit = type(jit) == "table"
 
--- A core module whose `echo` returns its (pointer, length) argument through the return area:
--- under the canonical ABI that echoes any `list<T>` or `string`, whatever T is, because the
--- lifted value is read back from the memory the host just wrote. cabi_realloc is a bump
--- allocator that grows memory as needed.
-H.ECHO_WAT = [[
-(module
+-- Memory and a `cabi_realloc` that bump-allocates from 1024 and grows memory as needed, for WAT
+-- modules called through the canonical ABI (`H.ECHO_WAT`, spec modules with strings in `wit`).
+H.BUMP_ALLOC = [[
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 1024))
   (func (export "cabi_realloc") (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
@@ -27,6 +24,15 @@ H.ECHO_WAT = [[
       unreachable)
     (if (local.get $old) (then (memory.copy (local.get $ptr) (local.get $old) (local.get $old_size))))
     (local.get $ptr))
+]]
+
+-- A core module whose `echo` returns its (pointer, length) argument through the return area:
+-- under the canonical ABI that echoes any `list<T>` or `string`, whatever T is, because the
+-- lifted value is read back from the memory the host just wrote. cabi_realloc is a bump
+-- allocator that grows memory as needed.
+H.ECHO_WAT = [[
+(module
+]] .. H.BUMP_ALLOC .. [[
   (func (export "echo") (param $p i32) (param $n i32) (result i32)
     (i32.store (i32.const 16) (local.get $p))
     (i32.store offset=4 (i32.const 16) (local.get $n))

@@ -14,6 +14,7 @@
 //! after it, and does the yielding. Nothing here calls back into `lua_api`.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -50,13 +51,14 @@ pub struct Options {
 }
 
 /// A target's bytes and the entry they resolved to.
-type Resolved = (Box<[u8]>, Arc<Loaded>);
+type Resolved = (Rc<[u8]>, Arc<Loaded>);
 
 /// Step 1: a caller's resolved targets (target bytes → entry), valid while the registry's
 /// generation holds. One per Lua state.
 #[derive(Default)]
 pub struct Targets {
-    cache: RefCell<FxHashMap<Box<[u8]>, Arc<Loaded>>>,
+    /// Keys shared with `last`, so that moving it to another target allocates nothing.
+    cache: RefCell<FxHashMap<Rc<[u8]>, Arc<Loaded>>>,
     /// The last target found, checked first: a loop calling one function skips the hashing.
     last: RefCell<Option<Resolved>>,
     generation: Cell<u64>,
@@ -78,8 +80,8 @@ impl Targets {
                 return Some(loaded.clone());
             }
         }
-        let hit = self.cache.borrow().get(target).cloned()?;
-        *last = Some((target.into(), hit.clone()));
+        let (key, hit) = self.cache.borrow().get_key_value(target).map(|(k, v)| (k.clone(), v.clone()))?;
+        *last = Some((key, hit.clone()));
         Some(hit)
     }
 

@@ -115,6 +115,8 @@ pub fn module(bytes: &[u8], digest: Option<[u8; 32]>, build: &Build) -> wasmtime
         digest,
         build,
         "cwasm",
+        // SAFETY: an artifact this cache wrote for this engine's compatibility hash; wasmtime
+        // checks its header and version, and a file it rejects is compiled again.
         |p| unsafe { Module::deserialize_file(build.engine(), p) },
         || Module::from_binary(build.engine(), bytes),
         |m| m.serialize(),
@@ -131,6 +133,7 @@ pub fn component(bytes: &[u8], digest: Option<[u8; 32]>, build: &Build) -> wasmt
         digest,
         build,
         "ccwasm",
+        // SAFETY: as for modules above: this cache's own artifact, checked by wasmtime.
         |p| unsafe { Component::deserialize_file(build.engine(), p) },
         || Component::new(build.engine(), bytes),
         |c| c.serialize(),

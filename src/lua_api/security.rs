@@ -367,16 +367,23 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table, core: &Table) -> mlua::
         })?,
     )?;
     core.set("current", lua.create_function(|lua, ()| Ok(LuaContext(data(lua).current.borrow().clone())))?)?;
+    // `core.enter(ctx)` makes ctx current and returns what to restore: the previous context,
+    // or `true` when ctx was current already (the usual case: nothing to swap, nothing made).
+    // `core.enter(true)` does nothing.
     core.set(
         "enter",
-        lua.create_function(|lua, ctx: Option<AnyUserData>| {
-            let state = data(lua);
-            let next = match ctx {
-                Some(ud) => ud.borrow::<LuaContext>()?.0.clone(),
-                None => Context::root(),
+        lua.create_function(|lua, ctx: Value| {
+            let next = match &ctx {
+                Value::UserData(ud) => ud.borrow::<LuaContext>()?.0.clone(),
+                Value::Boolean(true) => return Ok(Value::Boolean(true)),
+                _ => Context::root(),
             };
+            let state = data(lua);
+            if Arc::ptr_eq(&state.current.borrow(), &next) {
+                return Ok(Value::Boolean(true));
+            }
             let previous = state.current.replace(next);
-            Ok(LuaContext(previous))
+            Ok(Value::UserData(lua.create_userdata(LuaContext(previous))?))
         })?,
     )?;
 
