@@ -65,6 +65,10 @@ local function finish(t, ok, ...)
   S.live = S.live - 1
   for _, j in ipairs(t.joiners) do push(j) end
   t.joiners = {}
+  -- A Lua function entry a guest called (wippy:runtime/funcs): the guest gets its results.
+  if t.job then
+    if ok then core.reply(t.job, true, unpack(t.res, 1, t.res.n)) else core.reply(t.job, false, t.err) end
+  end
   -- A Lua function entry run for a waiting task: that task gets its results.
   local w = t.caller
   if w then
@@ -120,8 +124,21 @@ local function step(t, args)
   end
 end
 
+-- Lua function entries guests called while they wait: each runs as a task under the guest's
+-- context; its results go back to the guest (core.reply in finish).
+local function start_jobs()
+  local list = core.jobs()
+  for i = 1, #list do
+    local j = list[i]
+    local fn, input = j[1], j[4]
+    local child = new_task(function() return fn(input) end, j[2])
+    child.job = j[5]
+  end
+end
+
 local function collect(timeout)
-  local ids = core.wait(timeout)
+  local ids, jobs = core.wait(timeout)
+  if jobs then start_jobs() end
   for i = 1, #ids do
     local w = S.waiting[ids[i]]
     if w then

@@ -13,6 +13,8 @@
 //! Lua values never reach this module: `lua_api` converts arguments before step 5 and results
 //! after it, and does the yielding. Nothing here calls back into `lua_api`.
 
+pub mod guest;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -142,7 +144,14 @@ fn check(ctx: &Context, loaded: &Loaded) -> Result<(), Error> {
 pub struct Bound<'a> {
     pub loaded: &'a Loaded,
     pub f: &'a Function,
+    /// The caller's context.
     pub ctx: &'a Arc<Context>,
+    /// The context inside the call, for an entry that may call the registry (`funcs`): one
+    /// level deeper, with its pool held ([`Context::inside`]). Others run under the caller's.
+    pub inner: Option<Arc<Context>>,
+    /// The caller runs inside a call of this entry's pool (a guest calling its own entry
+    /// through the registry): the call does not wait for a slot of the pool.
+    pub reentrant: bool,
     pub env: Env,
 }
 
@@ -153,10 +162,30 @@ pub struct Bound<'a> {
 #[inline]
 pub fn bind<'a>(loaded: &'a Loaded, f: &'a Function, ctx: &'a Arc<Context>) -> Result<Bound<'a>, Error> {
     authorize(ctx, loaded)?;
-    match loaded.grant.env_values() {
-        Ok(env) => Ok(Bound { loaded, f, ctx, env }),
-        Err(m) => Err(missing_env(f, m)),
-    }
+    let env = loaded.grant.env_values().map_err(|m| missing_env(f, m))?;
+    let (inner, reentrant) = if ctx.held.is_none() && !f.calls_registry {
+        (None, false)
+    } else {
+        enter(loaded, f, ctx)?
+    };
+    Ok(Bound { loaded, f, ctx, inner, reentrant, env })
+}
+
+/// The context inside a call of an entry that may call the registry, and whether the caller
+/// runs inside a call of the same pool.
+#[cold]
+fn enter(loaded: &Loaded, f: &Function, ctx: &Arc<Context>) -> Result<(Option<Arc<Context>>, bool), Error> {
+    let pool = pool_key(loaded);
+    let inner = match f.calls_registry {
+        true => Some(ctx.inside(&loaded.id, pool).map_err(Error::invalid)?),
+        false => None,
+    };
+    Ok((inner, ctx.holds(pool)))
+}
+
+/// The identity of an entry's pool in a context's chain ([`Context::held`]).
+fn pool_key(loaded: &Loaded) -> usize {
+    &loaded.pool as *const crate::pool::Pool as usize
 }
 
 #[cold]
@@ -209,8 +238,13 @@ pub fn route(f: &Function, kind: PoolKind, caller: Caller, timeout_ms: u64) -> R
 }
 
 impl Bound<'_> {
+    /// The context the guest runs under.
+    pub fn ctx(&self) -> &Arc<Context> {
+        self.inner.as_ref().unwrap_or(self.ctx)
+    }
+
     fn call(&self) -> Call<'_> {
-        Call { f: self.f, grant: &self.loaded.grant, env: &self.env, ctx: self.ctx }
+        Call { f: self.f, grant: &self.loaded.grant, env: &self.env, ctx: self.ctx(), reentrant: self.reentrant }
     }
 
     /// Step 5 for a core function on this thread ([`Route::Here`]): `raw` holds the arguments
@@ -237,16 +271,49 @@ impl Bound<'_> {
         pool.call_component(&self.call(), io, pinned)
     }
 
+    /// Step 5 on this thread, now ([`Route::Here`]), for converted arguments.
+    ///
+    /// # Errors
+    /// A trap, a timeout, or an instantiation failure.
+    pub fn now(&self, input: Input) -> Result<Output, Error> {
+        let f = self.f;
+        match input {
+            Input::Core(vals) => {
+                let Callee::Core { params, results, .. } = &f.callee else {
+                    return Err(Error::internal(format!("{}: not a core function", f.id)));
+                };
+                let mut raw = vec![ValRaw::i32(0); params.len().max(results.len())];
+                for (i, v) in vals.iter().enumerate() {
+                    raw[i] = crate::convert::Scalar::to_raw(v);
+                }
+                self.core_now(&mut raw)?;
+                Ok(Output::Core(results.iter().zip(&raw).map(|(s, r)| s.from_raw(r)).collect()))
+            }
+            Input::Component(vals) => {
+                let mut out = vec![Val::Bool(false); f.results.len()];
+                self.component_now(Io::Val { args: &vals, results: &mut out }, None)?;
+                Ok(Output::Component(out))
+            }
+            Input::Tape(args) => {
+                let mut out = Tape::default();
+                self.component_now(Io::Tape { args: &args, results: &mut out }, None)?;
+                Ok(Output::Tape(out))
+            }
+        }
+    }
+
     /// An owned copy, to run where the caller's frame does not reach (a worker, a future).
     pub fn owned(&self, loaded: &Arc<Loaded>) -> Owned {
-        Owned { loaded: loaded.clone(), ctx: self.ctx.clone(), env: self.env.clone() }
+        Owned { loaded: loaded.clone(), ctx: self.ctx().clone(), reentrant: self.reentrant, env: self.env.clone() }
     }
 }
 
 /// A bound call that owns what it needs (`Send`).
 pub struct Owned {
     loaded: Arc<Loaded>,
+    /// The context the guest runs under.
     ctx: Arc<Context>,
+    reentrant: bool,
     env: Env,
 }
 
@@ -269,11 +336,11 @@ pub enum Output {
 /// Step 5 for calls that may wait: runs under `control` (cancel, deadline). The future is
 /// `Send`: it may be polled on the caller's thread or spawned on the workers.
 pub async fn run(call: Owned, control: Arc<Control>, input: Input, yielding: bool) -> Result<Output, Error> {
-    let Owned { loaded, ctx, env } = call;
+    let Owned { loaded, ctx, reentrant, env } = call;
     let Some(f) = loaded.func.as_deref() else {
         return Err(Error::internal(format!("{}: not a WebAssembly function", loaded.entry.id)));
     };
-    let c = Call { f, grant: &loaded.grant, env: &env, ctx: &ctx };
+    let c = Call { f, grant: &loaded.grant, env: &env, ctx: &ctx, reentrant };
     let guarded = sched::guarded(&f.id, &control, async {
         match input {
             Input::Core(vals) => run_core(&loaded, &c, Some(&control), &vals, yielding).await,

@@ -20,7 +20,7 @@ pub fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::addr_of!(NULL_ANCHOR) as *mut _))
 }
 
-fn is_null(v: &Value) -> bool {
+pub fn is_null(v: &Value) -> bool {
     matches!(v, Value::LightUserData(p) if std::ptr::eq(p.0 as *const u8, std::ptr::addr_of!(NULL_ANCHOR)))
 }
 

@@ -1,6 +1,7 @@
 //! WIT ⇄ Lua values, driven by the WIT type (SPEC §3), with errors that name the path.
 
 pub mod int64;
+pub mod json;
 mod lua;
 mod path;
 pub mod push;
@@ -9,7 +10,7 @@ pub mod resource;
 pub mod tape;
 pub mod ty;
 
-pub use lua::{null, scalar_from_core, scalar_raw, scalar_to_core, Num};
+pub use lua::{is_null, null, scalar_from_core, scalar_raw, scalar_to_core, Num};
 pub use path::{ConvError, Path};
 pub use ty::{Scalar, Ty};
 

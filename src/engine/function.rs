@@ -63,6 +63,9 @@ pub struct Function {
     pub pool: crate::registry::Pool,
     /// The profiles its code is linked with (`imports` and the ones they bring along).
     pub profiles: Profiles,
+    /// `funcs` is granted: the guest may call the registry, so its calls run under a context of
+    /// their own (one level deeper, see `call::bind`).
+    pub calls_registry: bool,
     /// The code is a component (not a core module, wrapped or not).
     pub is_component: bool,
     /// The engine its code was compiled for (the pooling one with `pool.isolate`).
@@ -105,6 +108,7 @@ impl Function {
         let tape = matches!(callee, Callee::Component { .. })
             && results.len() <= 1
             && params.iter().chain(&results).all(|p| p.ty.tape_convertible());
+        let profiles = Profiles::granted(&common.imports);
         Function {
             id: id.to_string(),
             params,
@@ -113,7 +117,8 @@ impl Function {
             callee,
             limits: limits.clone(),
             pool: common.pool.clone(),
-            profiles: Profiles::granted(&common.imports),
+            profiles,
+            calls_registry: profiles.has(crate::registry::Profile::Funcs),
             is_component: false,
             engine: build.engine().clone(),
             has_resources,

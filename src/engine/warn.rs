@@ -25,7 +25,10 @@ pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
                  profiles, like \"wasi:cli\""
                     .to_string()
             }
-            Profile::Funcs | Profile::Actor => {
+            Profile::Funcs if core => {
+                "\"funcs\" has no effect on a core module: only components import wippy:runtime/funcs".to_string()
+            }
+            Profile::Actor => {
                 format!("profile \"{}\" is not available in this version: calls of its interface fail", p.name())
             }
             Profile::Wasi1 => continue,

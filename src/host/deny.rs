@@ -66,7 +66,7 @@ pub fn stub_imports(
         let unversioned = name.split('@').next().unwrap_or(name);
         let profile = Profile::of_interface(unversioned);
         let why = match profile {
-            Some(p @ (Profile::Funcs | Profile::Actor)) if linked.has(p) => Some(Why::NotBuilt(unversioned.into())),
+            Some(p @ Profile::Actor) if linked.has(p) => Some(Why::NotBuilt(unversioned.into())),
             Some(p) if linked.has(p) => None,
             Some(_) if core => Some(Why::Denied(Denied { interface: super::link::P1.into(), profile: Profile::Wasi1 })),
             Some(p) => Some(Why::Denied(Denied { interface: unversioned.into(), profile: p })),

@@ -40,8 +40,9 @@ fn linker(comp: &component::Component, profiles: Profiles, asynchronous: bool) -
             Profile::Filesystem => super::filesystem::add(&mut l, asynchronous)?,
             Profile::Sockets => super::sockets::add(&mut l, asynchronous)?,
             Profile::Http => super::http::add(&mut l, asynchronous)?,
+            Profile::Funcs => crate::call::guest::add_to_linker(&mut l, asynchronous)?,
             // Not built yet: stubbed (a load warning says so), as is `wasi1` for components.
-            Profile::Funcs | Profile::Actor | Profile::Wasi1 => {}
+            Profile::Actor | Profile::Wasi1 => {}
         }
     }
     Ok(l)

@@ -209,6 +209,11 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
     let Some(f) = loaded.func.as_ref() else {
         return Outcome::Slow;
     };
+    // A guest that may call the registry runs Lua inside the call: the context must not stay
+    // borrowed here.
+    if f.calls_registry {
+        return Outcome::Slow;
+    }
     let caller = if in_task { Caller::Task } else { Caller::Block };
     if call::route(f, loaded.pool.kind, caller, 0) != Route::Here {
         return Outcome::Slow;

@@ -16,7 +16,6 @@ use super::future::LuaFuture;
 use super::resource;
 use super::state::{data, StateData};
 use crate::call::{self, Caller, Input, Options, Output, Route};
-use crate::convert::tape::Tape;
 use crate::convert::{self, Path, Ty};
 use crate::engine::{Callee, Function};
 use crate::error::{Error, Kind};
@@ -154,7 +153,7 @@ impl Drop for Entered<'_> {
 }
 
 /// The message of a Lua error, without mlua's wrapping or the traceback.
-fn lua_error_text(e: &mlua::Error) -> String {
+pub(super) fn lua_error_text(e: &mlua::Error) -> String {
     let text = match e {
         mlua::Error::CallbackError { cause, .. } => return lua_error_text(cause),
         mlua::Error::RuntimeError(m) => m.clone(),
@@ -168,7 +167,7 @@ fn lua_error_text(e: &mlua::Error) -> String {
 
 /// The function of a `function.lua` entry in this state, loading its chunk once per entry
 /// generation.
-fn lua_function(
+pub(super) fn lua_function(
     lua: &Lua,
     state: &StateData,
     loaded: &Loaded,
@@ -257,7 +256,7 @@ fn call_wasm(
     let input = read_input(lua, f, args)?;
     let control = Control::new(f.limits.max_execution_ms, opts.timeout_ms);
     let (here_first, yielding) = match route {
-        Route::Here => return output_to_lua(lua, f, run_here(&bound, input)?),
+        Route::Here => return output_to_lua(lua, f, bound.now(input)?),
         Route::BlockOn => return output_to_lua(lua, f, call::block_on(bound.owned(loaded), control, input)?),
         Route::Start { here_first, yielding } => (here_first, yielding),
         Route::Pinned => return Err(Error::internal(format!("{}: resources on the wrong path", f.id))),
@@ -315,34 +314,6 @@ fn read_input(lua: &Lua, f: &Function, args: &[Value]) -> Result<Input, Error> {
         vals.push(convert::to_val(lua, arg(i), &p.ty, &mut path).map_err(|e| arg_error(f, i, e))?);
     }
     Ok(Input::Component(vals))
-}
-
-/// A call on this thread, now ([`Route::Here`]).
-fn run_here(bound: &call::Bound<'_>, input: Input) -> Result<Output, Error> {
-    let f = bound.f;
-    match input {
-        Input::Core(vals) => {
-            let Callee::Core { params, results, .. } = &f.callee else {
-                return Err(Error::internal(format!("{}: not a core function", f.id)));
-            };
-            let mut raw = vec![wasmtime::ValRaw::i32(0); params.len().max(results.len())];
-            for (i, v) in vals.iter().enumerate() {
-                raw[i] = convert::Scalar::to_raw(v);
-            }
-            bound.core_now(&mut raw)?;
-            Ok(Output::Core(results.iter().zip(&raw).map(|(s, r)| s.from_raw(r)).collect()))
-        }
-        Input::Component(vals) => {
-            let mut out = vec![Val::Bool(false); f.results.len()];
-            bound.component_now(Io::Val { args: &vals, results: &mut out }, None)?;
-            Ok(Output::Component(out))
-        }
-        Input::Tape(args) => {
-            let mut out = Tape::default();
-            bound.component_now(Io::Tape { args: &args, results: &mut out }, None)?;
-            Ok(Output::Tape(out))
-        }
-    }
 }
 
 /// Converts a finished call's values to what `funcs.call` returns.

@@ -78,11 +78,14 @@ impl UserData for LuaFuture {
             out.push_front(Value::Boolean(true));
             Ok(out)
         });
-        // Blocks this thread until done (callers outside a task).
-        // Blocks this thread until done (callers outside a task).
+        // Blocks this thread until done (callers outside a task), running the Lua functions
+        // guests call meanwhile (the call's guest may be waiting for one).
         methods.add_method("wait", |lua, this, ()| {
-            if !this.is_complete() {
-                this.op.wait();
+            let inbox = super::state::data(lua).inbox.clone();
+            while !this.is_complete() {
+                for job in inbox.serve_wait(|| this.op.is_done()) {
+                    super::guest::run_now(lua, job);
+                }
             }
             this.collect(lua)
         });

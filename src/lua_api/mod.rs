@@ -4,6 +4,7 @@ mod error;
 mod fast;
 mod funcs;
 mod future;
+mod guest;
 mod registry;
 mod resource;
 mod sched;

@@ -93,10 +93,12 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
         "wait",
         lua.create_function(|lua, timeout: Option<f64>| {
             let inbox = data(lua).inbox.clone();
-            let ids = inbox.wait(timeout.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)));
-            Ok(ids)
+            let (ids, jobs) = inbox.wait(timeout.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)));
+            Ok((ids, jobs))
         })?,
     )?;
+    core.set("jobs", lua.create_function(super::guest::jobs)?)?;
+    core.set("reply", lua.create_function(super::guest::reply)?)?;
     core.set("now", lua.create_function(|_, ()| Ok(now_ms()))?)?;
     core.set(
         "block_sleep",

@@ -40,6 +40,8 @@ impl Overrides {
             values,
             depth: base.depth,
             chain: base.chain.clone(),
+            home: base.home.clone(),
+            held: base.held.clone(),
         })
     }
 }
@@ -376,7 +378,7 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table, core: &Table) -> mlua::
             let next = match &ctx {
                 Value::UserData(ud) => ud.borrow::<LuaContext>()?.0.clone(),
                 Value::Boolean(true) => return Ok(Value::Boolean(true)),
-                _ => Context::root(),
+                _ => data(lua).root.clone(),
             };
             let state = data(lua);
             if Arc::ptr_eq(&state.current.borrow(), &next) {

@@ -22,14 +22,18 @@ pub struct StateData {
     /// The security context of calls made without an executor: the top level's (no actor,
     /// no scope), or the one of the call whose Lua function or task is running.
     pub current: RefCell<Arc<Context>>,
+    /// The top level's context: no actor, no scope, no values; this state as home.
+    pub root: Arc<Context>,
     /// The instance resources of the call being converted live in (see `resource`).
     pub call_pinned: RefCell<Option<Arc<crate::pool::Pinned>>>,
     /// The entry of the call being converted (named by the handles it makes).
     pub call_entry: RefCell<Option<(Arc<str>, crate::registry::Limits)>>,
     /// Owned resource handles passed to the call being made.
     pub moved: RefCell<Vec<mlua::AnyUserData>>,
-    /// Calls of this state that finished, for its scheduler.
+    /// Calls of this state that finished, for its scheduler, and Lua calls guests ask of it.
     pub inbox: Arc<crate::sched::Inbox>,
+    /// Runs those Lua calls at once for a caller blocked on this thread (`sched::server`).
+    pub server: crate::sched::Server,
     /// Threads (by address) of the tasks this state's scheduler runs.
     pub tasks: RefCell<rustc_hash::FxHashSet<usize>>,
     /// Set by the raw `funcs.call` for the slow path: the caller is a task that may yield.
@@ -44,20 +48,32 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
     if let Some(d) = lua.app_data_ref::<Rc<StateData>>() {
         return d.clone();
     }
+    let inbox: Arc<crate::sched::Inbox> = Arc::default();
+    let root = Arc::new(Context { home: Some(crate::security::Home(inbox.clone())), ..Context::default() });
     let d = Rc::new(StateData {
         targets: Default::default(),
         lua_funcs: RefCell::default(),
         handlers: RefCell::default(),
         pending: RefCell::default(),
-        current: RefCell::new(Context::root()),
+        current: RefCell::new(root.clone()),
+        root,
         call_pinned: RefCell::default(),
         call_entry: RefCell::default(),
         moved: RefCell::default(),
-        inbox: Arc::default(),
+        inbox: inbox.clone(),
+        server: super::guest::server(lua),
         tasks: RefCell::default(),
         in_task: Cell::new(false),
         args_tape: Cell::default(),
     });
+    crate::sched::add_server(&inbox, &d.server);
     lua.set_app_data(d.clone());
     d
+}
+
+impl Drop for StateData {
+    fn drop(&mut self) {
+        // Guests still running for this state get an error for the Lua calls they ask.
+        self.inbox.close();
+    }
 }

@@ -35,6 +35,9 @@ pub struct Call<'a> {
     pub grant: &'a Grant,
     pub env: &'a Env,
     pub ctx: &'a Arc<Context>,
+    /// The caller runs inside a call of this pool already and holds its slot (a guest calling
+    /// its own entry through the registry): this call must not wait for one.
+    pub reentrant: bool,
 }
 
 /// A live instance and the function to call on it.
@@ -377,12 +380,21 @@ impl Pool {
         io: Io<'_>,
         yielding: bool,
     ) -> Result<(), Error> {
-        let f = c.f;
-        let _permit = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", f.id)))?;
+        let _permit = self.permit(c).await?;
         let timer = self.stats.start_timed();
         let r = self.run_component_in(c, control, io, yielding).await.map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
+    }
+
+    /// A slot of the pool for this call (waiting for one while all are busy), or none for a
+    /// call nested in a call of this pool, which holds one already: waiting would deadlock.
+    async fn permit(&self, c: &Call<'_>) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, Error> {
+        if c.reentrant {
+            return Ok(None);
+        }
+        let p = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", c.f.id)))?;
+        Ok(Some(p))
     }
 
     /// Calls a core export of a module linked with asynchronous preview 1 (its guest may wait
@@ -401,7 +413,7 @@ impl Pool {
         let Callee::Core { params, results, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
-        let _permit = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", f.id)))?;
+        let _permit = self.permit(c).await?;
         let timer = self.stats.start_timed();
         let r = async {
             let mut live = self.take_core_async(c, control).await?;

@@ -5,8 +5,10 @@
 //! Lua values never cross into this module: a call is started with Rust data (converted on
 //! the Lua thread) and its result is converted back there, after the inbox said it is done.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context as TaskCx, Poll, Wake, Waker};
@@ -118,49 +120,179 @@ pub fn block_on<F: Future>(fut: F) -> Result<F::Output, Error> {
 pub fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Result<Poll<F::Output>, Error> {
     let _enter = runtime()?.enter();
     let mut cx = TaskCx::from_waker(waker);
-    Ok(std::pin::Pin::new(fut).poll(&mut cx))
+    // A task's call: Lua calls its guest makes go to the scheduler, which runs them as tasks.
+    let outer = TASK_POLL.replace(true);
+    let r = std::pin::Pin::new(fut).poll(&mut cx);
+    TASK_POLL.set(outer);
+    Ok(r)
 }
 
-/// Finished calls of one Lua state, by operation id: the state's scheduler waits here when
-/// every task is waiting.
+/// Runs a [`Job`] at once on the Lua thread of its state (a caller that blocks there).
+pub type Server = Rc<dyn Fn(Job)>;
+
+thread_local! {
+    /// The Lua states of this thread, by inbox address, that run a job at once for a caller
+    /// blocked in a call (held weakly: the state owns its server).
+    static SERVERS: RefCell<Vec<(usize, Weak<dyn Fn(Job)>)>> = const { RefCell::new(Vec::new()) };
+    /// Set while a task's call is polled on its Lua thread.
+    static TASK_POLL: Cell<bool> = const { Cell::new(false) };
+}
+
+fn key(inbox: &Arc<Inbox>) -> usize {
+    Arc::as_ptr(inbox) as usize
+}
+
+/// Registers the server of the Lua state whose inbox is `inbox`, on this thread.
+pub fn add_server(inbox: &Arc<Inbox>, server: &Server) {
+    SERVERS.with_borrow_mut(|s| {
+        s.retain(|(_, w)| w.strong_count() > 0);
+        s.push((key(inbox), Rc::downgrade(server)));
+    });
+}
+
+/// The state's server if a job of `home` can run now, here: the caller is blocked on this
+/// thread, which is that state's (not a task's call being polled, whose jobs go to the
+/// scheduler; not a worker thread).
+pub fn server(home: &Arc<Inbox>) -> Option<Server> {
+    if TASK_POLL.get() {
+        return None;
+    }
+    let k = key(home);
+    SERVERS.with_borrow(|s| s.iter().rev().find(|(i, _)| *i == k).and_then(|(_, w)| w.upgrade()))
+}
+
+/// A call of a `function.lua` entry made from WebAssembly (`wippy:runtime/funcs`): it runs on
+/// the Lua thread of the state the outer call came from ([`Inbox`]), and its result goes back
+/// through `reply` to the guest, which waits for it without holding a thread.
+pub struct Job {
+    /// The entry to call.
+    pub target: String,
+    /// The context the function runs under (the guest's, one level deeper).
+    pub ctx: Arc<crate::security::Context>,
+    pub input: Vec<u8>,
+    /// `call-bytes` (the result may be any bytes) rather than `call-string`.
+    pub bytes: bool,
+    /// The result, or the message of what failed.
+    pub reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>,
+}
+
+/// Finished calls of one Lua state, by operation id, and the Lua calls guests ask of it: the
+/// state's scheduler waits here when every task is waiting; a caller blocked on a future
+/// serves the Lua calls while it waits.
 #[derive(Default)]
 pub struct Inbox {
-    done: Mutex<Vec<u64>>,
+    queue: Mutex<Queue>,
     cv: Condvar,
+    /// Callers blocked in [`Inbox::serve_wait`], woken when an operation completes.
+    blocked: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Queue {
+    done: Vec<u64>,
+    jobs: Vec<Job>,
+    /// The Lua state is gone: a job can never run.
+    closed: bool,
 }
 
 impl Inbox {
     pub fn push(&self, id: u64) {
-        if let Ok(mut d) = self.done.lock() {
-            d.push(id);
+        if let Ok(mut q) = self.queue.lock() {
+            q.done.push(id);
         }
         self.cv.notify_all();
     }
 
-    /// Waits until something is in the inbox or `timeout` passed (`None`: no limit), and
-    /// takes everything.
-    pub fn wait(&self, timeout: Option<Duration>) -> Vec<u64> {
-        let Ok(mut d) = self.done.lock() else { return Vec::new() };
+    /// Queues a Lua call for this state's thread; gives it back when the state is closed.
+    ///
+    /// # Errors
+    /// The job, when the Lua state is gone.
+    pub fn push_job(&self, job: Job) -> Result<(), Job> {
+        match self.queue.lock() {
+            Ok(mut q) if !q.closed => q.jobs.push(job),
+            _ => return Err(job),
+        }
+        self.cv.notify_all();
+        Ok(())
+    }
+
+    /// The Lua calls waiting to run.
+    pub fn take_jobs(&self) -> Vec<Job> {
+        self.queue.lock().map(|mut q| std::mem::take(&mut q.jobs)).unwrap_or_default()
+    }
+
+    /// The Lua state is closing: waiting jobs fail (their guests get an error), new ones are
+    /// refused.
+    pub fn close(&self) {
+        let jobs = match self.queue.lock() {
+            Ok(mut q) => {
+                q.closed = true;
+                std::mem::take(&mut q.jobs)
+            }
+            Err(_) => return,
+        };
+        drop(jobs);
+    }
+
+    /// Waits until an operation finished, a job is queued, or `timeout` passed (`None`: no
+    /// limit), and takes the finished ids. The second value says whether jobs wait.
+    pub fn wait(&self, timeout: Option<Duration>) -> (Vec<u64>, bool) {
+        let Ok(mut q) = self.queue.lock() else { return (Vec::new(), false) };
         let until = timeout.map(|t| Instant::now() + t);
-        while d.is_empty() {
+        while q.done.is_empty() && q.jobs.is_empty() {
             match until {
-                None => match self.cv.wait(d) {
-                    Ok(g) => d = g,
-                    Err(_) => return Vec::new(),
+                None => match self.cv.wait(q) {
+                    Ok(g) => q = g,
+                    Err(_) => return (Vec::new(), false),
                 },
                 Some(u) => {
                     let now = Instant::now();
                     if now >= u {
                         break;
                     }
-                    match self.cv.wait_timeout(d, u - now) {
-                        Ok((g, _)) => d = g,
-                        Err(_) => return Vec::new(),
+                    match self.cv.wait_timeout(q, u - now) {
+                        Ok((g, _)) => q = g,
+                        Err(_) => return (Vec::new(), false),
                     }
                 }
             }
         }
-        std::mem::take(&mut *d)
+        let jobs = !q.jobs.is_empty();
+        (std::mem::take(&mut q.done), jobs)
+    }
+
+    /// For a caller that blocks until `done()` holds (a future's result outside a task):
+    /// waits until it does (an empty list) or jobs are queued (which it takes, to run them).
+    /// Finished ids stay for the scheduler.
+    pub fn serve_wait(&self, done: impl Fn() -> bool) -> Vec<Job> {
+        self.blocked.fetch_add(1, Ordering::SeqCst);
+        let mut jobs = Vec::new();
+        if let Ok(mut q) = self.queue.lock() {
+            loop {
+                if !q.jobs.is_empty() {
+                    jobs = std::mem::take(&mut q.jobs);
+                    break;
+                }
+                if done() {
+                    break;
+                }
+                match self.cv.wait(q) {
+                    Ok(g) => q = g,
+                    Err(_) => break,
+                }
+            }
+        }
+        self.blocked.fetch_sub(1, Ordering::SeqCst);
+        jobs
+    }
+
+    /// Wakes callers blocked in [`Inbox::serve_wait`] (an operation completed).
+    fn poke(&self) {
+        if self.blocked.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this after a waiter's check of its condition.
+            drop(self.queue.lock());
+            self.cv.notify_all();
+        }
     }
 }
 
@@ -303,6 +435,7 @@ impl<T: Send + 'static> Op<T> {
         }
         self.cv.notify_all();
         self.notify();
+        self.inbox.poke();
     }
 
     fn notify(&self) {
@@ -425,8 +558,8 @@ mod tests {
         let op: Arc<Op<u32>> = Op::new(inbox.clone(), Control::new(0, 0));
         op.watch();
         assert!(spawn(&op, async { 7 }, || 0).is_ok());
-        let ids = inbox.wait(Some(Duration::from_secs(5)));
-        assert_eq!(ids, vec![op.id]);
+        let (ids, jobs) = inbox.wait(Some(Duration::from_secs(5)));
+        assert_eq!((ids, jobs), (vec![op.id], false));
         assert_eq!(op.take(), Some(7));
         assert_eq!(op.take(), None);
     }

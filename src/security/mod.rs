@@ -302,6 +302,29 @@ pub struct Context {
     /// the first entry of that chain.
     pub depth: u32,
     pub chain: Option<Arc<str>>,
+    /// The Lua state the outermost call came from: `function.lua` entries a guest calls run on
+    /// its thread (`None`: a context made outside any Lua state).
+    pub home: Option<Home>,
+    /// The pools whose calls this one runs inside (innermost first): a call nested in a call
+    /// of the same pool does not wait for that pool's slot, which its caller holds.
+    pub held: Option<Arc<Held>>,
+}
+
+/// The Lua state a context belongs to, by its inbox (see [`crate::sched::Job`]).
+#[derive(Clone)]
+pub struct Home(pub Arc<crate::sched::Inbox>);
+
+impl std::fmt::Debug for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Home({:p})", Arc::as_ptr(&self.0))
+    }
+}
+
+/// One pool in a context's chain of calls (an address: only compared, never followed).
+#[derive(Debug)]
+pub struct Held {
+    pub pool: usize,
+    pub up: Option<Arc<Held>>,
 }
 
 impl Context {
@@ -327,6 +350,30 @@ impl Context {
             inner.chain = Some(id.into());
         }
         Ok(Arc::new(inner))
+    }
+
+    /// The context inside a call of WebAssembly entry `id` running in pool `pool` that may
+    /// call the registry: one level deeper, with the pool held.
+    ///
+    /// # Errors
+    /// As [`Context::nested`].
+    pub fn inside(self: &Arc<Self>, id: &str, pool: usize) -> Result<Arc<Context>, String> {
+        let mut inner = self.nested(id)?;
+        let c = Arc::make_mut(&mut inner);
+        c.held = Some(Arc::new(Held { pool, up: c.held.take() }));
+        Ok(inner)
+    }
+
+    /// Whether this context runs inside a call of `pool`.
+    pub fn holds(&self, pool: usize) -> bool {
+        let mut h = self.held.as_deref();
+        while let Some(held) = h {
+            if held.pool == pool {
+                return true;
+            }
+            h = held.up.as_deref();
+        }
+        false
     }
 
     /// Whether this context may do `action` on `resource`: a deny denies; undefined is allowed
