@@ -257,14 +257,14 @@ describe("capabilities", function()
 
     it("of profiles not available yet load with a warning and fail when called", function()
       local WAT = [[(component
-        (import "wippy:runtime/funcs@0.1.0" (instance $f (export "call-string" (func (param "target" string) (param "input" string) (result (result string (error string)))))))
+        (import "wippy:actor/process@0.1.0" (instance $f (export "self" (func (result string)))))
         (core module $m (func (export "f") (result i32) i32.const 1))
         (core instance $i (instantiate $m))
         (func (export "f") (result s32) (canon lift (core func $i "f"))))]]
-      local ok, warnings = registry:add({ id = "caps:funcs", kind = "function.wat", source = WAT, imports = { "funcs" } })
+      local ok, warnings = registry:add({ id = "caps:actor", kind = "function.wat", source = WAT, imports = { "wippy:actor" } })
       assert.is_true(ok, tostring(warnings))
-      assert.same({ 'caps:funcs: profile "funcs" is not available in this version: calls of its interface fail' }, warnings)
-      assert.equals(1, funcs.call("caps:funcs"))
+      assert.same({ 'caps:actor: profile "wippy:actor" is not available in this version: calls of its interface fail' }, warnings)
+      assert.equals(1, funcs.call("caps:actor"))
     end)
 
     it("deny inside tasks and futures too", function()
@@ -508,7 +508,7 @@ entries:
         file .. ':15: warn:nothing: wasi.args has no effect without "wasi:cli" in imports',
         file .. ':21: warn:nothing: wasi.allowed_hosts has no effect without "wasi:sockets" or "wasi:http" in imports',
         file .. ':25: warn:core: "wasi:cli" has no effect on a core module: core modules reach WASI through "wasi1"',
-        file .. ':25: warn:core: profile "funcs" is not available in this version: calls of its interface fail',
+        file .. ':25: warn:core: "funcs" has no effect on a core module: only components import wippy:runtime/funcs',
       }, warnings)
       assert.equals(5, funcs.call("warn:nothing", 2, 3))
       -- A second load of the same files changes nothing and warns of nothing new.

@@ -44,7 +44,10 @@ pub fn add_to_linker(l: &mut Linker<HostState>, asynchronous: bool) -> wasmtime:
     if asynchronous {
         i.func_wrap_async("call-string", |store, (target, input): (String, String)| {
             let ctx = store.data().ctx.clone();
-            Box::new(async move { Ok((text(call_async(ctx, target, input.into_bytes(), false).await),)) })
+            Box::new(async move {
+                let id = target.clone();
+                Ok((text(&id, call_async(ctx, target, input.into_bytes(), false).await),))
+            })
         })?;
         i.func_wrap_async("call-bytes", |store, (target, input): (String, Vec<u8>)| {
             let ctx = store.data().ctx.clone();
@@ -53,7 +56,7 @@ pub fn add_to_linker(l: &mut Linker<HostState>, asynchronous: bool) -> wasmtime:
     } else {
         i.func_wrap("call-string", |store, (target, input): (String, String)| {
             let ctx = store.data().ctx.clone();
-            Ok((text(call_now(&ctx, &target, input.into_bytes(), false)),))
+            Ok((text(&target, call_now(&ctx, &target, input.into_bytes(), false)),))
         })?;
         i.func_wrap("call-bytes", |store, (target, input): (String, Vec<u8>)| {
             let ctx = store.data().ctx.clone();
@@ -64,9 +67,10 @@ pub fn add_to_linker(l: &mut Linker<HostState>, asynchronous: bool) -> wasmtime:
 }
 
 /// A `call-string` result must be text.
-fn text(r: Reply) -> Result<String, String> {
+fn text(target: &str, r: Reply) -> Result<String, String> {
     r.and_then(|b| {
-        String::from_utf8(b).map_err(|_| "the result is not valid UTF-8 text (use call-bytes for bytes)".to_string())
+        String::from_utf8(b)
+            .map_err(|_| format!("{target}: the result is not valid UTF-8 text (use call-bytes for bytes)"))
     })
 }
 

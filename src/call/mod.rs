@@ -116,8 +116,9 @@ fn check_target(target: &[u8]) -> Result<&str, Error> {
     }
 }
 
-/// Step 2: may the caller's context call this entry (`funcs.call` on its ID, SPEC §5.4)? Without
-/// a scope nothing applies: allowed, unless strict mode is on.
+/// Step 2: may the caller's context call this entry (`funcs.call` on its ID, and `fs.get` on
+/// each directory it mounts, SPEC §5.4)? Without a scope nothing applies: allowed, unless strict
+/// mode is on.
 ///
 /// # Errors
 /// `PERMISSION_DENIED` when the context's scope denies it (or, in strict mode, does not allow it).
@@ -131,13 +132,22 @@ pub fn authorize(ctx: &Context, loaded: &Loaded) -> Result<(), Error> {
 
 #[cold]
 fn check(ctx: &Context, loaded: &Loaded) -> Result<(), Error> {
-    if ctx.can("funcs.call", &loaded.id) {
-        return Ok(());
+    let who = || ctx.actor.as_ref().map(|a| format!(" for actor {}", a.id)).unwrap_or_default();
+    let denied = |message: String| {
+        let mut e = Error::new(Kind::PermissionDenied, message);
+        e.retryable = false;
+        e
+    };
+    if !ctx.can("funcs.call", &loaded.id) {
+        return Err(denied(format!("{}: funcs.call is not allowed{}", loaded.id, who())));
     }
-    let who = ctx.actor.as_ref().map(|a| format!(" for actor {}", a.id)).unwrap_or_default();
-    let mut e = Error::new(Kind::PermissionDenied, format!("{}: funcs.call is not allowed{who}", loaded.id));
-    e.retryable = false;
-    Err(e)
+    // The directories the call would reach: `fs.get` on each mount's fs.directory entry.
+    for m in &loaded.grant.mounts {
+        if !ctx.can("fs.get", &m.entry) {
+            return Err(denied(format!("{}: fs.get is not allowed on {} (mounted at {}){}", loaded.id, m.entry, m.guest, who())));
+        }
+    }
+    Ok(())
 }
 
 /// Steps 2 and 3 done: an authorized call with the entry's grant and this call's environment.

@@ -196,6 +196,7 @@ impl Grant {
         entry: &str,
         env: &Env,
         names: &Arc<NameBook>,
+        caller: &Arc<super::net::Caller>,
         stderr: &Arc<super::output::Tail>,
     ) -> Result<WasiCtxBuilder, String> {
         if let Some(why) = self.broken.first() {
@@ -225,7 +226,7 @@ impl Grant {
             }
         }
         if self.net.enabled {
-            super::sockets::allow(&mut b, &self.net, names);
+            super::sockets::allow(&mut b, &self.net, names, caller);
         }
         Ok(b)
     }

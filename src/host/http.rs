@@ -13,11 +13,13 @@ type Sent = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(),
 /// Checks each request's host against the policy, then sends it like wasmtime-wasi-http does.
 pub struct Hooks {
     policy: Arc<Policy>,
+    /// The context of the call running: its scope decides `http.request` on each URL.
+    caller: Arc<super::net::Caller>,
 }
 
 impl Hooks {
-    pub fn new(policy: Arc<Policy>) -> Hooks {
-        Hooks { policy }
+    pub fn new(policy: Arc<Policy>, caller: Arc<super::net::Caller>) -> Hooks {
+        Hooks { policy, caller }
     }
 }
 
@@ -29,7 +31,11 @@ impl WasiHttpHooks for Hooks {
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = Sent> + Send> {
         let policy = self.policy.clone();
+        let allowed = self.caller.allows("http.request", &[request.uri().to_string()]);
         Box::new(async move {
+            if !allowed {
+                return Err(HttpError::HttpRequestDenied);
+            }
             let uri = request.uri();
             let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
             let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);

@@ -146,3 +146,28 @@ mod tests {
         assert!(!p.allows(None, addr("127.0.0.2:80")));
     }
 }
+
+/// The security context of the call running in a store, for the checks its network traffic
+/// meets while it runs (`http.request` on each URL, `socket.connect` on each address: SPEC §5.4).
+/// Set by each call that may reach the network; read by the HTTP hooks and the socket check.
+#[derive(Default)]
+pub struct Caller(std::sync::Mutex<std::sync::Arc<crate::security::Context>>);
+
+impl Caller {
+    pub fn set(&self, ctx: &std::sync::Arc<crate::security::Context>) {
+        if let Ok(mut c) = self.0.lock() {
+            if !std::sync::Arc::ptr_eq(&c, ctx) {
+                *c = ctx.clone();
+            }
+        }
+    }
+
+    /// Whether the caller's scope lets it do `action` on the resource named in any of `names`
+    /// (a deny of any wins; then an allow of any; else the undefined rule).
+    pub fn allows(&self, action: &str, names: &[String]) -> bool {
+        match self.0.lock() {
+            Ok(c) => c.can_any(action, names),
+            Err(_) => false,
+        }
+    }
+}

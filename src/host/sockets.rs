@@ -43,14 +43,20 @@ impl NameBook {
 }
 
 /// Lets the guest open client sockets under `policy`.
-pub fn allow(b: &mut WasiCtxBuilder, policy: &Arc<Policy>, names: &Arc<NameBook>) {
-    let (policy, names) = (policy.clone(), names.clone());
+pub fn allow(b: &mut WasiCtxBuilder, policy: &Arc<Policy>, names: &Arc<NameBook>, caller: &Arc<super::net::Caller>) {
+    let (policy, names, caller) = (policy.clone(), names.clone(), caller.clone());
     b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true).socket_addr_check(move |addr, usage| {
         use wasmtime_wasi::sockets::SocketAddrUse as Use;
         let ok = match usage {
             // Outbound traffic follows the policy, by address or by a name that led there.
             Use::TcpConnect | Use::UdpSend | Use::UdpReceive => {
-                policy.allows(None, addr) || names.names(addr.ip()).iter().any(|n| policy.allows(Some(n), addr))
+                let known = names.names(addr.ip());
+                let hosts = policy.allows(None, addr) || known.iter().any(|n| policy.allows(Some(n), addr));
+                // The caller's scope decides too (`socket.connect` on `ADDRESS:PORT` and on
+                // `NAME:PORT` for each name that led there).
+                let mut resources = vec![addr.to_string()];
+                resources.extend(known.iter().map(|n| format!("{n}:{}", addr.port())));
+                hosts && caller.allows("socket.connect", &resources)
             }
             // The implicit bind of a client socket (wildcard address, any port).
             Use::TcpBind | Use::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,

@@ -55,6 +55,8 @@ pub struct HostState {
     pub table: ResourceTable,
     /// Host names the guest resolved, for the socket policy's name patterns.
     pub names: Arc<NameBook>,
+    /// The running call's context for the network checks (entries with network only).
+    pub caller: Option<Arc<super::net::Caller>>,
     /// Which environment values the WASI context holds ([`Env::stamp`]).
     pub env_stamp: u64,
     /// The entry declares `wasi.mounts` (used when `wasi:filesystem` is not granted).
@@ -76,7 +78,8 @@ impl HostState {
     pub fn new(entry: &str, limits: &Limits, grant: &Grant, env: &Env, p1: bool) -> Result<HostState, String> {
         let names = Arc::new(NameBook::default());
         let stderr = Arc::new(Tail::default());
-        let mut b = grant.wasi_builder(entry, env, &names, &stderr)?;
+        let caller = Arc::new(super::net::Caller::default());
+        let mut b = grant.wasi_builder(entry, env, &names, &caller, &stderr)?;
         let (wasi, p1) = if p1 { (WasiCtxBuilder::new().build(), Some(b.build_p1())) } else { (b.build(), None) };
         Ok(HostState {
             ctx: Context::root(),
@@ -89,7 +92,8 @@ impl HostState {
             wasi,
             p1,
             http: WasiHttpCtx::new(),
-            hooks: super::http::Hooks::new(grant.net.clone()),
+            hooks: super::http::Hooks::new(grant.net.clone(), caller.clone()),
+            caller: grant.net.enabled.then_some(caller),
             table: ResourceTable::new(),
             names,
             env_stamp: env.stamp,

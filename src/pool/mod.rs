@@ -545,7 +545,13 @@ impl Pool {
             Ok(()) => match sticky {
                 Some(sticky) if io.holds_resource() => {
                     let p =
-                        Arc::new(Pinned { live: Mutex::new(Some(live)), grant: c.grant.fingerprint, env: c.env.stamp });
+                        Arc::new(Pinned {
+                        live: Mutex::new(Some(live)),
+                        busy: Default::default(),
+                        deferred: Mutex::default(),
+                        grant: c.grant.fingerprint,
+                        env: c.env.stamp,
+                    });
                     sticky.set(c.grant.fingerprint, &p);
                     Ok(Some(p))
                 }
@@ -595,6 +601,12 @@ fn holds_resource(v: &Val) -> bool {
 /// After a trap it is gone (`None`): its resources fail with a clear error.
 pub struct Pinned {
     live: Mutex<Option<Box<Live>>>,
+    /// The thread running a call in the instance (0: none): a call reaching it again from
+    /// inside that call (a guest calling Lua that uses the resource) fails instead of waiting
+    /// for itself.
+    busy: std::sync::atomic::AtomicUsize,
+    /// Handles dropped while the instance was busy on their thread, dropped after the call.
+    deferred: Mutex<Vec<ResourceAny>>,
     /// The fingerprint of the grant its store was built with.
     grant: u64,
     /// The stamp of the environment it was built with.
@@ -621,7 +633,21 @@ impl Pinned {
         args: &[Val],
         results: &mut [Val],
     ) -> Result<(), Error> {
+        let me = thread_key();
+        if self.busy.load(Ordering::Acquire) == me {
+            let mut e = Error::new(
+                Kind::Unavailable,
+                format!(
+                    "{id}: the instance holding this resource is busy with the call that led here \
+                     (a guest calling back into Lua that uses it); use the resource after that call returns"
+                ),
+            );
+            e.retryable = false;
+            return Err(e);
+        }
         let mut guard = self.live.lock().map_err(|_| Error::internal(format!("{id}: instance lock poisoned")))?;
+        self.busy.store(me, Ordering::Release);
+        let busy = Busy(&self.busy);
         let Some(live) = guard.as_mut() else {
             return Err(Error::invalid(format!(
                 "{id}: the instance holding this resource trapped earlier; the resource is gone"
@@ -633,7 +659,7 @@ impl Pinned {
         begin(store, ctx, limits, None, false);
         let func =
             instance.get_func(&mut *store, export).ok_or_else(|| Error::internal(format!("{id}: export vanished")))?;
-        match func.call(&mut *store, args, results) {
+        let r = match func.call(&mut *store, args, results) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let ran = guest_ran(&e);
@@ -643,11 +669,27 @@ impl Pinned {
                 }
                 Err(err)
             }
+        };
+        drop(guard);
+        drop(busy);
+        // Handles collected while the call ran (a Lua function it called dropped them).
+        let later = self.deferred.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default();
+        for r in later {
+            self.drop_resource(r);
         }
+        r
     }
 
-    /// Drops a resource owned by the host (`r:drop()`, `__gc`, `__close`).
+    /// Drops a resource owned by the host (`r:drop()`, `__gc`, `__close`). While a call of
+    /// this thread runs in the instance (a Lua function it called collected the handle), the
+    /// drop waits for that call to end.
     pub fn drop_resource(&self, r: ResourceAny) {
+        if self.busy.load(Ordering::Acquire) == thread_key() {
+            if let Ok(mut d) = self.deferred.lock() {
+                d.push(r);
+            }
+            return;
+        }
         if let Ok(mut guard) = self.live.lock() {
             if let Some(live) = guard.as_mut() {
                 if let Live::Component { store, .. } = &mut **live {
@@ -659,6 +701,21 @@ impl Pinned {
                 }
             }
         }
+    }
+}
+
+/// This thread, as a number no other running thread has.
+fn thread_key() -> usize {
+    thread_local!(static KEY: u8 = const { 0 });
+    KEY.with(|k| k as *const u8 as usize)
+}
+
+/// Clears a pinned instance's busy mark when its call ends.
+struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
     }
 }
 
@@ -679,6 +736,9 @@ fn begin(
     let data = store.data_mut();
     if !Arc::ptr_eq(&data.ctx, ctx) {
         data.ctx = ctx.clone();
+        if let Some(caller) = &data.caller {
+            caller.set(ctx);
+        }
     }
     data.memory_bytes = limits.memory_bytes;
     data.memory_denied = false;

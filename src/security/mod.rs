@@ -376,6 +376,22 @@ impl Context {
         false
     }
 
+    /// Whether this context may do `action` on a resource known by several names (an address
+    /// and the host names that led to it): a deny of any denies, else an allow of any allows,
+    /// else the undefined rule.
+    pub fn can_any(&self, action: &str, resources: &[String]) -> bool {
+        let Some(scope) = &self.scope else { return !strict() };
+        let mut allowed = false;
+        for r in resources {
+            match scope.evaluate(self.actor.as_deref(), action, r) {
+                Decision::Deny => return false,
+                Decision::Allow => allowed = true,
+                Decision::Undefined => {}
+            }
+        }
+        allowed || !strict()
+    }
+
     /// Whether this context may do `action` on `resource`: a deny denies; undefined is allowed
     /// unless strict mode is on. Without a scope, nothing applies (undefined).
     #[inline]
