@@ -73,6 +73,8 @@ bench: build guests bench-sched
 	@echo "== grant cost, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/grant.lua
 	@echo "== grant cost, luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/grant.lua
 	@echo "== security check, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/security.lua
+	@echo "== registry calls from WebAssembly, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/guest_calls.lua
+	@echo "== registry calls from WebAssembly, luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/guest_calls.lua
 
 ## Scheduler, pools, isolate and compiled-code cache: Markdown tables, both VMs.
 bench-sched: build guests
