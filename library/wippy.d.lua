@@ -196,8 +196,8 @@ function Actor:meta() end
 
 ---@class wippy.Policy
 ---@field id string
----@field actions string|string[] patterns (`*` wildcards)
----@field resources string|string[] patterns (`*` wildcards)
+---@field actions string|string[] patterns (`*` wildcards): `funcs.call`, `fs.get`, `http.request`, `socket.connect`
+---@field resources string|string[] patterns (`*` wildcards): an entry ID (`funcs.call`), an `fs.directory` ID (`fs.get`), a URL (`http.request`), `HOST:PORT` (`socket.connect`)
 ---@field effect "allow"|"deny"
 ---@field conditions? { field: string, operator: string, value: any }[]
 
@@ -236,6 +236,8 @@ function security.new_scope(policies) end
 ---@param resource string
 ---@return boolean
 function security.can(action, resource) end
+---The current actor: the outermost caller's, also inside a Lua function a guest called through
+---`wippy:runtime/funcs`.
 ---@return wippy.Actor|nil
 function security.actor() end
 ---@return wippy.Scope|nil
