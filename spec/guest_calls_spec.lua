@@ -234,6 +234,9 @@ describe("registry calls from WebAssembly", function()
       assert.is_nil(r)
       assert.matches("busy with the call that led here", err, 1, true)
       assert.equals(2, c:incr(), "the instance still works")
+      -- The busy instance's component is still callable for functions without its resources.
+      lua("use_echo", function() return funcs.call("gc:echo", "free") end)
+      assert.equals("3:free", funcs.call("gc:bump", c, "gc:use_echo"))
     end)
   end)
 

@@ -132,7 +132,11 @@ async fn call_async(ctx: Arc<Context>, target: String, input: Vec<u8>, bytes: bo
 
 /// Runs the job at once when its Lua thread is this one and blocked in this call; else gives
 /// it back.
-fn serve_here(home: &Arc<Inbox>, job: Job, mut rx: oneshot::Receiver<Reply>) -> Result<Reply, (Job, oneshot::Receiver<Reply>)> {
+fn serve_here(
+    home: &Arc<Inbox>,
+    job: Job,
+    mut rx: oneshot::Receiver<Reply>,
+) -> Result<Reply, (Job, oneshot::Receiver<Reply>)> {
     let Some(server) = sched::server(home) else {
         return Err((job, rx));
     };
@@ -142,9 +146,17 @@ fn serve_here(home: &Arc<Inbox>, job: Job, mut rx: oneshot::Receiver<Reply>) -> 
 }
 
 /// A call of a `function.lua` entry: runs under the guest's context, one level deeper.
-fn lua_job(ctx: &Arc<Context>, loaded: &Loaded, input: Vec<u8>, bytes: bool) -> Result<(Job, oneshot::Receiver<Reply>), Error> {
+fn lua_job(
+    ctx: &Arc<Context>,
+    loaded: &Loaded,
+    input: Vec<u8>,
+    bytes: bool,
+) -> Result<(Job, oneshot::Receiver<Reply>), Error> {
     if !matches!(loaded.entry.spec, Spec::FunctionLua(_)) {
-        let mut e = Error::new(Kind::Unavailable, format!("{}: entries of kind `{}` cannot be called", loaded.id, loaded.entry.kind));
+        let mut e = Error::new(
+            Kind::Unavailable,
+            format!("{}: entries of kind `{}` cannot be called", loaded.id, loaded.entry.kind),
+        );
         e.retryable = false;
         return Err(e);
     }
@@ -155,7 +167,10 @@ fn lua_job(ctx: &Arc<Context>, loaded: &Loaded, input: Vec<u8>, bytes: bool) -> 
 
 fn home<'a>(ctx: &'a Context, loaded: &Loaded) -> Result<&'a Arc<Inbox>, Error> {
     ctx.home.as_ref().map(|h| &h.0).ok_or_else(|| {
-        Error::new(Kind::Unavailable, format!("{}: a Lua function can be called only in calls made from Lua", loaded.id))
+        Error::new(
+            Kind::Unavailable,
+            format!("{}: a Lua function can be called only in calls made from Lua", loaded.id),
+        )
     })
 }
 
@@ -198,9 +213,9 @@ fn encode(f: &Function, out: Output) -> Reply {
             (Some(Val::Result(r)), Some(Ty::Result(ok, err))) => match r {
                 Ok(Some(v)) => payload(*v, ok.as_deref()).map_err(json_error),
                 Ok(None) => Ok(Vec::new()),
-                Err(Some(v)) => {
-                    Err(payload(*v, err.as_deref()).map(|b| String::from_utf8_lossy(&b).into_owned()).map_err(json_error)?)
-                }
+                Err(Some(v)) => Err(payload(*v, err.as_deref())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .map_err(json_error)?),
                 Err(None) => Err(format!("{}: the call failed", f.id)),
             },
             (Some(v), ty) => payload(v, ty).map_err(json_error),
@@ -209,8 +224,14 @@ fn encode(f: &Function, out: Output) -> Reply {
         Output::Core(vals) => {
             let mut s = String::new();
             let core = |v: &wasmtime::Val, s: &mut String| match v {
-                wasmtime::Val::I32(n) => Ok(s.push_str(&n.to_string())),
-                wasmtime::Val::I64(n) => Ok(s.push_str(&n.to_string())),
+                wasmtime::Val::I32(n) => {
+                    s.push_str(&n.to_string());
+                    Ok(())
+                }
+                wasmtime::Val::I64(n) => {
+                    s.push_str(&n.to_string());
+                    Ok(())
+                }
                 wasmtime::Val::F32(b) => crate::convert::json::float(f64::from(f32::from_bits(*b)), s),
                 wasmtime::Val::F64(b) => crate::convert::json::float(f64::from_bits(*b), s),
                 _ => Err("a reference has no JSON form".to_string()),

@@ -144,7 +144,13 @@ fn check(ctx: &Context, loaded: &Loaded) -> Result<(), Error> {
     // The directories the call would reach: `fs.get` on each mount's fs.directory entry.
     for m in &loaded.grant.mounts {
         if !ctx.can("fs.get", &m.entry) {
-            return Err(denied(format!("{}: fs.get is not allowed on {} (mounted at {}){}", loaded.id, m.entry, m.guest, who())));
+            return Err(denied(format!(
+                "{}: fs.get is not allowed on {} (mounted at {}){}",
+                loaded.id,
+                m.entry,
+                m.guest,
+                who()
+            )));
         }
     }
     Ok(())
@@ -173,11 +179,8 @@ pub struct Bound<'a> {
 pub fn bind<'a>(loaded: &'a Loaded, f: &'a Function, ctx: &'a Arc<Context>) -> Result<Bound<'a>, Error> {
     authorize(ctx, loaded)?;
     let env = loaded.grant.env_values().map_err(|m| missing_env(f, m))?;
-    let (inner, reentrant) = if ctx.held.is_none() && !f.calls_registry {
-        (None, false)
-    } else {
-        enter(loaded, f, ctx)?
-    };
+    let (inner, reentrant) =
+        if ctx.held.is_none() && !f.calls_registry { (None, false) } else { enter(loaded, f, ctx)? };
     Ok(Bound { loaded, f, ctx, inner, reentrant, env })
 }
 

@@ -60,7 +60,10 @@ fn function(lua: &Lua, state: &StateData, target: &str) -> Result<mlua::Function
 }
 
 /// A job waiting for its task's results (`core.jobs` hands it to the scheduler).
-pub struct LuaJob(RefCell<Option<(String, tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>)>>);
+pub struct LuaJob(RefCell<Option<(String, Answer)>>);
+
+/// Where a job's result goes: the guest waiting for it.
+type Answer = tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>;
 
 impl UserData for LuaJob {}
 
@@ -156,7 +159,8 @@ fn to_json(v: &Value, out: &mut String, depth: usize) -> Result<(), String> {
                 return Err(format!("tables nested more than {MAX_NESTING} deep (a cycle?)"));
             }
             let n = t.raw_len();
-            let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>().map_err(|e| e.to_string())?;
+            let pairs: Vec<(Value, Value)> =
+                t.pairs::<Value, Value>().collect::<mlua::Result<_>>().map_err(|e| e.to_string())?;
             if n > 0 && pairs.len() == n {
                 out.push('[');
                 for i in 1..=n {

@@ -544,8 +544,7 @@ impl Pool {
         match called {
             Ok(()) => match sticky {
                 Some(sticky) if io.holds_resource() => {
-                    let p =
-                        Arc::new(Pinned {
+                    let p = Arc::new(Pinned {
                         live: Mutex::new(Some(live)),
                         busy: Default::default(),
                         deferred: Mutex::default(),

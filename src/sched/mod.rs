@@ -129,11 +129,12 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Result<Poll<F
 
 /// Runs a [`Job`] at once on the Lua thread of its state (a caller that blocks there).
 pub type Server = Rc<dyn Fn(Job)>;
+type WeakServer = Weak<dyn Fn(Job)>;
 
 thread_local! {
     /// The Lua states of this thread, by inbox address, that run a job at once for a caller
     /// blocked in a call (held weakly: the state owns its server).
-    static SERVERS: RefCell<Vec<(usize, Weak<dyn Fn(Job)>)>> = const { RefCell::new(Vec::new()) };
+    static SERVERS: RefCell<Vec<(usize, WeakServer)>> = const { RefCell::new(Vec::new()) };
     /// Set while a task's call is polled on its Lua thread.
     static TASK_POLL: Cell<bool> = const { Cell::new(false) };
 }
