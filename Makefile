@@ -27,6 +27,10 @@ build-lua54: deps
 	@mkdir -p $(BUILD)/lua54
 	# Copy then rename: a Lua process still running the old file keeps its mapping.
 	cp $(RELEASE)/libwippy.so $(BUILD)/lua54/wippy.so.tmp && mv -f $(BUILD)/lua54/wippy.so.tmp $(BUILD)/lua54/wippy.so
+	@# The launcher (SPEC §7.4): bin/wippy.lua on lua5.4 with this build's module.
+	@mkdir -p $(BUILD)/bin
+	printf '#!/bin/sh\nLUA_CPATH="%s/?.so;;" exec %s "%s" "$$@"\n' "$(CURDIR)/$(BUILD)/lua54" "$(LUA54)" "$(CURDIR)/bin/wippy.lua" > $(BUILD)/bin/wippy
+	chmod +x $(BUILD)/bin/wippy
 
 build-luajit: deps
 	$(CARGO) build --release --features luajit,module

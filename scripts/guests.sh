@@ -13,10 +13,11 @@ for dir in examples/*/guest tests/guests/*/; do
 done
 cp "$CARGO_TARGET_DIR"/*/release/*.wasm "$out"/
 
-# C guests (tests/guests/<name>/*.c): WASI preview 1 reactor core modules built with clang +
-# wasi-libc (scripts/deps.sh), so the preview 1 path is tested with a program not written
-# through Rust's std. A reactor exports _initialize instead of _start: the host calls its
-# exports one by one, the way it calls a component's. The output is named like cargo's
+# C guests (tests/guests/<name>/*.c): WASI preview 1 core modules built with clang + wasi-libc
+# (scripts/deps.sh), so the preview 1 path is tested with a program not written through Rust's
+# std. They are reactors — exporting _initialize instead of _start: the host calls their
+# exports one by one, the way it calls a component's — except in directories whose name ends
+# in -cmd, which are commands (`main`, exported as _start). The output is named like cargo's
 # (- becomes _), so c-caps gives c_caps.wasm.
 for dir in tests/guests/*/; do
   dir=${dir%/}
@@ -31,5 +32,7 @@ for dir in tests/guests/*/; do
     if [ "$src" -nt "$wasm" ]; then stale=1; fi
   done
   if ((!stale)); then continue; fi
-  clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -o "$wasm" "${srcs[@]}"
+  model=reactor
+  if [[ $name == *-cmd ]]; then model=command; fi
+  clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=$model -o "$wasm" "${srcs[@]}"
 done

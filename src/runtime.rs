@@ -18,11 +18,21 @@ pub struct Loaded {
     pub entry: Arc<Entry>,
     /// The prepared WebAssembly function, for executable wasm entries.
     pub func: Option<Arc<Function>>,
+    /// The prepared code of a `process.wasm` entry (run by `wippy.command` and `process.spawn`,
+    /// not by `funcs.call`).
+    pub program: Option<Arc<Function>>,
     /// What it may reach (empty for entries that are not WebAssembly).
     pub grant: Arc<Grant>,
     pub pool: Pool,
     /// Bumped on every update of this entry; callers cache by it.
     pub generation: u64,
+}
+
+impl Loaded {
+    /// The WebAssembly code of a function or a process.
+    pub fn code(&self) -> Option<&Function> {
+        self.func.as_deref().or(self.program.as_deref())
+    }
 }
 
 type Snapshot = Arc<BTreeMap<String, Arc<Loaded>>>;
@@ -196,6 +206,7 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
             id: entry.id.to_string(),
             entry: entry.clone(),
             func: None,
+            program: None,
             grant: Arc::default(),
             pool: Pool::default(),
             generation: 0,
@@ -232,9 +243,14 @@ fn loaded(entry: Arc<Entry>, func: Option<Arc<Function>>, find: &dyn Fn(&Id) -> 
         (Some(f), Spec::FunctionWasm(w) | Spec::FunctionWat(w)) => {
             (Arc::new(Grant::new(&w.common, find)), Pool::new(&f.pool))
         }
+        (Some(f), Spec::ProcessWasm(p)) => (Arc::new(Grant::new(&p.common, find)), Pool::new(&f.pool)),
         _ => (Arc::default(), Pool::default()),
     };
-    Loaded { id: entry.id.to_string(), entry, func, grant, pool, generation }
+    let (func, program) = match &entry.spec {
+        Spec::ProcessWasm(_) => (None, func),
+        _ => (func, None),
+    };
+    Loaded { id: entry.id.to_string(), entry, func, program, grant, pool, generation }
 }
 
 /// Loads a directory or YAML file: validates and compiles everything, then applies it all,

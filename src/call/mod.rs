@@ -14,6 +14,7 @@
 //! after it, and does the yielding. Nothing here calls back into `lua_api`.
 
 pub mod guest;
+pub mod process;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -26,7 +27,7 @@ use wasmtime::ValRaw;
 use crate::convert::tape::Tape;
 use crate::engine::{Callee, Function};
 use crate::error::{Error, Kind};
-use crate::host::grant::Env;
+use crate::host::grant::{Env, Launch};
 use crate::pool::{Call, Io, Pinned};
 use crate::registry::PoolKind;
 use crate::runtime::{self, Loaded};
@@ -169,6 +170,8 @@ pub struct Bound<'a> {
     /// through the registry): the call does not wait for a slot of the pool.
     pub reentrant: bool,
     pub env: Env,
+    /// A process's run: a fresh instance with this stdio and argv ([`Bound::launch`]).
+    pub launch: Option<Launch>,
 }
 
 /// Authorizes a call of a WebAssembly entry and reads its grant's environment.
@@ -181,7 +184,7 @@ pub fn bind<'a>(loaded: &'a Loaded, f: &'a Function, ctx: &'a Arc<Context>) -> R
     let env = loaded.grant.env_values().map_err(|m| missing_env(f, m))?;
     let (inner, reentrant) =
         if ctx.held.is_none() && !f.calls_registry { (None, false) } else { enter(loaded, f, ctx)? };
-    Ok(Bound { loaded, f, ctx, inner, reentrant, env })
+    Ok(Bound { loaded, f, ctx, inner, reentrant, env, launch: None })
 }
 
 /// The context inside a call of an entry that may call the registry, and whether the caller
@@ -257,7 +260,20 @@ impl Bound<'_> {
     }
 
     fn call(&self) -> Call<'_> {
-        Call { f: self.f, grant: &self.loaded.grant, env: &self.env, ctx: self.ctx(), reentrant: self.reentrant }
+        Call {
+            f: self.f,
+            grant: &self.loaded.grant,
+            env: &self.env,
+            ctx: self.ctx(),
+            reentrant: self.reentrant,
+            launch: self.launch.as_ref(),
+        }
+    }
+
+    /// Runs as a process: in a fresh instance (never reused) with `launch`'s stdio and argv.
+    pub fn launch(mut self, launch: Launch) -> Self {
+        self.launch = Some(launch);
+        self
     }
 
     /// Step 5 for a core function on this thread ([`Route::Here`]): `raw` holds the arguments
@@ -317,7 +333,13 @@ impl Bound<'_> {
 
     /// An owned copy, to run where the caller's frame does not reach (a worker, a future).
     pub fn owned(&self, loaded: &Arc<Loaded>) -> Owned {
-        Owned { loaded: loaded.clone(), ctx: self.ctx().clone(), reentrant: self.reentrant, env: self.env.clone() }
+        Owned {
+            loaded: loaded.clone(),
+            ctx: self.ctx().clone(),
+            reentrant: self.reentrant,
+            env: self.env.clone(),
+            launch: self.launch.clone(),
+        }
     }
 }
 
@@ -328,6 +350,7 @@ pub struct Owned {
     ctx: Arc<Context>,
     reentrant: bool,
     env: Env,
+    launch: Option<Launch>,
 }
 
 /// Arguments converted by the caller, ready to cross to a worker.
@@ -349,11 +372,11 @@ pub enum Output {
 /// Step 5 for calls that may wait: runs under `control` (cancel, deadline). The future is
 /// `Send`: it may be polled on the caller's thread or spawned on the workers.
 pub async fn run(call: Owned, control: Arc<Control>, input: Input, yielding: bool) -> Result<Output, Error> {
-    let Owned { loaded, ctx, reentrant, env } = call;
-    let Some(f) = loaded.func.as_deref() else {
+    let Owned { loaded, ctx, reentrant, env, launch } = call;
+    let Some(f) = loaded.code() else {
         return Err(Error::internal(format!("{}: not a WebAssembly function", loaded.entry.id)));
     };
-    let c = Call { f, grant: &loaded.grant, env: &env, ctx: &ctx, reentrant };
+    let c = Call { f, grant: &loaded.grant, env: &env, ctx: &ctx, reentrant, launch: launch.as_ref() };
     let guarded = sched::guarded(&f.id, &control, async {
         match input {
             Input::Core(vals) => run_core(&loaded, &c, Some(&control), &vals, yielding).await,

@@ -66,6 +66,9 @@ pub struct Function {
     /// `funcs` is granted: the guest may call the registry, so its calls run under a context of
     /// their own (one level deeper, see `call::bind`).
     pub calls_registry: bool,
+    /// A `process.wasm` entry's command entry point (`wasi:cli/run`'s `run` or `_start`): run
+    /// to an exit code.
+    pub command: bool,
     /// The code is a component (not a core module, wrapped or not).
     pub is_component: bool,
     /// The engine its code was compiled for (the pooling one with `pool.isolate`).
@@ -119,6 +122,7 @@ impl Function {
             pool: common.pool.clone(),
             profiles,
             calls_registry: profiles.has(crate::registry::Profile::Funcs),
+            command: false,
             is_component: false,
             engine: build.engine().clone(),
             has_resources,

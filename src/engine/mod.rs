@@ -14,7 +14,7 @@ pub use engines::{engine, Build, Flavor, ISOLATE_MAX_MEMORY};
 pub use function::{Callee, Function, Param};
 pub use prepare::prepare;
 
-use crate::host::grant::{Env, Grant};
+use crate::host::grant::{Env, Grant, Launch};
 use crate::host::state::HostState;
 
 pub(crate) fn one_line(s: &str) -> String {
@@ -26,9 +26,14 @@ pub(crate) fn one_line(s: &str) -> String {
 ///
 /// # Errors
 /// A mount whose directory cannot be opened.
-pub fn new_store(f: &Function, grant: &Grant, env: &Env) -> Result<wasmtime::Store<HostState>, String> {
+pub fn new_store(
+    f: &Function,
+    grant: &Grant,
+    env: &Env,
+    launch: Option<&Launch>,
+) -> Result<wasmtime::Store<HostState>, String> {
     let p1 = matches!(f.callee, Callee::Core { .. });
-    let state = HostState::new(&f.id, &f.limits, grant, env, p1)?;
+    let state = HostState::new(&f.id, &f.limits, grant, env, p1, launch)?;
     let mut store = wasmtime::Store::new(&f.engine, state);
     store.limiter(|s| s);
     store.epoch_deadline_callback(|ctx| ctx.data().on_tick());

@@ -22,8 +22,13 @@ use crate::registry::{Code, Common, Entry, Profile, Profiles, Spec, WasmFunction
 /// # Errors
 /// One message per problem, to be reported at the entry's line.
 pub fn prepare(entry: &Entry, cache_dir: Option<&Path>) -> Result<Option<Function>, Vec<String>> {
+    let process;
     let (wasm, id) = match &entry.spec {
         Spec::FunctionWat(f) | Spec::FunctionWasm(f) => (f, entry.id.to_string()),
+        Spec::ProcessWasm(p) => {
+            process = process_code(p);
+            (&process, entry.id.to_string())
+        }
         _ => return Ok(None),
     };
     if wasm.common.pool.isolate && wasm.common.limits.memory_bytes > ISOLATE_MAX_MEMORY {
@@ -37,7 +42,45 @@ pub fn prepare(entry: &Entry, cache_dir: Option<&Path>) -> Result<Option<Functio
         flavor: Flavor { isolate: wasm.common.pool.isolate, fuel: wasm.common.limits.fuel > 0 },
         cache_dir: cache_dir.map(Path::to_path_buf),
     };
-    prepare_wasm(&id, wasm, &build).map(Some)
+    let command = matches!(entry.spec, Spec::ProcessWasm(_));
+    let mut f = prepare_wasm(&id, wasm, &build).map_err(|e| match (command, &wasm.common.method) {
+        (true, Some(m)) if m == RUN || m == START => e
+            .into_iter()
+            .map(|m| {
+                format!(
+                    "{m}; a process.wasm entry without `method` is a command: a component exporting \
+                     wasi:cli/run or a core module exporting `_start` (or set `method`)"
+                )
+            })
+            .collect(),
+        _ => e,
+    })?;
+    if command {
+        // `wasi:cli/run`'s `run` (`func() -> result`) or preview 1's `_start` (`func()`).
+        let m = wasm.common.method.as_deref().unwrap_or_default();
+        f.command = match f.is_component {
+            true => (m == RUN || m.ends_with("/run#run")) && f.signature == "func() -> result",
+            false => m == START && f.signature == "func()",
+        };
+    }
+    Ok(Some(f))
+}
+
+/// The method of a command: `wasi:cli/run`'s `run` of a component, `_start` of a core module.
+const RUN: &str = "run";
+const START: &str = "_start";
+
+/// A process entry's code as a function's: without `method`, the command's entry point.
+fn process_code(p: &crate::registry::ProcessWasm) -> WasmFunction {
+    let mut common = p.common.clone();
+    if common.method.is_none() {
+        let component = match &p.code {
+            Code::Binary { bytes, .. } => core::is_component(bytes),
+            Code::Wat(text) => text.trim_start().starts_with("(component"),
+        };
+        common.method = Some(if component { RUN } else { START }.to_string());
+    }
+    WasmFunction { code: p.code.clone(), common }
 }
 
 fn prepare_wasm(id: &str, f: &WasmFunction, build: &Build) -> Result<Function, Vec<String>> {

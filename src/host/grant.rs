@@ -30,6 +30,19 @@ use super::net::Policy;
 use super::sockets::NameBook;
 use crate::registry::{Common, Entry, Id, Profile, Profiles, Spec};
 
+/// How a process runs, besides its grant (SPEC §7): a command's real stdio and argv, or a
+/// spawned process's argv. Calls of functions have none.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// The whole argv (the program's name first); `None`: the grant's `wasi.args`.
+    pub argv: Option<Vec<String>>,
+    /// The process's own stdin, stdout and stderr (a command), instead of a function's: no
+    /// stdin, output to the host's stderr prefixed with the entry's ID.
+    pub inherit_stdio: bool,
+    /// Variables set for this run on top of the grant's `wasi.env` (the launcher's `--env`).
+    pub env: Vec<(String, String)>,
+}
+
 /// An entry's capabilities.
 #[derive(Debug, Default)]
 pub struct Grant {
@@ -198,6 +211,7 @@ impl Grant {
         names: &Arc<NameBook>,
         caller: &Arc<super::net::Caller>,
         stderr: &Arc<super::output::Tail>,
+        launch: Option<&Launch>,
     ) -> Result<WasiCtxBuilder, String> {
         if let Some(why) = self.broken.first() {
             return Err(why.clone());
@@ -207,6 +221,15 @@ impl Grant {
         b.args(&self.args);
         if let Some(pairs) = &env.pairs {
             b.envs(pairs);
+        }
+        if let Some(l) = launch {
+            if l.inherit_stdio {
+                b.inherit_stdio();
+            }
+            if let Some(argv) = &l.argv {
+                b.args(argv);
+            }
+            b.envs(&l.env);
         }
         if self.files() {
             for m in &self.mounts {

@@ -64,6 +64,8 @@ pub struct HostState {
     /// The last bytes the guest wrote to stderr, and where the running call started in it.
     pub stderr: Arc<Tail>,
     pub stderr_mark: u64,
+    /// The store of a process's run (SPEC §7): never reused.
+    pub process: bool,
 }
 
 impl HostState {
@@ -75,11 +77,18 @@ impl HostState {
     ///
     /// # Errors
     /// A mount whose directory cannot be opened.
-    pub fn new(entry: &str, limits: &Limits, grant: &Grant, env: &Env, p1: bool) -> Result<HostState, String> {
+    pub fn new(
+        entry: &str,
+        limits: &Limits,
+        grant: &Grant,
+        env: &Env,
+        p1: bool,
+        launch: Option<&super::grant::Launch>,
+    ) -> Result<HostState, String> {
         let names = Arc::new(NameBook::default());
         let stderr = Arc::new(Tail::default());
         let caller = Arc::new(super::net::Caller::default());
-        let mut b = grant.wasi_builder(entry, env, &names, &caller, &stderr)?;
+        let mut b = grant.wasi_builder(entry, env, &names, &caller, &stderr, launch)?;
         let (wasi, p1) = if p1 { (WasiCtxBuilder::new().build(), Some(b.build_p1())) } else { (b.build(), None) };
         Ok(HostState {
             ctx: Context::root(),
@@ -100,6 +109,7 @@ impl HostState {
             wants_mounts: !grant.mounts.is_empty(),
             stderr,
             stderr_mark: 0,
+            process: launch.is_some(),
         })
     }
 

@@ -5,6 +5,7 @@ mod fast;
 mod funcs;
 mod future;
 mod guest;
+mod process;
 mod registry;
 mod resource;
 mod sched;
@@ -12,6 +13,14 @@ mod security;
 mod state;
 
 use mlua::{Lua, Table, Value};
+
+/// How a Lua value is named in "bad argument" messages.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "no value",
+        other => other.type_name(),
+    }
+}
 
 /// Key of the module table in the Lua registry, so every `luaopen_*` returns the same one.
 const MODULE_KEY: &str = "wippy.module";
@@ -34,6 +43,9 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     m.set("stats", lua.create_function(registry::stats)?)?;
     m.set("registry", lua.create_userdata(registry::Registry)?)?;
     m.set("drop", lua.create_function(resource::drop_handle)?)?;
+    m.set("command", lua.create_function(process::command)?)?;
+    m.set("commands", lua.create_function(process::commands)?)?;
+    m.set("hash", lua.create_function(process::hash)?)?;
 
     let funcs = lua.create_table()?;
     funcs.set("call", fast::create_call(lua, lua.create_function(funcs::call)?)?)?;

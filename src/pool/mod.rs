@@ -21,7 +21,7 @@ pub use self::stats::{Snapshot, Stats};
 use crate::convert::tape::{Args, RawArgs, RawRet, Rets, Tape};
 use crate::engine::{new_store, Callee, Function};
 use crate::error::{Details, Error, Kind, Reason};
-use crate::host::grant::{Env, Grant};
+use crate::host::grant::{Env, Grant, Launch};
 use crate::host::state::{HostState, Stopped};
 use crate::registry::{Limits, PoolKind};
 use crate::sched::Control;
@@ -38,6 +38,8 @@ pub struct Call<'a> {
     /// The caller runs inside a call of this pool already and holds its slot (a guest calling
     /// its own entry through the registry): this call must not wait for one.
     pub reentrant: bool,
+    /// A process's run (SPEC §7): a fresh instance with this stdio and argv, dropped after.
+    pub launch: Option<&'a Launch>,
 }
 
 /// A live instance and the function to call on it.
@@ -192,10 +194,11 @@ impl Pool {
 
     /// A warm instance built with this call's environment, if there is one (never with
     /// `isolate`). One built with other environment values is dropped.
-    fn take_warm(&self, asynchronous: bool, env: &Env) -> Option<Box<Live>> {
-        if self.isolate {
+    fn take_warm(&self, asynchronous: bool, c: &Call<'_>) -> Option<Box<Live>> {
+        if self.isolate || c.launch.is_some() {
             return None;
         }
+        let env = c.env;
         let live = if asynchronous {
             self.warm_async.lock().ok().and_then(|mut w| w.pop())
         } else {
@@ -216,7 +219,7 @@ impl Pool {
 
     /// A store for a new instance of this call's entry.
     fn store(&self, c: &Call<'_>) -> Result<Store<HostState>, Error> {
-        new_store(c.f, c.grant, c.env).map_err(|m| {
+        new_store(c.f, c.grant, c.env, c.launch).map_err(|m| {
             let mut e = Error::new(Kind::Unavailable, format!("{}: {m}", c.f.id));
             e.retryable = false;
             e
@@ -225,7 +228,7 @@ impl Pool {
 
     fn take_core(&self, c: &Call<'_>) -> Result<Box<Live>, Error> {
         let f = c.f;
-        if let Some(live) = self.take_warm(false, c.env) {
+        if let Some(live) = self.take_warm(false, c) {
             return Ok(live);
         }
         let Callee::Core { pre, export, .. } = &f.callee else {
@@ -248,7 +251,7 @@ impl Pool {
     /// An instance of a core module linked with asynchronous preview 1.
     async fn take_core_async(&self, c: &Call<'_>, control: Option<&Arc<Control>>) -> Result<Box<Live>, Error> {
         let f = c.f;
-        if let Some(live) = self.take_warm(true, c.env) {
+        if let Some(live) = self.take_warm(true, c) {
             return Ok(live);
         }
         let Callee::Core { pre_async: Some(pre), export, .. } = &f.callee else {
@@ -269,7 +272,7 @@ impl Pool {
     /// An instance for a blocking call (synchronous WASI).
     fn take_component_sync(&self, c: &Call<'_>) -> Result<Box<Live>, Error> {
         let f = c.f;
-        if let Some(live) = self.take_warm(false, c.env) {
+        if let Some(live) = self.take_warm(false, c) {
             return Ok(live);
         }
         let Callee::Component { pre_sync, export, .. } = &f.callee else {
@@ -292,7 +295,7 @@ impl Pool {
 
     async fn take_component(&self, c: &Call<'_>, control: Option<&Arc<Control>>) -> Result<Box<Live>, Error> {
         let f = c.f;
-        if let Some(live) = self.take_warm(true, c.env) {
+        if let Some(live) = self.take_warm(true, c) {
             return Ok(live);
         }
         let Callee::Component { pre, export, .. } = &f.callee else {
@@ -310,7 +313,8 @@ impl Pool {
 
     /// Returns an instance after a successful call, unless it must not be reused.
     fn give_back(&self, live: Box<Live>, limits: &Limits) {
-        if self.isolate || live.store().data().memory_size > limits.max_retained_memory_bytes {
+        let data = live.store().data();
+        if self.isolate || data.process || data.memory_size > limits.max_retained_memory_bytes {
             self.stats.recycled();
             return;
         }
