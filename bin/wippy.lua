@@ -56,7 +56,8 @@ local function is_file(name) return name:match("%.wasm$") or name:find("/", 1, t
 
 local function run_registry(dir, name, rest)
   load_registry(dir)
-  local code, err = wippy.command(name, rest)
+  -- No arguments: the command's own wasi.args, if it has them.
+  local code, err = wippy.command(name, #rest > 0 and rest or nil)
   if code == nil then die(tostring(err), 1) end
   finish(code)
 end

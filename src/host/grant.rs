@@ -218,16 +218,17 @@ impl Grant {
         }
         let mut b = WasiCtxBuilder::new();
         b.stdout(super::output::Prefixed::new(entry)).stderr(super::output::Prefixed::stderr(entry, stderr));
-        b.args(&self.args);
+        // The builder appends arguments: a launch's argv replaces `wasi.args`.
+        match launch.and_then(|l| l.argv.as_ref()) {
+            Some(argv) => b.args(argv),
+            None => b.args(&self.args),
+        };
         if let Some(pairs) = &env.pairs {
             b.envs(pairs);
         }
         if let Some(l) = launch {
             if l.inherit_stdio {
                 b.inherit_stdio();
-            }
-            if let Some(argv) = &l.argv {
-                b.args(argv);
             }
             b.envs(&l.env);
         }

@@ -18,6 +18,7 @@ use mlua::{Lua, Table, Value};
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Nil => "no value",
+        Value::Integer(_) | Value::Number(_) => "number",
         other => other.type_name(),
     }
 }

@@ -1,0 +1,177 @@
+-- Commands (SPEC §7.2) and the launcher (§7.4): a C program (clang + wasi-libc, preview 1
+-- `_start`) and a Rust wasm32-wasip2 program (a component exporting wasi:cli/run), run with
+-- arguments, stdin, stdout, stderr, files in a mount, the environment and exit codes — through
+-- `wippy.command` and through `build/bin/wippy` in a shell.
+local H = dofile("spec/helper.lua")
+local wippy, registry = H.wippy, H.registry
+
+local CWD = H.CWD
+local WIPPY = CWD .. "/build/bin/wippy"
+local C = CWD .. "/build/guests/c_cmd.wasm"
+local RUST = CWD .. "/build/guests/rust_cmd.wasm"
+
+-- Runs a shell command; returns its exit code, stdout and stderr.
+local function sh(cmd)
+  local out, err = os.tmpname(), os.tmpname()
+  local ok, how, code = os.execute(cmd .. " >" .. out .. " 2>" .. err)
+  if type(ok) == "number" then code = math.floor(ok / 256) elseif how ~= "exit" then code = 128 + (code or 0) end
+  local function slurp(p)
+    local f = assert(io.open(p, "rb"))
+    local s = f:read("*a")
+    f:close()
+    os.remove(p)
+    return s
+  end
+  return code, slurp(out), slurp(err)
+end
+
+describe("commands", function()
+  local root
+
+  setup(function()
+    root = H.tmpdir()
+    assert(os.execute("mkdir -p '" .. root .. "/data' '" .. root .. "/reg'"))
+    H.write(root .. "/data/in.txt", "from the host\n")
+    -- A registry directory for the launcher: both programs as commands with a mount.
+    H.write(root .. "/reg/_index.yaml", ([[
+namespace: cmd
+entries:
+  - name: data
+    kind: fs.directory
+    directory: %s/data
+  - name: bins
+    kind: fs.directory
+    directory: %s/build/guests
+  - name: c
+    kind: process.wasm
+    fs: bins
+    path: /c_cmd.wasm
+    imports: [wasi1]
+    wasi:
+      mounts: [{ fs: data, guest: /data }]
+    meta:
+      command: { name: c-cmd, short: the C test command }
+  - name: rust
+    kind: process.wasm
+    fs: bins
+    path: /rust_cmd.wasm
+    imports: [wasi:cli, wasi:filesystem, wasi:clocks, wasi:random]
+    wasi:
+      mounts: [{ fs: data, guest: /data }]
+      args: [rust-cmd, echo, from, wasi.args]
+    meta:
+      command: { name: rust-cmd, short: the Rust test command }
+]]):format(root, CWD))
+    assert(wippy.load(root .. "/reg"))
+  end)
+
+  teardown(function()
+    if root then os.execute("rm -rf '" .. root .. "'") end
+  end)
+
+  describe("wippy.command", function()
+    it("returns the exit code of a C program (preview 1 _start)", function()
+      assert.equals(0, wippy.command("c-cmd", { "write", "/data/c.txt", "written by C" }))
+      local f = assert(io.open(root .. "/data/c.txt"))
+      assert.equals("written by C", f:read("*a"))
+      f:close()
+      assert.equals(3, wippy.command("c-cmd", { "err", "a message for stderr" }))
+      assert.equals(42, wippy.command("c-cmd", { "exit", "42" }))
+      assert.equals(2, wippy.command("c-cmd", { "read", "/etc/passwd" }), "outside its mount")
+    end)
+
+    it("returns the exit code of a Rust wasm32-wasip2 program (wasi:cli/run)", function()
+      assert.equals(0, wippy.command("rust-cmd", { "write", "/data/rust.txt", "written by Rust" }))
+      local f = assert(io.open(root .. "/data/rust.txt"))
+      assert.equals("written by Rust", f:read("*a"))
+      f:close()
+      -- wasi:cli/exit of WASI 0.2 takes a result: a component exits 0 or 1.
+      assert.equals(1, wippy.command("rust-cmd", { "exit", "9" }))
+      assert.equals(1, wippy.command("rust-cmd", { "read", "/nowhere" }))
+    end)
+
+    it("gives an error for an unknown command, a trap, and bad arguments", function()
+      local code, err = wippy.command("nope")
+      assert.is_nil(code)
+      assert.equals("NOT_FOUND", err:kind())
+      assert.equals("command not found: nope (known: c-cmd, rust-cmd)", err:message())
+      code, err = wippy.command("rust-cmd", { "panic" })
+      assert.is_nil(code)
+      -- The panic message went to the real stderr.
+      assert.equals("INTERNAL", err:kind())
+      assert.equals("trap", err:details().reason)
+      local function raises(text, ...)
+        local ok, e = pcall(wippy.command, ...)
+        assert.is_false(ok)
+        assert.matches(text, tostring(e), 1, true)
+      end
+      raises("bad argument #1 to 'command' (string expected, got number)", 42)
+      raises("bad argument #2 to 'command' (args[1] must be a string, got table)", "c-cmd", { {} })
+      raises("bad argument #3 to 'command' (unknown option \"envs\"; known: env)", "c-cmd", {}, { envs = {} })
+    end)
+
+    it("is listed by wippy.commands", function()
+      local names = {}
+      for _, c in ipairs(wippy.commands()) do names[#names + 1] = c.name .. "=" .. c.id .. ":" .. tostring(c.short) end
+      assert.same({ "c-cmd=cmd:c:the C test command", "rust-cmd=cmd:rust:the Rust test command" }, names)
+    end)
+
+    it("is not a function: funcs.call refuses it", function()
+      local r, err = wippy.funcs.call("cmd:c")
+      assert.is_nil(r)
+      assert.equals("UNAVAILABLE", err:kind())
+    end)
+  end)
+
+  describe("the launcher", function()
+    local reg = function() return " -r '" .. root .. "/reg' " end
+
+    it("runs a registry command with arguments, stdin, stdout, stderr and its exit code", function()
+      assert.same({ 0, "a b c\n", "" }, { sh(WIPPY .. " run" .. reg() .. "c-cmd echo a 'b c'") })
+      assert.same({ 0, "hi\n", "" }, { sh("echo hi | " .. WIPPY .. " run" .. reg() .. "c-cmd cat") })
+      assert.same({ 0, "hi\n", "" }, { sh("echo hi | " .. WIPPY .. " run" .. reg() .. "rust-cmd cat") })
+      assert.same({ 3, "", "oops\n" }, { sh(WIPPY .. " run" .. reg() .. "c-cmd err oops") })
+      assert.same({ 42, "", "" }, { sh(WIPPY .. " run" .. reg() .. "c-cmd exit 42") })
+      assert.same({ 0, "from the host\n", "" }, { sh(WIPPY .. " run" .. reg() .. "rust-cmd read /data/in.txt") })
+      -- Without arguments, wasi.args is the whole argv.
+      assert.same({ 0, "from wasi.args\n", "" }, { sh(WIPPY .. " run" .. reg() .. "rust-cmd") })
+      local code, _, err = sh(WIPPY .. " run" .. reg() .. "nope")
+      assert.equals(1, code)
+      assert.matches("command not found: nope", err, 1, true)
+    end)
+
+    it("runs a .wasm file with only the directories, variables and hosts given", function()
+      local dir = " --dir '" .. root .. "/data::/in' "
+      assert.same({ 0, "from the host\n", "" }, { sh(WIPPY .. " run" .. dir .. C .. " read /in/in.txt") })
+      assert.same({ 0, "from the host\n", "" }, { sh(WIPPY .. " run" .. dir .. RUST .. " read /in/in.txt") })
+      local code, out, err = sh(WIPPY .. " run " .. C .. " read " .. root .. "/data/in.txt")
+      assert.same({ 2, "" }, { code, out })
+      assert.matches("Capabilities insufficient", err, 1, true)
+      assert.same({ 0, "hello from C\n", "" }, { sh(WIPPY .. " run " .. C) })
+      assert.same({ 0, "c_cmd.wasm\n", "" }, { sh(WIPPY .. " run " .. C .. " argv0") })
+      assert.same({ 0, "1\n", "" }, { sh(WIPPY .. " run --env A=1 " .. RUST .. " env A") })
+      assert.same({ 0, "from-host\n", "" }, { sh("B=from-host " .. WIPPY .. " run --env B " .. C .. " env B") })
+      assert.same({ 1, "(unset)\n", "" }, { sh("B=from-host " .. WIPPY .. " run " .. C .. " env B") })
+      assert.same({ 0, "piped\n", "" }, { sh("echo piped | " .. WIPPY .. " run " .. RUST .. " cat") })
+      -- A guest path defaults to the host path.
+      assert.same({ 0, "from the host\n", "" }, { sh(WIPPY .. " run --dir '" .. root .. "/data' " .. C .. " read " .. root .. "/data/in.txt") })
+    end)
+
+    it("lists commands, hashes files, and answers --help and --version", function()
+      local code, out = sh(WIPPY .. " list" .. reg())
+      assert.equals(0, code)
+      assert.equals("c-cmd            the C test command\nrust-cmd         the Rust test command\n", out)
+      code, out = sh(WIPPY .. " hash " .. C)
+      assert.equals(0, code)
+      assert.equals("sha256:" .. H.sha256(C) .. "  " .. C .. "\n", out)
+      code, out = sh(WIPPY .. " --version")
+      assert.same({ 0, "wippy " .. wippy.version .. "\n" }, { code, out })
+      code, out = sh(WIPPY .. " --help")
+      assert.equals(0, code)
+      assert.matches("usage: wippy run", out, 1, true)
+      local bad, _, err = sh(WIPPY .. " run --bogus x.wasm")
+      assert.equals(2, bad)
+      assert.matches("unknown option --bogus", err, 1, true)
+    end)
+  end)
+end)
