@@ -46,14 +46,23 @@ local function new_task(fn, ctx, ...)
   return t
 end
 
-local function add_timer(at, t)
+-- A timer resumes task t at `at`; with `token`, only if t still waits in that any-wait.
+local function add_timer(at, t, token)
   local timers = S.timers
   local lo, hi = 1, #timers
   while lo <= hi do
     local mid = math.floor((lo + hi) / 2)
     if timers[mid].at <= at then lo = mid + 1 else hi = mid - 1 end
   end
-  table.insert(timers, lo, { at = at, task = t })
+  table.insert(timers, lo, { at = at, task = t, token = token })
+end
+
+-- Resumes a task waiting in the any-wait `token` (once: later wake-ups of it are stale).
+local function wake_any(t, token)
+  if t.any == token then
+    t.any = nil
+    push(t)
+  end
 end
 
 local function finish(t, ok, ...)
@@ -109,6 +118,32 @@ local function step(t, args)
     elseif what == "join" then
       local other = r[4]
       if other.done then push(t) else other.joiners[#other.joiners + 1] = t end
+    elseif what == "any" then
+      -- Waits until one of the futures r[4] is complete, or r[5] ms passed (process.wait,
+      -- process.events).
+      local futs, ms = r[4], r[5]
+      local ready = false
+      for i = 1, #futs do
+        futs[i]:watch()
+        if futs[i]:is_complete() then ready = true end
+      end
+      if ready then
+        push(t)
+      else
+        local token = {}
+        t.any = token
+        for i = 1, #futs do
+          local id = futs[i]:id()
+          local w = S.waiting[id]
+          if not w then
+            w = { futs[i] }
+            S.waiting[id] = w
+          end
+          w[#w + 1] = { any = t, token = token }
+          S.nwaiting = S.nwaiting + 1
+        end
+        if ms then add_timer(core.now() + ms, t, token) end
+      end
     elseif what == "lua" then
       -- funcs.call of a Lua function entry from a task: run it as a task under the call's
       -- context (r[5]); this task waits for its results.
@@ -147,7 +182,8 @@ local function collect(timeout)
         S.waiting[ids[i]] = nil
         for j = 2, #w do
           S.nwaiting = S.nwaiting - 1
-          push(w[j], pack(unpack(res, 2, res.n)))
+          local e = w[j]
+          if e.token then wake_any(e.any, e.token) else push(e, pack(unpack(res, 2, res.n))) end
         end
       end
     end
@@ -161,7 +197,10 @@ local function expire()
   local n = 0
   while n < #timers and timers[n + 1].at <= now do n = n + 1 end
   if n == 0 then return end
-  for i = 1, n do push(timers[i].task) end
+  for i = 1, n do
+    local e = timers[i]
+    if e.token then wake_any(e.task, e.token) else push(e.task) end
+  end
   local len = #timers
   for i = 1, len - n do timers[i] = timers[i + n] end
   for i = len - n + 1, len do timers[i] = nil end
@@ -361,5 +400,86 @@ function Executor:async(...)
   check_target("async", select("#", ...), (...))
   return wrap(core.async(s.timeout, s.over, ...))
 end
+
+-- Processes (SPEC §7.1): runs of process.wasm entries in new instances on the workers, by pid.
+-- A run's result is delivered once, by process.wait or by process.events().
+local procs, nprocs = {}, 0 -- pid -> { fut =, id = }
+
+local function await_any(futs, ms)
+  if current() then
+    coroutine.yield(MARK, "any", futs, ms)
+  else
+    core.wait_any(futs, ms)
+  end
+end
+
+local process = {}
+
+function process.spawn(id, ...)
+  if type(id) ~= "string" then
+    error("bad argument #1 to 'spawn' (string expected, got " .. type(id) .. ")", 2)
+  end
+  local fut, err = core.spawn(id, ...)
+  if not fut then return nil, err end
+  nprocs = nprocs + 1
+  local pid = "pid:" .. nprocs
+  procs[pid] = { fut = fut, id = id }
+  return pid
+end
+
+-- The run's result (`value, nil` or `nil, err`) once it ends; waits up to timeout_ms (TIMEOUT
+-- error after it, the process keeps running). Yields in a task, blocks elsewhere.
+function process.wait(pid, timeout_ms)
+  if timeout_ms ~= nil and (type(timeout_ms) ~= "number" or timeout_ms < 0) then
+    error("bad argument #2 to 'wait' (timeout must be a number of milliseconds >= 0)", 2)
+  end
+  local p = procs[pid]
+  if not p then return nil, core.error("NOT_FOUND", "no process " .. tostring(pid) .. " (unknown, or its result was delivered)") end
+  if not p.fut:is_complete() then
+    await_any({ p.fut }, timeout_ms)
+    if not p.fut:is_complete() then
+      return nil, core.error("TIMEOUT", pid .. " (" .. p.id .. ") is still running after " .. timeout_ms .. " ms")
+    end
+  end
+  procs[pid] = nil
+  return select(2, p.fut:poll())
+end
+
+-- Stops a process: its result is a CANCELED error.
+function process.terminate(pid)
+  local p = procs[pid]
+  if not p then return false end
+  return p.fut:cancel()
+end
+
+-- An iterator of exit events { kind = "EXIT", from = pid, result = { value =, error = } } in the
+-- order the processes ended; it waits for running ones (yielding in a task) and ends when none
+-- is left.
+function process.events()
+  return function()
+    while true do
+      local best, bseq
+      local pending = {}
+      for pid, p in pairs(procs) do
+        if p.fut:is_complete() then
+          local s = p.fut:seq()
+          if not bseq or s < bseq then best, bseq = pid, s end
+        else
+          pending[#pending + 1] = p.fut
+        end
+      end
+      if best then
+        local p = procs[best]
+        procs[best] = nil
+        local res = pack(p.fut:poll())
+        return { kind = "EXIT", from = best, result = { value = res[2], error = res[3] } }
+      end
+      if #pending == 0 then return nil end
+      await_any(pending)
+    end
+  end
+end
+
+M.process = process
 
 return M

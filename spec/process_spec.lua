@@ -174,4 +174,87 @@ entries:
       assert.matches("unknown option --bogus", err, 1, true)
     end)
   end)
+
+  describe("processes run to completion", function()
+    local process = wippy.process
+    local ASYNC = CWD .. "/build/guests/async_guest.wasm"
+    local system = require("system")
+    local function now() return system.monotime() * 1000 end
+
+    setup(function()
+      assert(registry:add({ id = "proc:sleep", kind = "process.wasm", path = ASYNC, method = "sleep-ms",
+                            imports = { "wasi:clocks", "wasi:cli" } }))
+      assert(registry:add({ id = "proc:c", kind = "process.wasm", path = C, imports = { "wasi1" } }))
+    end)
+
+    it("spawn a method with converted arguments and wait for its result", function()
+      local pid = process.spawn("proc:sleep", 20)
+      assert.is_string(pid)
+      local r, err = process.wait(pid)
+      assert.is_nil(err)
+      assert.is_true(r >= 20)
+      -- A result is delivered once.
+      local again, aerr = process.wait(pid)
+      assert.is_nil(again)
+      assert.equals("NOT_FOUND", aerr:kind())
+    end)
+
+    it("give a command's exit code as its result, its arguments as its argv", function()
+      assert.equals(5, process.wait(process.spawn("proc:c", "exit", "5")))
+      assert.equals(0, process.wait(process.spawn("proc:c")))
+    end)
+
+    it("report exits in the order they happen, waiting for the running ones", function()
+      local a = process.spawn("proc:sleep", 150)
+      local b = process.spawn("proc:sleep", 10)
+      local c = process.spawn("proc:sleep", 80)
+      local order = {}
+      for ev in process.events() do
+        assert.equals("EXIT", ev.kind)
+        assert.is_nil(ev.result.error)
+        order[#order + 1] = ev.from
+      end
+      assert.same({ b, c, a }, order)
+    end)
+
+    it("time out a wait, and terminate a process (CANCELED)", function()
+      local pid = process.spawn("proc:sleep", 5000)
+      local t0 = now()
+      local r, err = process.wait(pid, 50)
+      assert.is_nil(r)
+      assert.equals("TIMEOUT", err:kind())
+      assert.is_true(now() - t0 < 1000)
+      assert.is_true(process.terminate(pid))
+      r, err = process.wait(pid)
+      assert.is_nil(r)
+      assert.equals("CANCELED", err:kind())
+      assert.is_false(process.terminate("pid:none"))
+    end)
+
+    it("wait by yielding in tasks: processes overlap", function()
+      local t0 = now()
+      local results = wippy.run(function()
+        local pids = {}
+        for i = 1, 4 do pids[i] = process.spawn("proc:sleep", 200) end
+        local order = {}
+        for ev in process.events() do order[#order + 1] = ev.result.value end
+        return order
+      end)
+      assert.equals(4, #results)
+      assert.is_true(now() - t0 < 700, "4 processes of 200 ms took " .. (now() - t0) .. " ms")
+    end)
+
+    it("refuse what is not a process, and arguments of the wrong type", function()
+      local pid, err = process.spawn("proc:nope")
+      assert.is_nil(pid)
+      assert.equals("NOT_FOUND", err:kind())
+      assert(registry:add({ id = "proc:fn", kind = "function.wat", source = '(module (func (export "f")))' }))
+      pid, err = process.spawn("proc:fn")
+      assert.is_nil(pid)
+      assert.equals("proc:fn: not a process.wasm entry (functions are called with funcs.call)", err:message())
+      pid, err = process.spawn("proc:sleep", "soon")
+      assert.is_nil(pid)
+      assert.equals("proc:sleep: argument 1 (ms): expected u32, got string", err:message())
+    end)
+  end)
 end)

@@ -214,7 +214,7 @@ pub(super) fn lua_function(
 }
 
 /// Arguments after trimming trailing nils beyond the parameter count.
-fn check_count(f: &Function, args: &[Value]) -> Result<usize, Error> {
+pub(super) fn check_count(f: &Function, args: &[Value]) -> Result<usize, Error> {
     let mut n = args.len();
     while n > f.params.len() && args[n - 1].is_nil() {
         n -= 1;
@@ -287,7 +287,7 @@ fn call_wasm(
 /// Converts the arguments for the function's callee: core values, a tape (owning its
 /// bytes, so it may cross to a worker), or `Val`s when a value needs the general rules (a
 /// LuaJIT 64-bit cdata).
-fn read_input(lua: &Lua, f: &Function, args: &[Value]) -> Result<Input, Error> {
+pub(super) fn read_input(lua: &Lua, f: &Function, args: &[Value]) -> Result<Input, Error> {
     let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
     if let Callee::Core { params, .. } = &f.callee {
         let path = Path::new();

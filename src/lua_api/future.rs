@@ -48,8 +48,13 @@ impl LuaFuture {
         }
         let values = match self.op.take() {
             None => return Ok(MultiValue::new()),
+            // A command's run gives its exit code (an exit is not a failure there).
+            Some(r) if self.loaded.code().is_some_and(|f| f.command) => match crate::call::process::exit_code(r) {
+                Ok(code) => MultiValue::from_iter([Value::Integer(code.into())]),
+                Err(e) => MultiValue::from_iter([Value::Nil, Value::UserData(lua.create_userdata(LuaError(e))?)]),
+            },
             Some(Err(e)) => MultiValue::from_iter([Value::Nil, Value::UserData(lua.create_userdata(LuaError(e))?)]),
-            Some(Ok(out)) => match self.loaded.func.as_deref() {
+            Some(Ok(out)) => match self.loaded.code() {
                 Some(f) => match output_to_lua(lua, f, out) {
                     Ok(v) => v,
                     Err(e) => MultiValue::from_iter([Value::Nil, Value::UserData(lua.create_userdata(LuaError(e))?)]),
@@ -83,13 +88,14 @@ impl UserData for LuaFuture {
         methods.add_method("wait", |lua, this, ()| {
             let inbox = super::state::data(lua).inbox.clone();
             while !this.is_complete() {
-                for job in inbox.serve_wait(|| this.op.is_done()) {
+                for job in inbox.serve_wait(|| this.op.is_done(), None) {
                     super::guest::run_now(lua, job);
                 }
             }
             this.collect(lua)
         });
         methods.add_method("id", |_, this, ()| Ok(this.op.id));
+        methods.add_method("seq", |_, this, ()| Ok(this.op.done_seq()));
         methods.add_method("watch", |_, this, ()| {
             this.op.watch();
             Ok(())

@@ -98,6 +98,24 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
         })?,
     )?;
     core.set("jobs", lua.create_function(super::guest::jobs)?)?;
+    core.set("spawn", lua.create_function(super::process::spawn)?)?;
+    // `core.error(kind, message)`: an error object for the scheduler's own failures.
+    core.set(
+        "error",
+        lua.create_function(|lua, (kind, message): (String, String)| {
+            use crate::error::Kind;
+            let kind = match kind.as_str() {
+                "NOT_FOUND" => Kind::NotFound,
+                "TIMEOUT" => Kind::Timeout,
+                "INVALID" => Kind::Invalid,
+                _ => Kind::Internal,
+            };
+            let mut e = crate::error::Error::new(kind, message);
+            e.retryable = kind == Kind::Timeout;
+            lua.create_userdata(super::error::LuaError(e))
+        })?,
+    )?;
+    core.set("wait_any", lua.create_function(super::process::wait_any)?)?;
     core.set("reply", lua.create_function(super::guest::reply)?)?;
     core.set("now", lua.create_function(|_, ()| Ok(now_ms()))?)?;
     core.set(
@@ -134,6 +152,7 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
         module.set(name, m.get::<Value>(name)?)?;
     }
     funcs.set("async", m.get::<Value>("async")?)?;
+    module.set("process", m.get::<Value>("process")?)?;
     funcs.set("new", m.get::<Value>("new")?)?;
     Ok(())
 }

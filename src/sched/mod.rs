@@ -265,7 +265,7 @@ impl Inbox {
     /// For a caller that blocks until `done()` holds (a future's result outside a task):
     /// waits until it does (an empty list) or jobs are queued (which it takes, to run them).
     /// Finished ids stay for the scheduler.
-    pub fn serve_wait(&self, done: impl Fn() -> bool) -> Vec<Job> {
+    pub fn serve_wait(&self, done: impl Fn() -> bool, until: Option<Instant>) -> Vec<Job> {
         self.blocked.fetch_add(1, Ordering::SeqCst);
         let mut jobs = Vec::new();
         if let Ok(mut q) = self.queue.lock() {
@@ -277,9 +277,19 @@ impl Inbox {
                 if done() {
                     break;
                 }
-                match self.cv.wait(q) {
-                    Ok(g) => q = g,
-                    Err(_) => break,
+                let woke = match until {
+                    None => self.cv.wait(q).ok(),
+                    Some(u) => {
+                        let now = Instant::now();
+                        if now >= u {
+                            break;
+                        }
+                        self.cv.wait_timeout(q, u - now).ok().map(|(g, _)| g)
+                    }
+                };
+                match woke {
+                    Some(g) => q = g,
+                    None => break,
                 }
             }
         }
@@ -414,7 +424,12 @@ pub struct Op<T> {
     /// future nobody waits for in a task) do not fill the inbox of a state without scheduler.
     watched: AtomicBool,
     pub control: Arc<Control>,
+    /// When it completed, in the order of all completions (0: not yet): `process.events()`
+    /// reports exits in this order.
+    done_seq: AtomicU64,
 }
+
+static NEXT_DONE: AtomicU64 = AtomicU64::new(1);
 
 impl<T: Send + 'static> Op<T> {
     pub fn new(inbox: Arc<Inbox>, control: Arc<Control>) -> Arc<Op<T>> {
@@ -425,6 +440,7 @@ impl<T: Send + 'static> Op<T> {
             inbox,
             watched: AtomicBool::new(false),
             control,
+            done_seq: AtomicU64::new(0),
         })
     }
 
@@ -432,6 +448,7 @@ impl<T: Send + 'static> Op<T> {
         if let Ok(mut s) = self.slot.lock() {
             if matches!(*s, Slot::Running) {
                 *s = Slot::Done(v);
+                self.done_seq.store(NEXT_DONE.fetch_add(1, Ordering::Relaxed), Ordering::Release);
             }
         }
         self.cv.notify_all();
@@ -449,6 +466,11 @@ impl<T: Send + 'static> Op<T> {
     /// completion before it was not reported.
     pub fn watch(&self) {
         self.watched.store(true, Ordering::SeqCst);
+    }
+
+    /// Its place in the order of completions (0 while running).
+    pub fn done_seq(&self) -> u64 {
+        self.done_seq.load(Ordering::Acquire)
     }
 
     pub fn is_done(&self) -> bool {
