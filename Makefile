@@ -47,6 +47,8 @@ demo: build guests
 	cp $(GUESTS)/hello_guest.wasm examples/hello/wasm/fib.wasm
 	cd examples/hello && LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" LUA_PATH="$(LUA_PATH_SHIMS);;" $(LUA54) main.lua
 	cd examples/hello && LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" LUA_PATH="$(LUA_PATH_SHIMS);;" $(LUAJIT) main.lua
+	@echo "== a C program (clang + wasi-libc) run as a command by the launcher"
+	$(BUILD)/bin/wippy run $(GUESTS)/c_cmd.wasm echo hello from a WASI command
 
 ## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
 ## specs on lua5.4 and LuaJIT.

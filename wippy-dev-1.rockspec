@@ -46,6 +46,10 @@ cp "${CARGO_TARGET_DIR:-target}/release/libwippy.so" build/rock/wippy.so
       lua = {
          funcs = "lua/funcs.lua",
       },
+      -- The launcher (SPEC §7.4): LuaRocks wraps it to run on the interpreter it built for.
+      bin = {
+         wippy = "bin/wippy.lua",
+      },
    },
    copy_directories = { "docs" },
 }

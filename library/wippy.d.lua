@@ -243,6 +243,28 @@ function security.actor() end
 ---@return wippy.Scope|nil
 function security.scope() end
 
+---`require("wippy").process`: runs of `process.wasm` entries (docs/processes.md).
+---@class wippy.process
+local process = {}
+---Starts `method(...)` of a process entry in a new instance (a command: `...` is its argv).
+---@param id string
+---@return string|nil pid
+---@return wippy.Error|nil err
+function process.spawn(id, ...) end
+---The run's result (a command's: its exit code); yields in a task, blocks elsewhere.
+---@param pid string
+---@param timeout_ms? number
+---@return any result
+---@return wippy.Error|nil err
+function process.wait(pid, timeout_ms) end
+---Iterates `{ kind = "EXIT", from = pid, result = { value =, error = } }` in completion order.
+---@return fun(): { kind: "EXIT", from: string, result: { value: any, error: any } }|nil
+function process.events() end
+---Stops a process; its result becomes a CANCELED error.
+---@param pid string
+---@return boolean
+function process.terminate(pid) end
+
 ---A task of the state's scheduler.
 ---@class wippy.Task
 local Task = {}
@@ -269,6 +291,7 @@ function errors.is(v) end
 ---@field funcs wippy.funcs
 ---@field errors wippy.errors
 ---@field security wippy.security
+---@field process wippy.process
 local wippy = {}
 
 ---Loads a directory (every `_index.yaml` below it) or one YAML file: all or nothing.
@@ -320,5 +343,24 @@ function wippy.run(fn, ...) end
 ---Yields the task for `ms` milliseconds; blocks outside a task.
 ---@param ms number
 function wippy.sleep(ms) end
+
+---Runs the command `name` (a `process.wasm` entry's `meta.command.name`) with the real stdin,
+---stdout and stderr; its argv is `name` and `args` (`nil`: its `wasi.args`, else the name).
+---@param name string
+---@param args? string[]
+---@param options? { env?: table<string, string> } extra variables for this run
+---@return integer|nil exit_code
+---@return wippy.Error|nil err `NOT_FOUND` for an unknown command; a trap
+function wippy.command(name, args, options) end
+
+---The loaded commands, sorted by name.
+---@return { name: string, short: string|nil, id: string }[]
+function wippy.commands() end
+
+---A file's `sha256:<hex>`, for `hash:` fields.
+---@param path string
+---@return string|nil hash
+---@return string|nil err
+function wippy.hash(path) end
 
 return wippy

@@ -17,6 +17,11 @@ check() { # VM LUA_VERSION TREE_SUBDIR [luarocks extra args...]
     assert(require('funcs') == w.funcs, 'funcs shim')
     io.write(w.version)")
   echo "rock: $vm loads wippy $out from $tree"
+  # The launcher the rock installs runs a WASI program file.
+  local hello
+  hello=$("$tree/bin/wippy" run build/guests/c_cmd.wasm echo launcher works)
+  [ "$hello" = "launcher works" ] || { echo "rock: $tree/bin/wippy printed '$hello'"; return 1; }
+  echo "rock: $tree/bin/wippy runs a program"
   rm -rf "$tree" "$tree.log"
 }
 check lua5.4 5.4 5.4
