@@ -80,6 +80,7 @@ bench: build guests bench-sched
 	@echo "== grant cost, luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/grant.lua
 	@echo "== security check, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/security.lua
 	@echo "== registry calls from WebAssembly, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/guest_calls.lua
+	@echo "== the launcher"; bash bench/launcher.sh $(BUILD)/bin/wippy
 	@echo "== registry calls from WebAssembly, luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/guest_calls.lua
 
 ## Scheduler, pools, isolate and compiled-code cache: Markdown tables, both VMs.
