@@ -10,7 +10,7 @@ GUESTS   := $(BUILD)/guests
 # Where LuaRocks puts pure-Lua shims for `require("funcs")`.
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
-.PHONY: all deps build build-lua54 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched \
+.PHONY: all deps build build-lua54 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
         spec-luajit bench bench-peers lint rock rock-luajit clean
 
 all: build
@@ -82,6 +82,13 @@ bench: build guests bench-sched
 	@echo "== registry calls from WebAssembly, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/guest_calls.lua
 	@echo "== the launcher"; bash bench/launcher.sh $(BUILD)/bin/wippy
 	@echo "== registry calls from WebAssembly, luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/guest_calls.lua
+
+## The official WASI test suite's preview-1 tests through the launcher, by hand (CI cannot
+## reach it): make conformance WASI_TESTSUITE=DIR, DIR a checkout of WebAssembly/wasi-testsuite's
+## prod/testsuite-base branch (kept out of this repository). Results: docs/processes.md.
+conformance: build-lua54
+	@test -n "$(WASI_TESTSUITE)" || { echo "set WASI_TESTSUITE=DIR (WebAssembly/wasi-testsuite, branch prod/testsuite-base)"; exit 2; }
+	bash scripts/wasi-testsuite/run.sh "$(WASI_TESTSUITE)"
 
 ## Scheduler, pools, isolate and compiled-code cache: Markdown tables, both VMs.
 bench-sched: build guests
