@@ -403,7 +403,7 @@ end
 
 -- Processes (SPEC §7.1): runs of process.wasm entries in new instances on the workers, by pid.
 -- A run's result is delivered once, by process.wait or by process.events().
-local procs, nprocs = {}, 0 -- pid -> { fut =, id = }
+local procs = {} -- pid -> { fut =, id = }
 
 local function await_any(futs, ms)
   if current() then
@@ -419,10 +419,8 @@ function process.spawn(id, ...)
   if type(id) ~= "string" then
     error("bad argument #1 to 'spawn' (string expected, got " .. type(id) .. ")", 2)
   end
-  local fut, err = core.spawn(id, ...)
-  if not fut then return nil, err end
-  nprocs = nprocs + 1
-  local pid = "pid:" .. nprocs
+  local fut, pid = core.spawn(id, ...)
+  if not fut then return nil, pid end
   procs[pid] = { fut = fut, id = id }
   return pid
 end
@@ -478,6 +476,29 @@ function process.events()
       await_any(pending)
     end
   end
+end
+
+-- Actors (SPEC §7.3): this Lua state's pid and mailbox.
+function process.self() return core.self_pid() end
+
+-- Sends a message (strings as text, other values as JSON) → true, or nil, err ("overloaded",
+-- "no process ...").
+function process.send(pid, topic, ...)
+  if type(pid) ~= "string" then error("bad argument #1 to 'send' (string expected, got " .. type(pid) .. ")", 2) end
+  if type(topic) ~= "string" then error("bad argument #2 to 'send' (string expected, got " .. type(topic) .. ")", 2) end
+  return core.send(pid, topic, ...)
+end
+
+-- The next message sent to this Lua state ({ from =, topic =, payloads = }), or nil after
+-- timeout_ms; yields in a task, blocks elsewhere.
+function process.receive(timeout_ms)
+  if timeout_ms ~= nil and (type(timeout_ms) ~= "number" or timeout_ms < 0) then
+    error("bad argument #1 to 'receive' (timeout must be a number of milliseconds >= 0)", 2)
+  end
+  local msg = core.try_receive()
+  if msg ~= nil or timeout_ms == 0 then return msg end
+  await_any({ core.mail_future() }, timeout_ms)
+  return core.try_receive()
 end
 
 M.process = process

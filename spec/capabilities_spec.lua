@@ -255,7 +255,7 @@ describe("capabilities", function()
       assert.equals(5, funcs.call("caps:add", 2, 3))
     end)
 
-    it("of profiles not available yet load with a warning and fail when called", function()
+    it("of wippy:actor on a function load with a warning (actors are processes)", function()
       local WAT = [[(component
         (import "wippy:actor/process@0.1.0" (instance $f (export "self" (func (result string)))))
         (core module $m (func (export "f") (result i32) i32.const 1))
@@ -263,7 +263,7 @@ describe("capabilities", function()
         (func (export "f") (result s32) (canon lift (core func $i "f"))))]]
       local ok, warnings = registry:add({ id = "caps:actor", kind = "function.wat", source = WAT, imports = { "wippy:actor" } })
       assert.is_true(ok, tostring(warnings))
-      assert.same({ 'caps:actor: profile "wippy:actor" is not available in this version: calls of its interface fail' }, warnings)
+      assert.same({ 'caps:actor: "wippy:actor" is for process.wasm entries (actors run with process.spawn): a function\'s calls of wippy:actor/process fail' }, warnings)
       assert.equals(1, funcs.call("caps:actor"))
     end)
 

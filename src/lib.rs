@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod lua_api;
+pub mod mailbox;
 pub mod pool;
 pub mod registry;
 pub mod runtime;

@@ -10,8 +10,9 @@ pub type Warning = (u32, String);
 
 /// The warnings of a prepared entry.
 pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
-    let common = match &entry.spec {
-        Spec::FunctionWat(w) | Spec::FunctionWasm(w) => &w.common,
+    let (common, process) = match &entry.spec {
+        Spec::FunctionWat(w) | Spec::FunctionWasm(w) => (&w.common, false),
+        Spec::ProcessWasm(p) => (&p.common, true),
         _ => return Vec::new(),
     };
     let line = |path: &[&str]| field_line(entry, path);
@@ -28,8 +29,13 @@ pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
             Profile::Funcs if core => {
                 "\"funcs\" has no effect on a core module: only components import wippy:runtime/funcs".to_string()
             }
-            Profile::Actor => {
-                format!("profile \"{}\" is not available in this version: calls of its interface fail", p.name())
+            Profile::Actor if core => {
+                "\"wippy:actor\" has no effect on a core module: only components import wippy:actor/process".to_string()
+            }
+            Profile::Actor if !process => {
+                "\"wippy:actor\" is for process.wasm entries (actors run with process.spawn): \
+                 a function's calls of wippy:actor/process fail"
+                    .to_string()
             }
             Profile::Wasi1 => continue,
             p if core => {

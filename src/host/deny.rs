@@ -35,8 +35,6 @@ struct StubResource;
 enum Why {
     Denied(Denied),
     Unknown(String),
-    /// A profile this version does not implement yet.
-    NotBuilt(String),
 }
 
 impl Why {
@@ -44,7 +42,6 @@ impl Why {
         match self {
             Why::Denied(d) => wasmtime::Error::new(d.clone()),
             Why::Unknown(name) => wasmtime::format_err!("unknown import: `{name}` is not provided by this host"),
-            Why::NotBuilt(name) => wasmtime::format_err!("`{name}` is not available in this version of wippy"),
         }
     }
 }
@@ -66,7 +63,6 @@ pub fn stub_imports(
         let unversioned = name.split('@').next().unwrap_or(name);
         let profile = Profile::of_interface(unversioned);
         let why = match profile {
-            Some(p @ Profile::Actor) if linked.has(p) => Some(Why::NotBuilt(unversioned.into())),
             Some(p) if linked.has(p) => None,
             Some(_) if core => Some(Why::Denied(Denied { interface: super::link::P1.into(), profile: Profile::Wasi1 })),
             Some(p) => Some(Why::Denied(Denied { interface: unversioned.into(), profile: p })),

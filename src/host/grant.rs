@@ -32,7 +32,7 @@ use crate::registry::{Common, Entry, Id, Profile, Profiles, Spec};
 
 /// How a process runs, besides its grant (SPEC §7): a command's real stdio and argv, or a
 /// spawned process's argv. Calls of functions have none.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Launch {
     /// The whole argv (the program's name first); `None`: the grant's `wasi.args`.
     pub argv: Option<Vec<String>>,
@@ -41,6 +41,8 @@ pub struct Launch {
     pub inherit_stdio: bool,
     /// Variables set for this run on top of the grant's `wasi.env` (the launcher's `--env`).
     pub env: Vec<(String, String)>,
+    /// An actor's mailbox (`wippy:actor/process`).
+    pub mailbox: Option<Arc<crate::mailbox::Mailbox>>,
 }
 
 /// An entry's capabilities.

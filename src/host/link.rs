@@ -41,8 +41,9 @@ fn linker(comp: &component::Component, profiles: Profiles, asynchronous: bool) -
             Profile::Sockets => super::sockets::add(&mut l, asynchronous)?,
             Profile::Http => super::http::add(&mut l, asynchronous)?,
             Profile::Funcs => crate::call::guest::add_to_linker(&mut l, asynchronous)?,
-            // Not built yet: stubbed (a load warning says so), as is `wasi1` for components.
-            Profile::Actor | Profile::Wasi1 => {}
+            Profile::Actor => super::actor::add(&mut l, asynchronous)?,
+            // `wasi1` is preview 1, for core modules: nothing for a component.
+            Profile::Wasi1 => {}
         }
     }
     Ok(l)

@@ -2,6 +2,7 @@
 //! store built from it ([`state::HostState`]), and one module per `imports:` profile that adds
 //! its interfaces to a linker ([`link`]); everything not granted is stubbed ([`deny`]).
 
+pub mod actor;
 pub mod cli;
 pub mod clocks;
 pub mod deny;

@@ -66,6 +66,8 @@ pub struct HostState {
     pub stderr_mark: u64,
     /// The store of a process's run (SPEC §7): never reused.
     pub process: bool,
+    /// An actor's mailbox (`wippy:actor/process`); unregistered when the store goes.
+    pub mailbox: Option<Arc<crate::mailbox::Mailbox>>,
 }
 
 impl HostState {
@@ -110,6 +112,7 @@ impl HostState {
             stderr,
             stderr_mark: 0,
             process: launch.is_some(),
+            mailbox: launch.and_then(|l| l.mailbox.clone()),
         })
     }
 

@@ -126,6 +126,16 @@ fn encode(target: &str, values: MultiValue) -> Result<Vec<u8>, String> {
     }
 }
 
+/// The JSON text of a Lua value (for `json` payloads).
+///
+/// # Errors
+/// A value with no JSON form (a function, a NaN, a cycle).
+pub fn json_of(v: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    to_json(v, &mut out, 0)?;
+    Ok(out)
+}
+
 /// The message of an error value: an error object's, a string, or what `tostring` gives.
 fn error_text(v: &Value) -> String {
     if let Value::UserData(ud) = v {

@@ -67,7 +67,7 @@ pub fn command(lua: &Lua, (name, args, options): (Value, Option<Table>, Option<T
     };
     let argv = process::argv(&name, &cmd.loaded, args);
     let ctx = data(lua).current.borrow().clone();
-    let launch = Launch { argv: Some(argv), inherit_stdio: true, env };
+    let launch = Launch { argv: Some(argv), inherit_stdio: true, env, mailbox: None };
     match process::run_command(&cmd.loaded, &ctx, launch) {
         Ok(code) => Ok(MultiValue::from_iter([Value::Integer(code.into())])),
         Err(e) => fail(lua, e),
@@ -173,6 +173,16 @@ fn start(
         }
         false => (Launch::default(), args),
     };
+    // An actor gets its mailbox before it runs, so messages sent to its pid at once are kept.
+    let pid = crate::mailbox::new_pid();
+    let mut launch = launch;
+    if f.profiles.has(crate::registry::Profile::Actor) {
+        let limits = match &loaded.entry.spec {
+            crate::registry::Spec::ProcessWasm(p) => crate::mailbox::limits_of(&p.options),
+            _ => crate::mailbox::Limits::default(),
+        };
+        launch.mailbox = Some(crate::mailbox::open(&pid, limits));
+    }
     super::funcs::check_count(f, &args)?;
     let bound = call::bind(loaded, f, ctx)?.launch(launch);
     let input = super::funcs::read_input(lua, f, &args)?;
@@ -183,20 +193,30 @@ fn start(
     let ud = lua
         .create_userdata(super::future::LuaFuture::new(op, loaded.clone()))
         .map_err(|e| Error::internal(format!("{}: {e}", loaded.id)))?;
-    Ok(MultiValue::from_iter([Value::UserData(ud)]))
+    Ok(MultiValue::from_iter([
+        Value::UserData(ud),
+        Value::String(lua.create_string(&pid).map_err(|e| Error::internal(e.to_string()))?),
+    ]))
 }
 
 /// `core.wait_any(futures, timeout_ms?)`: blocks (outside a task) until one of the futures is
 /// complete or the time is up, running the Lua functions guests call meanwhile.
 pub fn wait_any(lua: &Lua, (futs, timeout): (Table, Option<f64>)) -> mlua::Result<()> {
-    let mut ops = Vec::new();
+    let mut ops: Vec<Box<dyn Fn() -> bool>> = Vec::new();
     for v in futs.sequence_values::<mlua::AnyUserData>() {
-        ops.push(v?.borrow::<super::future::LuaFuture>()?.op.clone());
+        let ud = v?;
+        if let Ok(f) = ud.borrow::<super::future::LuaFuture>() {
+            let op = f.op.clone();
+            ops.push(Box::new(move || op.is_done()));
+        } else {
+            let op = ud.borrow::<MailFuture>()?.0.clone();
+            ops.push(Box::new(move || op.is_done()));
+        }
     }
     let until = timeout.map(|ms| std::time::Instant::now() + std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     let inbox = data(lua).inbox.clone();
     loop {
-        let any = || ops.iter().any(|o| o.is_done());
+        let any = || ops.iter().any(|o| o());
         if any() || until.is_some_and(|u| std::time::Instant::now() >= u) {
             return Ok(());
         }
@@ -204,4 +224,119 @@ pub fn wait_any(lua: &Lua, (futs, timeout): (Table, Option<f64>)) -> mlua::Resul
             super::guest::run_now(lua, job);
         }
     }
+}
+
+/// This state's mailbox, opened on first use (`process.self`, `send`, `receive`).
+fn own_mailbox(lua: &Lua) -> std::sync::Arc<crate::mailbox::Mailbox> {
+    let state = data(lua);
+    let mut mb = state.mailbox.borrow_mut();
+    mb.get_or_insert_with(|| crate::mailbox::open(&crate::mailbox::new_pid(), crate::mailbox::Limits::default()))
+        .clone()
+}
+
+/// `core.self_pid()`: this Lua state's pid.
+pub fn self_pid(lua: &Lua, _: ()) -> mlua::Result<String> {
+    Ok(own_mailbox(lua).pid.clone())
+}
+
+/// `core.send(pid, topic, ...)` → `true`, or `nil, message`: strings are `text` payloads
+/// (`bytes` when not UTF-8), other values `json`.
+pub fn send(
+    lua: &Lua,
+    (pid, topic, values): (String, String, MultiValue),
+) -> mlua::Result<(Option<bool>, Option<String>)> {
+    use crate::mailbox::{Message, Payload};
+    let mut payloads = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        let p = match &v {
+            Value::String(s) => match s.to_str() {
+                Ok(t) => Payload { format: "text".into(), data: t.as_bytes().to_vec() },
+                Err(_) => Payload { format: "bytes".into(), data: s.as_bytes().to_vec() },
+            },
+            other => match super::guest::json_of(other) {
+                Ok(text) => Payload { format: "json".into(), data: text.into_bytes() },
+                Err(m) => return Err(mlua::Error::runtime(format!("bad argument #{} to 'send' ({m})", i + 3))),
+            },
+        };
+        payloads.push(p);
+    }
+    let from = own_mailbox(lua).pid.clone();
+    match crate::mailbox::send(&pid, Message { from, topic, payloads }) {
+        Ok(()) => Ok((Some(true), None)),
+        Err(m) => Ok((None, Some(m))),
+    }
+}
+
+/// `core.try_receive()` → the oldest message of this state's mailbox as
+/// `{ from =, topic =, payloads = { ... } }` (`text`/`bytes` → string, `json` → decoded), or nil.
+pub fn try_receive(lua: &Lua, _: ()) -> mlua::Result<Value> {
+    let Some(m) = own_mailbox(lua).try_receive() else { return Ok(Value::Nil) };
+    let t = lua.create_table()?;
+    t.set("from", m.from)?;
+    t.set("topic", m.topic)?;
+    let ps = lua.create_table()?;
+    for (i, p) in m.payloads.into_iter().enumerate() {
+        let v = match p.format.as_str() {
+            "json" => match serde_json::from_slice::<serde_json::Value>(&p.data) {
+                Ok(j) => json_to_lua(lua, &j)?,
+                Err(_) => Value::String(lua.create_string(&p.data)?),
+            },
+            _ => Value::String(lua.create_string(&p.data)?),
+        };
+        ps.raw_set(i + 1, v)?;
+    }
+    t.set("payloads", ps)?;
+    Ok(Value::Table(t))
+}
+
+fn json_to_lua(lua: &Lua, j: &serde_json::Value) -> mlua::Result<Value> {
+    use serde_json::Value as J;
+    Ok(match j {
+        J::Null => crate::convert::null(),
+        J::Bool(b) => Value::Boolean(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i as _),
+            None => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => Value::String(lua.create_string(s)?),
+        J::Array(items) => {
+            let t = lua.create_table()?;
+            for (i, v) in items.iter().enumerate() {
+                t.raw_set(i + 1, json_to_lua(lua, v)?)?;
+            }
+            Value::Table(t)
+        }
+        J::Object(map) => {
+            let t = lua.create_table()?;
+            for (k, v) in map {
+                t.raw_set(k.as_str(), json_to_lua(lua, v)?)?;
+            }
+            Value::Table(t)
+        }
+    })
+}
+
+/// A wait for this state's mailbox (`process.receive`): complete when a message is there. The
+/// scheduler waits on it like on a call's future.
+pub struct MailFuture(std::sync::Arc<crate::sched::Op<()>>);
+
+impl mlua::UserData for MailFuture {
+    fn add_methods<M: mlua::UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("poll", |_, this, ()| Ok(this.0.is_done()));
+        methods.add_method("id", |_, this, ()| Ok(this.0.id));
+        methods.add_method("watch", |_, this, ()| {
+            this.0.watch();
+            Ok(())
+        });
+        methods.add_method("is_complete", |_, this, ()| Ok(this.0.is_done()));
+    }
+}
+
+/// `core.mail_future()`.
+pub fn mail_future(lua: &Lua, _: ()) -> mlua::Result<MailFuture> {
+    let inbox = data(lua).inbox.clone();
+    let op: std::sync::Arc<crate::sched::Op<()>> = crate::sched::Op::new(inbox, crate::sched::Control::new(0, 0));
+    let done = op.clone();
+    own_mailbox(lua).on_arrival(Box::new(move || done.complete(())));
+    Ok(MailFuture(op))
 }

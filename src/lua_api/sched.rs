@@ -116,6 +116,10 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
         })?,
     )?;
     core.set("wait_any", lua.create_function(super::process::wait_any)?)?;
+    core.set("self_pid", lua.create_function(super::process::self_pid)?)?;
+    core.set("send", lua.create_function(super::process::send)?)?;
+    core.set("try_receive", lua.create_function(super::process::try_receive)?)?;
+    core.set("mail_future", lua.create_function(super::process::mail_future)?)?;
     core.set("reply", lua.create_function(super::guest::reply)?)?;
     core.set("now", lua.create_function(|_, ()| Ok(now_ms()))?)?;
     core.set(

@@ -32,6 +32,8 @@ pub struct StateData {
     pub moved: RefCell<Vec<mlua::AnyUserData>>,
     /// Calls of this state that finished, for its scheduler, and Lua calls guests ask of it.
     pub inbox: Arc<crate::sched::Inbox>,
+    /// This state's mailbox (`process.self()`), opened on first use.
+    pub mailbox: RefCell<Option<Arc<crate::mailbox::Mailbox>>>,
     /// Runs those Lua calls at once for a caller blocked on this thread (`sched::server`).
     pub server: crate::sched::Server,
     /// Threads (by address) of the tasks this state's scheduler runs.
@@ -62,6 +64,7 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
         moved: RefCell::default(),
         inbox: inbox.clone(),
         server: super::guest::server(lua),
+        mailbox: RefCell::default(),
         tasks: RefCell::default(),
         in_task: Cell::new(false),
         args_tape: Cell::default(),

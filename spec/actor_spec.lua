@@ -1,0 +1,119 @@
+-- Actors (SPEC §7.3): the test actor (tests/guests/actor, wippy:actor/process) keeps its state
+-- across 1000 messages and replies, refuses overload with `overloaded`, waits on its pollable,
+-- stops at its lifetime limit, and its EXIT reaches process.events(); Lua's own pid, send and
+-- receive (yielding in a task, a timeout).
+local H = dofile("spec/helper.lua")
+local wippy, registry = H.wippy, H.registry
+local process = wippy.process
+
+local ACTOR = H.CWD .. "/build/guests/actor_guest.wasm"
+local IMPORTS = { "wippy:actor", "wasi:clocks", "wasi:io", "wasi:poll", "wasi:cli" }
+
+local function add(id, options)
+  local ok, err = registry:add({ id = id, kind = "process.wasm", path = ACTOR, imports = IMPORTS, options = options })
+  assert(ok, tostring(err))
+end
+
+-- Sends, retrying while the mailbox is full.
+local function send(pid, topic, ...)
+  for _ = 1, 1000 do
+    local ok, err = process.send(pid, topic, ...)
+    if ok then return end
+    assert.equals("overloaded", err)
+    wippy.sleep(1)
+  end
+  error("the actor never took the message")
+end
+
+-- The EXIT event of `pid` (other exits are ignored).
+local function exit_of(pid)
+  for ev in process.events() do
+    if ev.from == pid then return ev end
+  end
+end
+
+describe("actors", function()
+  setup(function()
+    add("act:counter")
+    add("act:small", { mailbox = { capacity = 4 } })
+    add("act:short", { limits = { max_execution_ms = 200 } })
+  end)
+
+  it("keep their state across 1000 messages and reply to the sender", function()
+    local pid = process.spawn("act:counter")
+    assert.matches("^pid:%d+$", pid)
+    local reply = wippy.run(function()
+      for _ = 1, 1000 do send(pid, "count") end
+      send(pid, "get")
+      return process.receive(5000)
+    end)
+    assert.same({ from = pid, topic = "count", payloads = { "1000" } }, reply)
+    -- Payloads: strings travel as text, tables as JSON.
+    send(pid, "echo", "plain", { a = 1, list = { true, "x" } })
+    local echo = process.receive(5000)
+    assert.same({ "plain", { a = 1, list = { true, "x" } } }, echo.payloads)
+    send(pid, "stop")
+    local ev = exit_of(pid)
+    assert.same({ kind = "EXIT", from = pid, result = { value = true } }, ev)
+  end)
+
+  it("refuse messages past their mailbox's capacity with `overloaded`", function()
+    local pid = process.spawn("act:small")
+    assert.is_true(process.send(pid, "hold", "300"))
+    wippy.sleep(50) -- the actor holds; its mailbox (capacity 4) fills
+    local answers = {}
+    for i = 1, 6 do
+      local ok, err = process.send(pid, "count")
+      answers[i] = ok and "ok" or err
+    end
+    assert.same({ "ok", "ok", "ok", "ok", "overloaded", "overloaded" }, answers)
+    send(pid, "get")
+    assert.equals("4", process.receive(5000).payloads[1])
+    send(pid, "fail")
+    local ev = exit_of(pid)
+    assert.is_nil(ev.result.value)
+    assert.equals("asked to fail after 4 messages", ev.result.error)
+  end)
+
+  it("wait on their subscribe pollable without a thread, and overlap", function()
+    local pids = {}
+    for i = 1, 8 do pids[i] = process.spawn("act:counter") end
+    -- Eight actors waiting in receive or on their pollable hold no worker thread: all answer.
+    for i = 1, 8 do send(pids[i], "poll") end
+    wippy.sleep(30)
+    for i = 1, 8 do send(pids[i], "ping" .. i) end
+    local got = {}
+    for _ = 1, 8 do
+      local m = process.receive(5000)
+      got[m.from] = m.payloads[1]
+    end
+    for i = 1, 8 do assert.equals("ping" .. i, got[pids[i]]) end
+    for i = 1, 8 do send(pids[i], "stop") end
+    for _ in process.events() do end
+  end)
+
+  it("stop at options.limits.max_execution_ms, with an EXIT carrying the error", function()
+    local pid = process.spawn("act:short")
+    local ev = exit_of(pid)
+    assert.is_nil(ev.result.value)
+    assert.equals("TIMEOUT", ev.result.error:kind())
+    local ok, err = process.send(pid, "count")
+    assert.is_nil(ok)
+    assert.equals("no process " .. pid .. " (unknown, or it has ended)", err)
+  end)
+
+  it("give Lua a pid to receive at: a timeout gives nil, a task yields", function()
+    local me = process.self()
+    assert.equals(me, process.self())
+    local t0 = os.clock()
+    assert.is_nil(process.receive(30))
+    assert.is_nil(process.receive(0))
+    local got = wippy.run(function()
+      local waiter = wippy.spawn(function() return process.receive(2000) end)
+      wippy.spawn(function() wippy.sleep(20); assert(process.send(me, "hello", "world")) end)
+      return waiter:result()
+    end)
+    assert.same({ from = me, topic = "hello", payloads = { "world" } }, got)
+    assert.has_error(function() process.send(42, "x") end)
+  end)
+end)
