@@ -81,6 +81,7 @@ bench: build guests bench-sched
 	@echo "== security check, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/security.lua
 	@echo "== registry calls from WebAssembly, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/guest_calls.lua
 	@echo "== the launcher"; bash bench/launcher.sh $(BUILD)/bin/wippy
+	@echo "== actors, lua5.4"; LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) bench/actors.lua
 	@echo "== registry calls from WebAssembly, luajit"; LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) bench/guest_calls.lua
 
 ## The official WASI test suite's preview-1 tests through the launcher, by hand (CI cannot

@@ -260,6 +260,19 @@ function process.wait(pid, timeout_ms) end
 ---Iterates `{ kind = "EXIT", from = pid, result = { value =, error = } }` in completion order.
 ---@return fun(): { kind: "EXIT", from: string, result: { value: any, error: any } }|nil
 function process.events() end
+---This Lua state's pid (its mailbox opens on first use).
+---@return string
+function process.self() end
+---Sends a message: strings travel as `text` payloads, other values as `json`.
+---@param pid string
+---@param topic string
+---@return true|nil ok
+---@return string|nil err `overloaded`, `message too large: ...`, `no process ...`
+function process.send(pid, topic, ...) end
+---The next message sent to this Lua state, or nil after `timeout_ms`; yields in a task.
+---@param timeout_ms? number
+---@return { from: string, topic: string, payloads: any[] }|nil
+function process.receive(timeout_ms) end
 ---Stops a process; its result becomes a CANCELED error.
 ---@param pid string
 ---@return boolean

@@ -72,6 +72,17 @@ pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
         }
     }
     allowed_hosts(common, core, &mut out, line(&["wasi", "allowed_hosts"]));
+    // Each run of a process has its own instance, started at once: no pool bounds them.
+    if process {
+        if let Some(options) = entry.fields.iter().find(|(k, _)| k == "options").map(|(_, n)| n) {
+            if let Some(pool) = options.get("pool") {
+                out.push((
+                    if pool.line > 0 { pool.line } else { line(&["options"]) },
+                    "options.pool has no effect on a process.wasm entry: each run has an instance of its own".into(),
+                ));
+            }
+        }
+    }
     let transport = entry.fields.iter().find(|(k, _)| k == "transport").and_then(|(_, n)| n.as_str());
     if transport == Some("wasi-http") {
         out.push((

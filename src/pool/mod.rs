@@ -392,9 +392,11 @@ impl Pool {
     }
 
     /// A slot of the pool for this call (waiting for one while all are busy), or none for a
-    /// call nested in a call of this pool, which holds one already: waiting would deadlock.
+    /// call nested in a call of this pool, which holds one already (waiting would deadlock), and
+    /// for a process's run.
     async fn permit(&self, c: &Call<'_>) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, Error> {
-        if c.reentrant {
+        // Processes run in instances of their own, started at once (an actor may live long).
+        if c.reentrant || c.launch.is_some() {
             return Ok(None);
         }
         let p = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", c.f.id)))?;
