@@ -3,7 +3,7 @@
 -- and Lua entries, the caller's context riding through every level, the permission check at
 -- each, the depth limit, re-entrant calls that must not deadlock, and tasks that overlap.
 local H = dofile("spec/helper.lua")
-local wippy, funcs, registry = H.wippy, H.funcs, H.registry
+local wippy, funcs = H.wippy, H.funcs
 local security = wippy.security
 local system = require("system")
 
@@ -12,10 +12,7 @@ local function now() return system.monotime() * 1000 end
 local RELAY = H.CWD .. "/build/guests/relay_guest.wasm"
 local ASYNC = H.CWD .. "/build/guests/async_guest.wasm"
 
-local function add(entry)
-  local ok, err = registry:add(entry)
-  assert(ok, tostring(err))
-end
+local add = H.add
 
 -- gc:NAME as an export of the relay guest.
 local function relay(name, method, fields)

@@ -47,6 +47,12 @@ function H.add_echo(id, wit)
   assert(ok, tostring(err))
 end
 
+-- Registers an entry; fails the test on error.
+function H.add(entry)
+  local ok, err = wippy.registry:add(entry)
+  assert(ok, tostring(err))
+end
+
 -- Registers an inline WAT function; fails the test on error.
 function H.add_wat(id, source, fields)
   local entry = { id = id, kind = "function.wat", source = source }

@@ -4,16 +4,13 @@
 -- reach the guest as errors; the fs.get denial fails the call. Uses the caps and async test
 -- guests and the local servers of spec/fixtures/servers.py.
 local H = dofile("spec/helper.lua")
-local wippy, funcs, registry = H.wippy, H.funcs, H.registry
+local wippy, funcs = H.wippy, H.funcs
 local security = wippy.security
 
 local CAPS = H.CWD .. "/build/guests/caps_guest.wasm"
 local ASYNC = H.CWD .. "/build/guests/async_guest.wasm"
 
-local function add(entry)
-  local ok, err = registry:add(entry)
-  assert(ok, tostring(err))
-end
+local add = H.add
 
 local function policy(id, effect, actions, resources)
   return { id = id, actions = actions, resources = resources, effect = effect }
