@@ -61,6 +61,27 @@ entries:
       args: [rust-cmd, echo, from, wasi.args]
     meta:
       command: { name: rust-cmd, short: the Rust test command }
+  - name: upper
+    kind: process.wasm
+    fs: bins
+    path: /relay_guest.wasm
+    method: upper
+    meta:
+      command: { name: upper }
+  - name: add
+    kind: process.wasm
+    fs: bins
+    path: /async_guest.wasm
+    method: add
+    meta:
+      command: { name: add }
+  - name: describe
+    kind: process.wasm
+    fs: bins
+    path: /relay_guest.wasm
+    method: describe
+    meta:
+      command: { name: describe }
 ]]):format(root, CWD))
     assert(wippy.load(root .. "/reg"))
   end)
@@ -94,7 +115,7 @@ entries:
       local code, err = wippy.command("nope")
       assert.is_nil(code)
       assert.equals("NOT_FOUND", err:kind())
-      assert.equals("command not found: nope (known: c-cmd, rust-cmd)", err:message())
+      assert.equals("command not found: nope (known: add, c-cmd, describe, rust-cmd, upper)", err:message())
       code, err = wippy.command("rust-cmd", { "panic" })
       assert.is_nil(code)
       -- The panic message went to the real stderr.
@@ -113,7 +134,8 @@ entries:
     it("is listed by wippy.commands", function()
       local names = {}
       for _, c in ipairs(wippy.commands()) do names[#names + 1] = c.name .. "=" .. c.id .. ":" .. tostring(c.short) end
-      assert.same({ "c-cmd=cmd:c:the C test command", "rust-cmd=cmd:rust:the Rust test command" }, names)
+      assert.same({ "add=cmd:add:nil", "c-cmd=cmd:c:the C test command", "describe=cmd:describe:nil",
+        "rust-cmd=cmd:rust:the Rust test command", "upper=cmd:upper:nil" }, names)
     end)
 
     it("is not a function: funcs.call refuses it", function()
@@ -157,10 +179,23 @@ entries:
       assert.same({ 0, "from the host\n", "" }, { sh(WIPPY .. " run --dir '" .. root .. "/data' " .. C .. " read " .. root .. "/data/in.txt") })
     end)
 
+    it("runs a command of another method: string arguments converted, the result printed", function()
+      assert.same({ 0, "HELLO\n", "" }, { sh(WIPPY .. " run" .. reg() .. "upper hello") })
+      assert.same({ 1, "", "empty input\n" }, { sh(WIPPY .. " run" .. reg() .. "upper ''") })
+      assert.same({ 0, "5\n", "" }, { sh(WIPPY .. " run" .. reg() .. "add 2 3") })
+      assert.same({ 0, '{"length":3,"text":"a b","words":["a","b"]}\n', "" }, { sh(WIPPY .. " run" .. reg() .. "describe 'a b'") })
+      local code, out, err = sh(WIPPY .. " run" .. reg() .. "add 2 x")
+      assert.same({ 1, "" }, { code, out })
+      assert.equals('wippy: cmd:add: argument 2 (b: u32): cannot convert "x" (expected an integer)\n', err)
+      code, _, err = sh(WIPPY .. " run" .. reg() .. "add 2")
+      assert.equals(1, code)
+      assert.equals("wippy: cmd:add: expected 2 arguments, got 1\n", err)
+    end)
+
     it("lists commands, hashes files, and answers --help and --version", function()
       local code, out = sh(WIPPY .. " list" .. reg())
       assert.equals(0, code)
-      assert.equals("c-cmd            the C test command\nrust-cmd         the Rust test command\n", out)
+      assert.equals("add\nc-cmd            the C test command\ndescribe\nrust-cmd         the Rust test command\nupper\n", out)
       code, out = sh(WIPPY .. " hash " .. C)
       assert.equals(0, code)
       assert.equals("sha256:" .. H.sha256(C) .. "  " .. C .. "\n", out)

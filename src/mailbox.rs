@@ -46,8 +46,9 @@ impl Default for Limits {
 struct Queue {
     messages: VecDeque<Message>,
     bytes: usize,
-    /// Called once when a message arrives (a waiting Lua receive).
-    waiters: Vec<Box<dyn FnOnce() + Send>>,
+    /// Completed when a message arrives (Lua receives waiting; held weakly: a wait given up
+    /// and collected leaves nothing behind).
+    waiters: Vec<Weak<crate::sched::Op<()>>>,
 }
 
 /// The mailbox of one pid.
@@ -115,8 +116,8 @@ impl Mailbox {
         };
         self.arrived.notify_waiters();
         self.arrived.notify_one();
-        for w in waiters {
-            w();
+        for w in waiters.iter().filter_map(Weak::upgrade) {
+            w.complete(());
         }
         Ok(())
     }
@@ -155,15 +156,16 @@ impl Mailbox {
         }
     }
 
-    /// Calls `f` once when a message is there (now, if one is).
-    pub fn on_arrival(&self, f: Box<dyn FnOnce() + Send>) {
+    /// Completes `op` when a message is there (now, if one is).
+    pub fn on_arrival(&self, op: &Arc<crate::sched::Op<()>>) {
         if let Ok(mut q) = self.queue.lock() {
             if q.messages.is_empty() {
-                q.waiters.push(f);
+                q.waiters.retain(|w| w.strong_count() > 0);
+                q.waiters.push(Arc::downgrade(op));
                 return;
             }
         }
-        f();
+        op.complete(());
     }
 }
 

@@ -65,10 +65,16 @@ pub fn command(lua: &Lua, (name, args, options): (Value, Option<Table>, Option<T
         Ok(c) => c,
         Err(e) => return fail(lua, e),
     };
+    let is_command = cmd.loaded.program.as_deref().is_some_and(|f| f.command);
+    let method_args = if is_command { None } else { Some(args.clone().unwrap_or_default()) };
     let argv = process::argv(&name, &cmd.loaded, args);
     let ctx = data(lua).current.borrow().clone();
     let launch = Launch { argv: Some(argv), inherit_stdio: true, env, mailbox: None };
-    match process::run_command(&cmd.loaded, &ctx, launch) {
+    let ran = match method_args {
+        Some(strings) => run_method(lua, &cmd, strings, launch),
+        None => process::run_command(&cmd.loaded, &ctx, launch),
+    };
+    match ran {
         Ok(code) => Ok(MultiValue::from_iter([Value::Integer(code.into())])),
         Err(e) => fail(lua, e),
     }
@@ -336,7 +342,90 @@ impl mlua::UserData for MailFuture {
 pub fn mail_future(lua: &Lua, _: ()) -> mlua::Result<MailFuture> {
     let inbox = data(lua).inbox.clone();
     let op: std::sync::Arc<crate::sched::Op<()>> = crate::sched::Op::new(inbox, crate::sched::Control::new(0, 0));
-    let done = op.clone();
-    own_mailbox(lua).on_arrival(Box::new(move || done.complete(())));
+    own_mailbox(lua).on_arrival(&op);
     Ok(MailFuture(op))
+}
+
+/// A command whose entry has another `method`: the string arguments converted to its
+/// parameter types, the result printed to stdout (a string as it is, anything else as JSON),
+/// `err` of a `result` to stderr with exit code 1.
+fn run_method(
+    lua: &Lua,
+    cmd: &process::Command,
+    args: Vec<String>,
+    launch: Launch,
+) -> Result<i32, crate::error::Error> {
+    use crate::convert::Ty;
+    use crate::error::Error;
+    use std::io::Write;
+    let loaded = &cmd.loaded;
+    let Some(f) = loaded.program.as_deref() else {
+        return Err(Error::invalid(format!("{}: not a process.wasm entry", loaded.id)));
+    };
+    let mut values = Vec::with_capacity(args.len());
+    for (i, (s, p)) in args.iter().zip(f.params.iter()).enumerate() {
+        let bad = |what: &str| {
+            Error::invalid(format!(
+                "{}: argument {} ({}: {}): cannot convert \"{s}\" ({what})",
+                loaded.id,
+                i + 1,
+                p.name,
+                p.wit
+            ))
+        };
+        let ty = match &p.ty {
+            Ty::Option(_) if s.is_empty() => {
+                values.push(Value::Nil);
+                continue;
+            }
+            Ty::Option(inner) => inner.as_ref(),
+            other => other,
+        };
+        let v = match ty {
+            Ty::S8 | Ty::U8 | Ty::S16 | Ty::U16 | Ty::S32 | Ty::U32 | Ty::S64 | Ty::U64 => {
+                Value::Integer(s.trim().parse::<i64>().map_err(|_| bad("expected an integer"))? as _)
+            }
+            Ty::F32 | Ty::F64 => Value::Number(s.trim().parse::<f64>().map_err(|_| bad("expected a number"))?),
+            Ty::Bool => match s.as_str() {
+                "true" => Value::Boolean(true),
+                "false" => Value::Boolean(false),
+                _ => return Err(bad("expected true or false")),
+            },
+            Ty::String | Ty::Char | Ty::Enum(_) | Ty::Bytes => {
+                Value::String(lua.create_string(s).map_err(|e| bad(&e.to_string()))?)
+            }
+            _ => {
+                let j: serde_json::Value = serde_json::from_str(s).map_err(|_| bad("expected JSON for this type"))?;
+                json_to_lua(lua, &j).map_err(|e| bad(&e.to_string()))?
+            }
+        };
+        values.push(v);
+    }
+    super::funcs::check_count(f, &values)?;
+    let ctx = data(lua).current.borrow().clone();
+    let bound = crate::call::bind(loaded, f, &ctx)?.launch(launch);
+    let input = super::funcs::read_input(lua, f, &values)?;
+    let out = bound.now(input)?;
+    let results = super::funcs::output_to_lua(lua, f, out)?;
+    let mut it = results.into_iter();
+    let (first, second) = (it.next(), it.next());
+    let show = |v: &Value| -> String {
+        match v {
+            Value::String(s) => s.to_string_lossy(),
+            other => super::guest::json_of(other).unwrap_or_else(|m| format!("({m})")),
+        }
+    };
+    match (first, second) {
+        (Some(Value::Nil) | None, Some(e)) if !e.is_nil() => {
+            let _ = writeln!(std::io::stderr(), "{}", show(&e));
+            Ok(1)
+        }
+        (Some(v), _) if !v.is_nil() => {
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "{}", show(&v));
+            let _ = out.flush();
+            Ok(0)
+        }
+        _ => Ok(0),
+    }
 }
