@@ -192,6 +192,27 @@ entries:
       assert.equals("wippy: cmd:add: expected 2 arguments, got 1\n", err)
     end)
 
+    it("gives a .wasm file network only to the hosts --allow-host names", function()
+      local server = assert(io.popen("exec python3 spec/fixtures/servers.py --parent $PPID", "r"))
+      local ports = {}
+      for _ = 1, 3 do
+        local k, v = assert(server:read("*l")):match("^(%a+) (%d+)$")
+        ports[k] = tonumber(v)
+      end
+      local addr = "127.0.0.1:" .. ports.tcp
+      -- No --allow-host: no network at all (the socket interface is not granted).
+      local code, out, err = sh(WIPPY .. " run " .. RUST .. " connect " .. addr)
+      assert.same({ 1, "" }, { code, out })
+      assert.matches('wasi:sockets/tcp-create-socket is not granted: add "wasi:sockets" to imports', err, 1, true)
+      -- Another host allowed: the connect fails inside the guest (a wasip2 program exits 1).
+      code, out, err = sh(WIPPY .. " run --allow-host 'example.com:*' " .. RUST .. " connect " .. addr)
+      assert.same({ 1, "" }, { code, out })
+      assert.matches("connect " .. addr .. ": Permission denied", err, 1, true)
+      assert.same({ 0, "connected\n", "" }, { sh(WIPPY .. " run --allow-host '127.0.0.1:*' " .. RUST .. " connect " .. addr) })
+      os.execute("kill " .. ports.pid .. " 2>/dev/null")
+      server:close()
+    end)
+
     it("lists commands, hashes files, and answers --help and --version", function()
       local code, out = sh(WIPPY .. " list" .. reg())
       assert.equals(0, code)

@@ -57,6 +57,16 @@ fn main() {
                 1
             }
         },
+        "connect" if args.len() > 2 => match std::net::TcpStream::connect(&args[2]) {
+            Ok(_) => {
+                println!("connected");
+                0
+            }
+            Err(e) => {
+                eprintln!("connect {}: {e}", args[2]);
+                2
+            }
+        },
         "panic" => panic!("the command panicked"),
         other => {
             eprintln!("unknown command: {other}");
