@@ -102,6 +102,18 @@ describe("actors", function()
     assert.equals("no process " .. pid .. " (unknown, or it has ended)", err)
   end)
 
+  it("check options.mailbox when they load", function()
+    local ok, err = registry:add({ id = "act:bad", kind = "process.wasm", path = ACTOR, imports = IMPORTS,
+                                   options = { mailbox = { capacity = 0, size = 3 } } })
+    assert.is_nil(ok)
+    assert.equals('act:bad: unknown field "options.mailbox.size" in entry act:bad\n'
+      .. 'act:bad: field "options.mailbox.capacity": must be at least 1', tostring(err))
+    ok, err = registry:add({ id = "act:bad", kind = "process.wasm", path = ACTOR, imports = IMPORTS,
+                             options = { mailbox = { bytes = "lots" } } })
+    assert.is_nil(ok)
+    assert.equals('act:bad: field "options.mailbox.bytes": expected a non-negative integer, got string', tostring(err))
+  end)
+
   it("give Lua a pid to receive at: a timeout gives nil, a task yields", function()
     local me = process.self()
     assert.equals(me, process.self())

@@ -443,6 +443,8 @@ impl KindCheck<'_, '_, '_> {
         let options = Obj::new(options.unwrap_or_default(), "options.");
         if !process {
             check_keys(r, &options, &["pool", "limits"]);
+        } else if let Some(mb) = options.get("mailbox") {
+            mailbox(r, mb, &options.path("mailbox"));
         }
         let pool = match self.aliased(top, &options, "pool") {
             Some((node, path)) => pool(self.r, node, &path),
@@ -676,6 +678,22 @@ fn limits(r: &mut Report<'_>, node: &Node, prefix: &str) -> Limits {
     field("fuel", &mut limits.fuel);
     field("max_retained_memory_bytes", &mut limits.max_retained_memory_bytes);
     limits
+}
+
+/// `options.mailbox` of a process: `capacity`, `bytes`, `message_bytes`, each a count ≥ 1 (read
+/// by `mailbox::limits_of` when an actor starts).
+fn mailbox(r: &mut Report<'_>, node: &Node, path: &str) {
+    let Some(items) = mapping(r, node, path) else { return };
+    let prefix = format!("{path}.");
+    let obj = Obj::new(items, &prefix);
+    check_keys(r, &obj, &["capacity", "bytes", "message_bytes"]);
+    for key in ["capacity", "bytes", "message_bytes"] {
+        if let Some(n) = obj.get(key) {
+            if uint(r, n, &obj.path(key)) == Some(0) {
+                r.error(n.line, format!("field \"{}\": must be at least 1", obj.path(key)));
+            }
+        }
+    }
 }
 
 fn parse_hash(s: &str) -> Option<[u8; 32]> {
