@@ -190,6 +190,9 @@ entries:
       code, _, err = sh(WIPPY .. " run" .. reg() .. "add 2")
       assert.equals(1, code)
       assert.equals("wippy: cmd:add: expected 2 arguments, got 1\n", err)
+      code, _, err = sh(WIPPY .. " run" .. reg() .. "add 2 3 4")
+      assert.equals(1, code)
+      assert.equals("wippy: cmd:add: expected 2 arguments, got 3\n", err)
     end)
 
     it("gives a .wasm file network only to the hosts --allow-host names", function()

@@ -363,7 +363,12 @@ fn run_method(
         return Err(Error::invalid(format!("{}: not a process.wasm entry", loaded.id)));
     };
     let mut values = Vec::with_capacity(args.len());
-    for (i, (s, p)) in args.iter().zip(f.params.iter()).enumerate() {
+    for (i, s) in args.iter().enumerate() {
+        // Arguments beyond the parameters stay strings: the count check names them.
+        let Some(p) = f.params.get(i) else {
+            values.push(Value::String(lua.create_string(s).map_err(|e| Error::internal(e.to_string()))?));
+            continue;
+        };
         let bad = |what: &str| {
             Error::invalid(format!(
                 "{}: argument {} ({}: {}): cannot convert \"{s}\" ({what})",
