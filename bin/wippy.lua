@@ -57,7 +57,7 @@ local function is_file(name) return name:match("%.wasm$") or name:find("/", 1, t
 local function run_registry(dir, name, rest)
   load_registry(dir)
   -- No arguments: the command's own wasi.args, if it has them.
-  local code, err = wippy.command(name, #rest > 0 and rest or nil)
+  local code, err = wippy.command(name, #rest > 0 and rest or nil, { sigint = "default" })
   if code == nil then die(tostring(err), 1) end
   finish(code)
 end
@@ -94,7 +94,7 @@ local function run_file(opts, file, rest)
   if #opts.hosts > 0 then entry.wasi.allowed_hosts = opts.hosts end
   local ok, err = reg:add(entry)
   if not ok then die(file .. ": " .. tostring(err), 2) end
-  local code, cerr = wippy.command(name, rest, { env = env })
+  local code, cerr = wippy.command(name, rest, { env = env, sigint = "default" })
   if code == nil then die(tostring(cerr), 1) end
   finish(code)
 end

@@ -361,7 +361,7 @@ function wippy.sleep(ms) end
 ---stdout and stderr; its argv is `name` and `args` (`nil`: its `wasi.args`, else the name).
 ---@param name string
 ---@param args? string[]
----@param options? { env?: table<string, string> } extra variables for this run
+---@param options? { env?: table<string, string>, sigint?: "default" } extra variables for this run; SIGINT's default action while it runs
 ---@return integer|nil exit_code
 ---@return wippy.Error|nil err `NOT_FOUND` for an unknown command; a trap
 function wippy.command(name, args, options) end

@@ -128,7 +128,8 @@ entries:
       end
       raises("bad argument #1 to 'command' (string expected, got number)", 42)
       raises("bad argument #2 to 'command' (args[1] must be a string, got table)", "c-cmd", { {} })
-      raises("bad argument #3 to 'command' (unknown option \"envs\"; known: env)", "c-cmd", {}, { envs = {} })
+      raises("bad argument #3 to 'command' (unknown option \"envs\"; known: env, sigint)", "c-cmd", {}, { envs = {} })
+      raises("bad argument #3 to 'command' (sigint must be \"default\")", "c-cmd", {}, { sigint = "ignore" })
     end)
 
     it("is listed by wippy.commands", function()
@@ -214,6 +215,12 @@ entries:
       assert.same({ 0, "connected\n", "" }, { sh(WIPPY .. " run --allow-host '127.0.0.1:*' " .. RUST .. " connect " .. addr) })
       os.execute("kill " .. ports.pid .. " 2>/dev/null")
       server:close()
+    end)
+
+    it("stops the guest at Ctrl-C (SIGINT), as a shell's foreground program", function()
+      -- The guest waits on stdin; without the default action it would run until "late" came.
+      local code, out = sh("(sleep 2; echo late) | timeout --preserve-status -s INT 0.3 " .. WIPPY .. " run " .. C .. " cat")
+      assert.same({ 130, "" }, { code, out })
     end)
 
     it("lists commands, hashes files, and answers --help and --version", function()

@@ -41,6 +41,7 @@ pub fn command(lua: &Lua, (name, args, options): (Value, Option<Table>, Option<T
         }
     };
     let mut env = Vec::new();
+    let mut sigint_default = false;
     if let Some(o) = options {
         for pair in o.pairs::<Value, Value>() {
             let (k, v) = pair?;
@@ -53,9 +54,13 @@ pub fn command(lua: &Lua, (name, args, options): (Value, Option<Table>, Option<T
                     }
                     env.sort();
                 }
+                ("sigint", Value::String(s)) if s.to_str()? == "default" => sigint_default = true,
+                ("sigint", _) => {
+                    return Err(mlua::Error::runtime("bad argument #3 to 'command' (sigint must be \"default\")"))
+                }
                 (k, _) => {
                     return Err(mlua::Error::runtime(format!(
-                        "bad argument #3 to 'command' (unknown option \"{k}\"; known: env)"
+                        "bad argument #3 to 'command' (unknown option \"{k}\"; known: env, sigint)"
                     )))
                 }
             }
@@ -70,6 +75,9 @@ pub fn command(lua: &Lua, (name, args, options): (Value, Option<Table>, Option<T
     let argv = process::argv(&name, &cmd.loaded, args);
     let ctx = data(lua).current.borrow().clone();
     let launch = Launch { argv: Some(argv), inherit_stdio: true, env, mailbox: None };
+    // The launcher's Ctrl-C: the interpreter's own SIGINT handler would only stop Lua after the
+    // guest returned; with the default action the process (and the guest) ends at once.
+    let _sigint = sigint_default.then(SigintDefault::set);
     let ran = match method_args {
         Some(strings) => run_method(lua, &cmd, strings, launch),
         None => process::run_command(&cmd.loaded, &ctx, launch),
@@ -432,5 +440,25 @@ fn run_method(
             Ok(0)
         }
         _ => Ok(0),
+    }
+}
+
+/// SIGINT's default action until dropped (then the previous handler again).
+struct SigintDefault(libc::sighandler_t);
+
+impl SigintDefault {
+    fn set() -> SigintDefault {
+        // SAFETY: `signal` replaces the process's SIGINT disposition with the default one, a valid
+        // handler value; the previous one is kept and put back by `drop`.
+        SigintDefault(unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) })
+    }
+}
+
+impl Drop for SigintDefault {
+    fn drop(&mut self) {
+        if self.0 != libc::SIG_ERR {
+            // SAFETY: puts back the handler `signal` returned in `set`, which was installed before.
+            unsafe { libc::signal(libc::SIGINT, self.0) };
+        }
     }
 }
