@@ -89,7 +89,7 @@ bench: build guests bench-sched
 ## prod/testsuite-base branch (kept out of this repository). Results: docs/processes.md.
 conformance: build-lua54
 	@test -n "$(WASI_TESTSUITE)" || { echo "set WASI_TESTSUITE=DIR (WebAssembly/wasi-testsuite, branch prod/testsuite-base)"; exit 2; }
-	bash scripts/wasi-testsuite/run.sh "$(WASI_TESTSUITE)"
+	bash scripts/conformance.sh "$(WASI_TESTSUITE)"
 
 ## Scheduler, pools, isolate and compiled-code cache: Markdown tables, both VMs.
 bench-sched: build guests

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-_DEFAULT = str(Path(__file__).resolve().parents[2] / "build" / "bin" / "wippy")
+_DEFAULT = str(Path(__file__).resolve().parents[1] / "build" / "bin" / "wippy")
 WIPPY = shlex.split(os.getenv("WIPPY", _DEFAULT))
 
 

@@ -7,7 +7,7 @@
 set -euo pipefail
 suite=${1:?usage: run.sh WASI_TESTSUITE_DIR}
 suite=$(cd "$suite" && pwd)
-repo=$(cd "$(dirname "$0")/../.." && pwd)
+repo=$(cd "$(dirname "$0")/.." && pwd)
 [ -x "$suite/run-tests" ] || { echo "conformance: $suite has no run-tests (check out prod/testsuite-base)" >&2; exit 2; }
 py=""
 for c in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python "$HOME"/.pyenv/versions/3.12*/bin/python python3; do
@@ -24,7 +24,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 out="$repo/build/conformance"
 cd "$suite"
-WIPPY="$repo/build/bin/wippy" "$venv/bin/python" run-tests -r "$repo/scripts/wasi-testsuite/wippy.py" \
+WIPPY="$repo/build/bin/wippy" "$venv/bin/python" run-tests -r "$repo/scripts/conformance_adapter.py" \
   --json-output-location "$out/results.json" --disable-colors | tee "$out/run.log"
 # Passed, failed and skipped per suite (the table in docs/processes.md).
 "$venv/bin/python" - "$out/results.json" <<'PY'
