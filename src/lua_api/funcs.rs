@@ -24,13 +24,6 @@ use crate::registry::{LuaSource, Spec};
 use crate::runtime::Loaded;
 use crate::sched::{self, Control, Op};
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Nil => "no value",
-        other => other.type_name(),
-    }
-}
-
 /// `funcs.call(target, ...)`.
 pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let mut args = args.into_iter();
@@ -38,7 +31,7 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
         Some(Value::String(s)) => s,
         // The raw closure in `fast` raises this itself; kept so this function is whole alone.
         other => {
-            let got = other.as_ref().map(type_name).unwrap_or("no value");
+            let got = other.as_ref().map(super::type_name).unwrap_or("no value");
             return Err(mlua::Error::runtime(format!("bad argument #1 to 'call' (string expected, got {got})")));
         }
     };
@@ -159,8 +152,13 @@ pub(super) fn lua_error_text(e: &mlua::Error) -> String {
         mlua::Error::RuntimeError(m) => m.clone(),
         other => other.to_string(),
     };
+    without_traceback(&text).to_string()
+}
+
+/// A Lua error message without the traceback `debug.traceback` appended to it.
+pub(super) fn without_traceback(text: &str) -> &str {
     match text.find("\nstack traceback:") {
-        Some(i) => text[..i].to_string(),
+        Some(i) => &text[..i],
         None => text,
     }
 }

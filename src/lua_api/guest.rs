@@ -101,11 +101,7 @@ pub fn reply(_: &Lua, (job, ok, values): (mlua::AnyUserData, bool, MultiValue)) 
         encode(&target, values)
     } else {
         let text = values.into_iter().next().map(|v| error_text(&v)).unwrap_or_default();
-        let text = match text.find("\nstack traceback:") {
-            Some(i) => text[..i].to_string(),
-            None => text,
-        };
-        Err(format!("{target}: {text}"))
+        Err(format!("{target}: {}", super::funcs::without_traceback(&text)))
     };
     let _ = reply.send(r);
     Ok(())
@@ -137,7 +133,7 @@ pub fn json_of(v: &Value) -> Result<String, String> {
 }
 
 /// The message of an error value: an error object's, a string, or what `tostring` gives.
-fn error_text(v: &Value) -> String {
+pub(super) fn error_text(v: &Value) -> String {
     if let Value::UserData(ud) = v {
         if let Ok(e) = ud.borrow::<super::error::LuaError>() {
             return e.0.message.clone();

@@ -10,6 +10,16 @@ use super::state::data;
 use crate::call::process;
 use crate::host::grant::Launch;
 
+/// A command-line argument given in Lua: a string (or a number, written out).
+fn arg_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string_lossy()),
+        Value::Integer(n) => Some(n.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// `wippy.command(name, args?, options?)` → exit code, or `nil, err`.
 pub fn command(lua: &Lua, (name, args, options): (Value, Option<Table>, Option<Table>)) -> mlua::Result<MultiValue> {
     let Value::String(name) = name else {
@@ -24,18 +34,15 @@ pub fn command(lua: &Lua, (name, args, options): (Value, Option<Table>, Option<T
         Some(t) => {
             let mut out = Vec::new();
             for (i, v) in t.sequence_values::<Value>().enumerate() {
-                match v? {
-                    Value::String(s) => out.push(s.to_str()?.to_string()),
-                    Value::Integer(n) => out.push(n.to_string()),
-                    Value::Number(n) => out.push(n.to_string()),
-                    other => {
-                        return Err(mlua::Error::runtime(format!(
-                            "bad argument #2 to 'command' (args[{}] must be a string, got {})",
-                            i + 1,
-                            other.type_name()
-                        )))
-                    }
-                }
+                let v = v?;
+                let Some(text) = arg_text(&v) else {
+                    return Err(mlua::Error::runtime(format!(
+                        "bad argument #2 to 'command' (args[{}] must be a string, got {})",
+                        i + 1,
+                        v.type_name()
+                    )));
+                };
+                out.push(text);
             }
             Some(out)
         }
@@ -168,19 +175,15 @@ fn start(
             };
             let mut argv = vec![name.unwrap_or_else(|| loaded.entry.id.name.clone())];
             for (i, v) in args.iter().enumerate() {
-                match v {
-                    Value::String(s) => argv.push(s.to_string_lossy()),
-                    Value::Integer(n) => argv.push(n.to_string()),
-                    Value::Number(n) => argv.push(n.to_string()),
-                    other => {
-                        return Err(Error::invalid(format!(
-                            "{}: argument {} of a command must be a string, got {}",
-                            loaded.id,
-                            i + 1,
-                            other.type_name()
-                        )))
-                    }
-                }
+                let Some(text) = arg_text(v) else {
+                    return Err(Error::invalid(format!(
+                        "{}: argument {} of a command must be a string, got {}",
+                        loaded.id,
+                        i + 1,
+                        v.type_name()
+                    )));
+                };
+                argv.push(text);
             }
             let argv = if args.is_empty() && !loaded.grant.args.is_empty() { None } else { Some(argv) };
             (Launch { argv, ..Launch::default() }, Vec::new())

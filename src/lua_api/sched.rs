@@ -138,15 +138,8 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
     core.set(
         "lua_failed",
         lua.create_function(|lua, (id, err): (String, Value)| {
-            let text = match &err {
-                Value::String(s) => s.to_string_lossy(),
-                Value::Nil => "nil".into(),
-                other => other.to_string().unwrap_or_else(|_| other.type_name().into()),
-            };
-            let text = match text.find("\nstack traceback:") {
-                Some(i) => text[..i].to_string(),
-                None => text,
-            };
+            let text = super::guest::error_text(&err);
+            let text = super::funcs::without_traceback(&text);
             super::error::fail(lua, crate::error::Error::internal(format!("{id}: {text}")))
         })?,
     )?;

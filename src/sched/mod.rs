@@ -414,11 +414,10 @@ enum Slot<T> {
 }
 
 /// A started call whose result someone will collect: a task (told through its state's
-/// inbox), a blocked caller (woken through the condition variable), or a future object.
+/// inbox), a blocked caller (woken through the inbox, `Inbox::serve_wait`), or a future object.
 pub struct Op<T> {
     pub id: u64,
     slot: Mutex<Slot<T>>,
-    cv: Condvar,
     inbox: Arc<Inbox>,
     /// A scheduler waits for this operation: report to the inbox. Unwatched operations (a
     /// future nobody waits for in a task) do not fill the inbox of a state without scheduler.
@@ -436,7 +435,6 @@ impl<T: Send + 'static> Op<T> {
         Arc::new(Op {
             id: NEXT_OP.fetch_add(1, Ordering::Relaxed),
             slot: Mutex::new(Slot::Running),
-            cv: Condvar::new(),
             inbox,
             watched: AtomicBool::new(false),
             control,
@@ -451,7 +449,6 @@ impl<T: Send + 'static> Op<T> {
                 self.done_seq.store(NEXT_DONE.fetch_add(1, Ordering::Relaxed), Ordering::Release);
             }
         }
-        self.cv.notify_all();
         self.notify();
         self.inbox.poke();
     }
@@ -487,17 +484,6 @@ impl<T: Send + 'static> Op<T> {
                 None
             }
             Slot::Taken => None,
-        }
-    }
-
-    /// Blocks this thread until the call is done.
-    pub fn wait(&self) {
-        let Ok(mut s) = self.slot.lock() else { return };
-        while matches!(*s, Slot::Running) {
-            match self.cv.wait(s) {
-                Ok(g) => s = g,
-                Err(_) => return,
-            }
         }
     }
 
