@@ -1,7 +1,8 @@
 -- Actors (SPEC §7.3) with the test actor (build/guests/actor_guest.wasm): the message round
 -- trip Lua → actor → Lua (`get`, answered with `count`), outside a task (blocking) and in a
--- task (yielding), median of 7 rounds in µs; then 1000 actors alive at once, the RSS they add.
--- Usage: LUA_CPATH='build/lua54/?.so' lua5.4 bench/actors.lua [N]
+-- task (yielding), median of 7 rounds in µs, also with waiting threads that never spin
+-- (`spin_us = 0`); then 1000 actors alive at once, the RSS they add.
+-- Usage: LUA_CPATH='build/lua54/?.so;;' lua5.4 bench/actors.lua [N]
 local wippy = require("wippy")
 local process = wippy.process
 local N = tonumber(arg and arg[1]) or 2000
@@ -12,8 +13,8 @@ assert(ok, tostring(err))
 -- trip to an actor), measured in the same rounds.
 assert(wippy.registry:add({ id = "b:add", kind = "function.wasm", path = "build/guests/async_guest.wasm", method = "add" }))
 
-local system_ok, system = pcall(require, "system")
-local function now() return system_ok and system.monotime() * 1000 or os.clock() * 1000 end
+local clock = dofile("bench/clock.lua")
+local function now() return clock() * 1000 end
 
 local function rss_kb()
   local f = io.open("/proc/self/status")
@@ -37,9 +38,15 @@ end
 
 local pid = process.spawn("b:actor")
 round_trips(pid, 100)
-local blocking, task, ref = {}, {}, {}
+local blocking, task, ref, asleep = {}, {}, {}, {}
 for r = 1, 7 do
+  -- Waiting threads that sleep at once (spin_us = 0), then the default spin.
+  wippy.configure({ spin_us = 0 })
   local t0 = now()
+  round_trips(pid, N)
+  asleep[r] = (now() - t0) / N * 1000
+  wippy.configure({ spin_us = 50 })
+  t0 = now()
   wippy.run(function() for i = 1, N do assert(wippy.funcs.call("b:add", i, 1) == i + 1) end end)
   ref[r] = (now() - t0) / N * 1000
   t0 = now()
@@ -50,6 +57,7 @@ for r = 1, 7 do
   task[r] = (now() - t0) / N * 1000
 end
 print(string.format("%-52s %8.1f µs", "reference: funcs.call through a worker, in a task", median(ref)))
+print(string.format("%-52s %8.1f µs", "round trip Lua -> actor -> Lua, blocking, spin_us=0", median(asleep)))
 print(string.format("%-52s %8.1f µs", "round trip Lua -> actor -> Lua, blocking", median(blocking)))
 print(string.format("%-52s %8.1f µs", "round trip Lua -> actor -> Lua, in a task", median(task)))
 process.send(pid, "stop")

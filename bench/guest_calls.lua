@@ -7,7 +7,7 @@
 --   the same in a task   each call yields; the guest's Lua call goes through the scheduler
 --   references           funcs.call("echo", s) alone, blocking and in a task (one round trip
 --                        through a worker thread: the machine's thread wake-up cost)
--- Usage: LUA_CPATH='build/lua54/?.so' lua5.4 bench/guest_calls.lua [N]
+-- Usage: LUA_CPATH='build/lua54/?.so;;' lua5.4 bench/guest_calls.lua [N]
 local wippy = require("wippy")
 local funcs = wippy.funcs
 local N = tonumber(arg and arg[1]) or 20000
@@ -18,9 +18,8 @@ add({ id = "b:relay", kind = "function.wasm", path = RELAY, method = "relay", im
 add({ id = "b:echo", kind = "function.wasm", path = RELAY, method = "echo" })
 add({ id = "b:lua", kind = "function.lua", handler = function(s) return funcs.call("b:echo", s) end })
 
-local function now() return wippy.now and wippy.now() or os.clock() * 1000 end
-local system_ok, system = pcall(require, "system")
-if system_ok then now = function() return system.monotime() * 1000 end end
+local clock = dofile("bench/clock.lua")
+local function now() return clock() * 1000 end
 
 local function timed(n, fn)
   local t0 = now()

@@ -315,7 +315,7 @@ local wippy = {}
 function wippy.load(path, opts) end
 
 ---Process-wide settings.
----@param opts { cache_dir?: string|false, workers?: integer, strict?: boolean } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them); `strict`: deny what no policy allows
+---@param opts { cache_dir?: string|false, workers?: integer, strict?: boolean, spin_us?: integer } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them); `strict`: deny what no policy allows; `spin_us` (0–10000, default 50): how long a waiting thread busy-waits before it sleeps, 0 never
 ---@return true
 function wippy.configure(opts) end
 
@@ -331,9 +331,9 @@ function wippy.configure(opts) end
 ---@field p99_us number
 
 ---With an ID, that entry's counters (or `nil`); without, every WebAssembly entry's counters by ID
----plus `engine = { compiled, cache_hits, workers }`.
+---plus `engine = { compiled, cache_hits, workers, spin_us }`.
 ---@param id? string
----@return wippy.EntryStats|table<string, wippy.EntryStats|{ compiled: integer, cache_hits: integer, workers: integer }>|nil
+---@return wippy.EntryStats|table<string, wippy.EntryStats|{ compiled: integer, cache_hits: integer, workers: integer, spin_us: integer }>|nil
 function wippy.stats(id) end
 
 ---Drops a resource handle now (like `r:drop()`, also for a resource whose WIT has its own

@@ -128,4 +128,35 @@ describe("actors", function()
     assert.same({ from = me, topic = "hello", payloads = { "world" } }, got)
     assert.has_error(function() process.send(42, "x") end)
   end)
+
+  it("converse with waiting threads spinning or sleeping (configure spin_us)", function()
+    local pid = process.spawn("act:counter")
+    local function converse(from, to)
+      for i = from, to do
+        send(pid, "count")
+        send(pid, "get")
+        assert.same({ tostring(i) }, process.receive(5000).payloads)
+      end
+    end
+    finally(function() wippy.configure({ spin_us = 50 }) end)
+    for _, us in ipairs({ 0, 50 }) do
+      assert.is_true(wippy.configure({ spin_us = us }))
+      assert.equals(us, wippy.stats().engine.spin_us)
+    end
+    wippy.configure({ spin_us = 0 })
+    converse(1, 100)
+    wippy.configure({ spin_us = 50 })
+    -- The counter goes on from 100: one actor, one state, both ways of waiting.
+    converse(101, 300)
+    wippy.run(function()
+      send(pid, "get")
+      assert.same({ "300" }, process.receive(5000).payloads)
+    end)
+    for _, bad in ipairs({ -1, 1.5, 20000, "50" }) do
+      assert.error_matches(function() wippy.configure({ spin_us = bad }) end,
+        "bad argument #1 to 'configure' (spin_us must be an integer from 0 to 10000, got", 1, true)
+    end
+    send(pid, "stop")
+    exit_of(pid)
+  end)
 end)

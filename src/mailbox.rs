@@ -5,7 +5,7 @@
 //! `overloaded` (or `message too large`), never queued.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// A payload of a message: `format` is `bytes`, `text` or `json`.
@@ -56,6 +56,11 @@ pub struct Mailbox {
     pub pid: String,
     limits: Limits,
     queue: Mutex<Queue>,
+    /// Messages queued, read without the lock by a receiver that spins.
+    queued: AtomicUsize,
+    /// A guest's `receive` busy-waits briefly in a conversation (its worker thread stays
+    /// awake for the answer rather than sleeping and being woken).
+    spin: crate::sched::Spin,
     /// Wakes a guest waiting in `receive` or on its `subscribe` pollable.
     pub arrived: tokio::sync::Notify,
 }
@@ -75,7 +80,14 @@ pub fn new_pid() -> String {
 /// The mailbox of `pid`, made and registered now; it is unregistered when its last holder drops
 /// it (the actor's run ends, the Lua state closes).
 pub fn open(pid: &str, limits: Limits) -> Arc<Mailbox> {
-    let mb = Arc::new(Mailbox { pid: pid.to_string(), limits, queue: Mutex::default(), arrived: Default::default() });
+    let mb = Arc::new(Mailbox {
+        pid: pid.to_string(),
+        limits,
+        queue: Mutex::default(),
+        queued: AtomicUsize::new(0),
+        spin: crate::sched::Spin::new(false),
+        arrived: Default::default(),
+    });
     if let Ok(mut b) = boxes().lock() {
         b.retain(|_, w| w.strong_count() > 0);
         b.insert(pid.to_string(), Arc::downgrade(&mb));
@@ -112,6 +124,7 @@ impl Mailbox {
             }
             q.bytes += size;
             q.messages.push_back(msg);
+            self.queued.store(q.messages.len(), Ordering::Release);
             std::mem::take(&mut q.waiters)
         };
         self.arrived.notify_waiters();
@@ -127,6 +140,7 @@ impl Mailbox {
         let mut q = self.queue.lock().ok()?;
         let m = q.messages.pop_front()?;
         q.bytes -= m.size();
+        self.queued.store(q.messages.len(), Ordering::Release);
         Some(m)
     }
 
@@ -136,9 +150,19 @@ impl Mailbox {
 
     /// Waits for a message (a guest's `receive`: its fiber waits, no thread).
     pub async fn receive(&self) -> Message {
+        if let Some(m) = self.try_receive() {
+            return m;
+        }
+        if self.spin.spin(|| self.queued.load(Ordering::Acquire) > 0) {
+            if let Some(m) = self.try_receive() {
+                return m;
+            }
+        }
+        let slept = std::time::Instant::now();
         loop {
             let notified = self.arrived.notified();
             if let Some(m) = self.try_receive() {
+                self.spin.slept(slept.elapsed());
                 return m;
             }
             notified.await;

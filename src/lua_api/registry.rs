@@ -87,10 +87,26 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                     )))
                 }
             },
+            "spin_us" => match v {
+                Value::Integer(n) if (0..=10_000).contains(&n) => crate::sched::set_spin_us(n as u64),
+                Value::Number(n) if n.fract() == 0.0 && (0.0..=10_000.0).contains(&n) => {
+                    crate::sched::set_spin_us(n as u64)
+                }
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "bad argument #1 to 'configure' (spin_us must be an integer from 0 to 10000, got {})",
+                        match other {
+                            Value::Integer(n) => n.to_string(),
+                            Value::Number(n) => n.to_string(),
+                            o => o.type_name().to_string(),
+                        }
+                    )))
+                }
+            },
             key => {
-                return Err(mlua::Error::runtime(format!(
-                    "bad argument #1 to 'configure' (unknown option \"{key}\"; known: cache_dir, strict, workers)"
-                )))
+                let known = "cache_dir, spin_us, strict, workers";
+                let m = format!("bad argument #1 to 'configure' (unknown option \"{key}\"; known: {known})");
+                return Err(mlua::Error::runtime(m));
             }
         }
     }
@@ -125,6 +141,7 @@ pub fn stats(lua: &Lua, id: Option<String>) -> mlua::Result<Value> {
     engine.set("compiled", crate::engine::cache::COMPILED.load(Ordering::Relaxed))?;
     engine.set("cache_hits", crate::engine::cache::CACHE_HITS.load(Ordering::Relaxed))?;
     engine.set("workers", crate::sched::workers())?;
+    engine.set("spin_us", crate::sched::spin_us())?;
     let t = lua.create_table()?;
     t.set("engine", engine)?;
     for l in crate::runtime::entries() {

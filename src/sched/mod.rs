@@ -74,6 +74,66 @@ pub fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
     RUNTIME.get().ok_or_else(|| Error::internal("worker threads vanished"))
 }
 
+/// Microseconds a waiting thread busy-waits before it sleeps (`wippy.configure{ spin_us }`).
+static SPIN_US: AtomicU64 = AtomicU64::new(50);
+
+/// Sets how long a waiting thread busy-waits before it sleeps (0: never).
+pub fn set_spin_us(us: u64) {
+    SPIN_US.store(us, Ordering::Relaxed);
+}
+
+/// How long a waiting thread busy-waits before it sleeps.
+pub fn spin_us() -> u64 {
+    SPIN_US.load(Ordering::Relaxed)
+}
+
+/// Brief busy-waiting before a thread sleeps, adaptive (as Erlang's schedulers do): waking a
+/// sleeping thread costs tens of microseconds on a virtual machine, more than a message's
+/// whole round trip between two threads that are awake. A wait spins only while recent waits
+/// were short: a spin that ran out turns it off, a short sleep turns it on again.
+pub struct Spin {
+    hot: AtomicBool,
+}
+
+impl Spin {
+    /// `hot`: spin at the first wait already.
+    pub const fn new(hot: bool) -> Spin {
+        Spin { hot: AtomicBool::new(hot) }
+    }
+
+    /// Busy-waits until `ready()` holds (→ `true`) or the spin time is over (→ `false`: sleep,
+    /// then report the sleep to [`Spin::slept`]).
+    pub fn spin(&self, ready: impl Fn() -> bool) -> bool {
+        let us = spin_us();
+        if us == 0 || !self.hot.load(Ordering::Relaxed) {
+            return ready();
+        }
+        let budget = Duration::from_micros(us);
+        let start = Instant::now();
+        loop {
+            for _ in 0..32 {
+                if ready() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= budget {
+                self.hot.store(false, Ordering::Relaxed);
+                return false;
+            }
+            // Lets the thread this one waits for run, when the cores are all taken.
+            std::thread::yield_now();
+        }
+    }
+
+    /// A wait slept for `slept`: when that was short, spinning would have caught it.
+    pub fn slept(&self, slept: Duration) {
+        if slept <= Duration::from_micros(4 * spin_us()) {
+            self.hot.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Wakes a thread parked in [`block_on`].
 struct ThreadWaker {
     thread: std::thread::Thread,
@@ -180,12 +240,26 @@ pub struct Job {
 /// Finished calls of one Lua state, by operation id, and the Lua calls guests ask of it: the
 /// state's scheduler waits here when every task is waiting; a caller blocked on a future
 /// serves the Lua calls while it waits.
-#[derive(Default)]
 pub struct Inbox {
     queue: Mutex<Queue>,
     cv: Condvar,
     /// Callers blocked in [`Inbox::serve_wait`], woken when an operation completes.
     blocked: AtomicUsize,
+    /// Counts every push, job and completion, for a waiter that spins without the lock.
+    signal: AtomicU64,
+    spin: Spin,
+}
+
+impl Default for Inbox {
+    fn default() -> Inbox {
+        Inbox {
+            queue: Mutex::default(),
+            cv: Condvar::new(),
+            blocked: AtomicUsize::new(0),
+            signal: AtomicU64::new(0),
+            spin: Spin::new(true),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -201,6 +275,7 @@ impl Inbox {
         if let Ok(mut q) = self.queue.lock() {
             q.done.push(id);
         }
+        self.signal.fetch_add(1, Ordering::Release);
         self.cv.notify_all();
     }
 
@@ -213,6 +288,7 @@ impl Inbox {
             Ok(mut q) if !q.closed => q.jobs.push(job),
             _ => return Err(job),
         }
+        self.signal.fetch_add(1, Ordering::Release);
         self.cv.notify_all();
         Ok(())
     }
@@ -238,9 +314,16 @@ impl Inbox {
     /// Waits until an operation finished, a job is queued, or `timeout` passed (`None`: no
     /// limit), and takes the finished ids. The second value says whether jobs wait.
     pub fn wait(&self, timeout: Option<Duration>) -> (Vec<u64>, bool) {
+        let seen = self.signal.load(Ordering::Acquire);
+        if timeout.is_none_or(|t| t > Duration::from_micros(spin_us())) {
+            self.spin.spin(|| self.signal.load(Ordering::Acquire) != seen);
+        }
         let Ok(mut q) = self.queue.lock() else { return (Vec::new(), false) };
         let until = timeout.map(|t| Instant::now() + t);
+        let slept = Instant::now();
+        let mut sleeps = false;
         while q.done.is_empty() && q.jobs.is_empty() {
+            sleeps = true;
             match until {
                 None => match self.cv.wait(q) {
                     Ok(g) => q = g,
@@ -258,6 +341,9 @@ impl Inbox {
                 }
             }
         }
+        if sleeps {
+            self.spin.slept(slept.elapsed());
+        }
         let jobs = !q.jobs.is_empty();
         (std::mem::take(&mut q.done), jobs)
     }
@@ -266,8 +352,20 @@ impl Inbox {
     /// waits until it does (an empty list) or jobs are queued (which it takes, to run them).
     /// Finished ids stay for the scheduler.
     pub fn serve_wait(&self, done: impl Fn() -> bool, until: Option<Instant>) -> Vec<Job> {
+        let seen = self.signal.load(Ordering::Acquire);
+        if until.is_none_or(|u| u > Instant::now() + Duration::from_micros(spin_us()))
+            && self.spin.spin(|| done() || self.signal.load(Ordering::Acquire) != seen)
+            && done()
+        {
+            // Done while spinning, unless jobs came too: those are taken below.
+            if self.queue.lock().map(|q| q.jobs.is_empty()).unwrap_or(true) {
+                return Vec::new();
+            }
+        }
         self.blocked.fetch_add(1, Ordering::SeqCst);
         let mut jobs = Vec::new();
+        let slept = Instant::now();
+        let mut sleeps = false;
         if let Ok(mut q) = self.queue.lock() {
             loop {
                 if !q.jobs.is_empty() {
@@ -277,6 +375,7 @@ impl Inbox {
                 if done() {
                     break;
                 }
+                sleeps = true;
                 let woke = match until {
                     None => self.cv.wait(q).ok(),
                     Some(u) => {
@@ -294,11 +393,15 @@ impl Inbox {
             }
         }
         self.blocked.fetch_sub(1, Ordering::SeqCst);
+        if sleeps {
+            self.spin.slept(slept.elapsed());
+        }
         jobs
     }
 
     /// Wakes callers blocked in [`Inbox::serve_wait`] (an operation completed).
     fn poke(&self) {
+        self.signal.fetch_add(1, Ordering::Release);
         if self.blocked.load(Ordering::SeqCst) > 0 {
             // Taking the lock orders this after a waiter's check of its condition.
             drop(self.queue.lock());
@@ -559,6 +662,36 @@ mod tests {
         let r = block_on(guarded("t:x", &control, async { std::future::pending::<Result<(), Error>>().await }))
             .and_then(|r| r.map(|_| ()));
         assert_eq!(r.err().map(|e| e.kind), Some(Kind::Canceled));
+    }
+
+    #[test]
+    fn spin_turns_off_when_it_runs_out_and_on_after_a_short_sleep() {
+        let spin = Spin::new(true);
+        let start = Instant::now();
+        assert!(!spin.spin(|| false), "nothing became ready");
+        assert!(start.elapsed() >= Duration::from_micros(spin_us()), "it spun for the whole time");
+        // Cold: it returns at once.
+        let start = Instant::now();
+        assert!(!spin.spin(|| false));
+        assert!(start.elapsed() < Duration::from_micros(spin_us()));
+        spin.slept(Duration::from_millis(100));
+        assert!(!spin.hot.load(Ordering::Relaxed), "a long sleep keeps it off");
+        spin.slept(Duration::from_micros(10));
+        assert!(spin.spin(|| true), "a short sleep turned it on again");
+    }
+
+    #[test]
+    fn a_waiter_spinning_sees_a_push() {
+        let inbox = Arc::new(Inbox::default());
+        let pusher = {
+            let inbox = inbox.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_micros(10));
+                inbox.push(7);
+            })
+        };
+        assert_eq!(inbox.wait(Some(Duration::from_secs(5))).0, vec![7]);
+        pusher.join().unwrap();
     }
 
     #[test]
