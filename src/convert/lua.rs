@@ -196,7 +196,8 @@ pub(super) fn enum_from(bytes: &[u8], names: &[String], path: &Path) -> Result<u
     })
 }
 
-/// Reads an array table: its length, after rejecting tables with only non-array keys.
+/// Reads an array table: its length, after rejecting tables with only non-array keys and empty
+/// proxies (as the fast path does). Check [`dense`] after its elements.
 fn array_len(t: &Table, path: &Path, expected: impl FnOnce() -> String) -> Result<usize, ConvError> {
     let len = t.raw_len();
     if len == 0 {
@@ -206,8 +207,35 @@ fn array_len(t: &Table, path: &Path, expected: impl FnOnce() -> String) -> Resul
                 format!("expected {} (an array table), got a table with key {}", expected(), got(&k)),
             ));
         }
+        let proxy = t.metatable().is_some_and(|m| {
+            m.raw_get::<Value>("__index").is_ok_and(|v| !v.is_nil())
+                || m.raw_get::<Value>("__len").is_ok_and(|v| !v.is_nil())
+        });
+        if proxy {
+            return Err(ConvError::new(path, super::read::PROXY));
+        }
     }
     Ok(len)
+}
+
+/// Rejects a sparse array (a positive integer key past the length `len`: an element that would
+/// be lost), after its elements, as the fast path does.
+fn dense(lua: &Lua, t: &Table, len: usize, path: &Path) -> Result<(), ConvError> {
+    if len == 0 {
+        return Ok(());
+    }
+    let mut past = None;
+    // SAFETY: exec_raw pushes the table and runs the closure in a protected call (with stack
+    // room); the table is at the top; `past_len` leaves the stack as it found it.
+    let _ = unsafe {
+        lua.exec_raw::<()>(t.clone(), |l| {
+            past = super::read::past_len(l, mlua::ffi::lua_gettop(l), len);
+        })
+    };
+    match past {
+        Some(k) => Err(ConvError::new(path, super::read::sparse(k, len))),
+        None => Ok(()),
+    }
 }
 
 /// Converts a Lua value to a component value of type `ty`.
@@ -240,6 +268,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
                     out.push(Val::U8(int_in(&item, path, "u8", 0, 255)? as u8));
                     path.pop();
                 }
+                dense(lua, t, len, path)?;
                 Val::List(out)
             }
             _ => return Err(mismatch(path, "list<u8> (a string or an array of bytes)", v)),
@@ -256,6 +285,7 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
                 out.push(to_val(lua, &item, elem, path)?);
                 path.pop();
             }
+            dense(lua, t, len, path)?;
             Val::List(out)
         }
         Ty::Record(fields) => {

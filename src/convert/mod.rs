@@ -42,3 +42,88 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
         lua::from_val(lua, v, ty, slot)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both readers of Lua values — off the stack through a tape, and through mlua — on the
+    /// same Lua value: their results (a value, or the message of an error) agree.
+    fn both(lua: &Lua, src: &str, ty: &Ty) -> Result<Val, String> {
+        let v: Value = lua.load(src).eval().expect("the test's Lua evaluates");
+        let fast = read::to_val(lua, &v, ty, &mut Path::new()).map_err(|e| e.to_string());
+        let general = lua::to_val(lua, &v, ty, &mut Path::new()).map_err(|e| e.to_string());
+        assert_eq!(fast, general, "the two paths disagree on {src}");
+        fast
+    }
+
+    fn list_of(ty: Ty) -> Ty {
+        Ty::List(Box::new(ty))
+    }
+
+    #[test]
+    fn a_sparse_array_is_refused_naming_the_index_past_its_length() {
+        let lua = Lua::new();
+        for (src, ty) in [
+            ("{[1] = 1, [3] = 3}", list_of(Ty::S32)),
+            ("{[1] = 'a', [3] = 'c'}", list_of(Ty::Option(Box::new(Ty::String)))),
+            ("{[1] = 1, [3.0] = 3}", Ty::Bytes),
+            ("(function() local t = {1, 2, 3, 4} t[3] = nil t[4] = nil t[9] = 9 return t end)()", list_of(Ty::S32)),
+        ] {
+            let e = both(&lua, src, &ty).expect_err(src);
+            assert!(e.contains("a sparse array: index"), "{src}: {e}");
+            assert!(e.contains("use wippy.null for a missing element"), "{src}: {e}");
+        }
+        let e = both(&lua, "{[1] = 1, [3] = 3}", &list_of(Ty::S32)).unwrap_err();
+        assert!(e.contains("index 3 is past its length 1"), "{e}");
+    }
+
+    #[test]
+    fn arrays_with_other_keys_and_holes_inside() {
+        let lua = Lua::new();
+        // `n` (table.pack) and string keys are not elements.
+        let v = both(&lua, "{1, 2, 3, n = 3}", &list_of(Ty::S32)).unwrap();
+        assert_eq!(v, Val::List(vec![Val::S32(1), Val::S32(2), Val::S32(3)]));
+        // A hole inside the length: the element is nil, named by its index.
+        let e = both(&lua, "{1, nil, 3}", &list_of(Ty::S32)).unwrap_err();
+        assert!(e.contains("[2]: expected s32, got nil"), "{e}");
+        // A table with only other keys is no array.
+        let e = both(&lua, "{x = 1}", &list_of(Ty::S32)).unwrap_err();
+        assert!(e.contains("an array table"), "{e}");
+    }
+
+    #[test]
+    fn tables_are_read_raw_and_an_empty_proxy_is_refused() {
+        let lua = Lua::new();
+        let proxy = "setmetatable({}, { __index = function(_, i) return i end, __len = function() return 3 end })";
+        let e = both(&lua, proxy, &list_of(Ty::S32)).unwrap_err();
+        assert!(e.contains("tables are read raw"), "{e}");
+        // Elements of its own are read; the metatable is not consulted.
+        let v = both(&lua, "setmetatable({7}, { __len = function() return 3 end })", &list_of(Ty::S32)).unwrap();
+        assert_eq!(v, Val::List(vec![Val::S32(7)]));
+        assert_eq!(both(&lua, "setmetatable({}, {})", &list_of(Ty::S32)).unwrap(), Val::List(vec![]));
+    }
+
+    #[test]
+    fn not_a_number_and_infinities_are_no_integers() {
+        let lua = Lua::new();
+        for (src, shown) in [("0/0", "NaN"), ("math.huge", "inf"), ("-math.huge", "-inf")] {
+            for ty in [Ty::S32, Ty::U8, Ty::S64, Ty::U64] {
+                let e = both(&lua, src, &ty).unwrap_err();
+                assert!(e.contains(&format!("got {shown}")), "{src} as {ty:?}: {e}");
+            }
+            let e = both(&lua, &format!("{{1, {src}}}"), &list_of(Ty::S16)).unwrap_err();
+            assert!(e.contains("[2]:"), "{e}");
+        }
+        // Floats keep them.
+        assert!(matches!(both(&lua, "0/0", &Ty::F64), Ok(Val::Float64(f)) if f.is_nan()));
+    }
+
+    #[test]
+    fn a_string_that_is_not_utf8_is_refused_for_string_and_kept_for_bytes() {
+        let lua = Lua::new();
+        let e = both(&lua, "'ok\\255'", &Ty::String).unwrap_err();
+        assert!(e.contains("invalid UTF-8 at byte 3"), "{e}");
+        assert_eq!(both(&lua, "'\\255'", &Ty::Bytes).unwrap(), Val::List(vec![Val::U8(255)]));
+    }
+}

@@ -267,7 +267,8 @@ fn push_text(tape: &mut Tape, b: &[u8], owned: bool) -> Read<()> {
     Ok(())
 }
 
-/// An array table's length, after rejecting tables with only non-array keys.
+/// An array table's length, after rejecting tables with only non-array keys and empty proxies.
+/// Check [`dense`] after its elements.
 unsafe fn array_len(l: *mut ffi::lua_State, idx: c_int, expected: impl FnOnce() -> String) -> Read<usize> {
     let len = ffi::lua_rawlen(l, idx);
     if len == 0 {
@@ -281,8 +282,107 @@ unsafe fn array_len(l: *mut ffi::lua_State, idx: c_int, expected: impl FnOnce() 
             ))
             .into());
         }
+        if proxy(l, idx) {
+            return Err(ConvError::here(PROXY).into());
+        }
+        return Ok(0);
     }
     Ok(len as usize)
+}
+
+/// Rejects a sparse array: a positive integer key past the length `len`, an element that would
+/// be lost. After the elements, so that both readers report an element's error first.
+unsafe fn dense(l: *mut ffi::lua_State, idx: c_int, len: usize) -> Read<()> {
+    match past_len(l, idx, len) {
+        Some(k) if len > 0 => Err(ConvError::here(sparse(k, len)).into()),
+        _ => Ok(()),
+    }
+}
+
+/// The `len` elements of the array table at `idx` onto the tape, in index order, then [`dense`]
+/// in the same pass: `next` gives the array part in index order (each element read from it
+/// at once, no second lookup), the rest — keys in the hash part, elements after a hole — are
+/// read by index afterwards.
+unsafe fn list(l: *mut ffi::lua_State, idx: c_int, len: usize, elem: &Ty, tape: &mut Tape, rd: Reader) -> Read<()> {
+    let mut next = 1usize;
+    let mut past = None;
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, idx) != 0 {
+        if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
+            let k = ffi::lua_tonumber(l, -2);
+            if next <= len && k == next as f64 {
+                if let Err(e) = read(l, ffi::lua_gettop(l), elem, tape, rd) {
+                    ffi::lua_pop(l, 2);
+                    return Err(e.in_index(next));
+                }
+                next += 1;
+            } else if past.is_none() && k.fract() == 0.0 && k > len as f64 {
+                past = Some(k);
+            }
+        }
+        ffi::lua_pop(l, 1);
+    }
+    for i in next..=len {
+        ffi::lua_rawgeti(l, idx, i as _);
+        let item = read(l, ffi::lua_gettop(l), elem, tape, rd);
+        ffi::lua_pop(l, 1);
+        item.map_err(|e| e.in_index(i))?;
+    }
+    match past {
+        Some(k) => Err(ConvError::here(sparse(k, len)).into()),
+        None => Ok(()),
+    }
+}
+
+/// A positive integer key of the table at absolute index `idx` past its length `len` (> 0),
+/// if any. Leaves the stack as it was.
+///
+/// # Safety
+/// `l` is a valid state with a table at absolute index `idx`, and two free stack slots.
+pub(super) unsafe fn past_len(l: *mut ffi::lua_State, idx: c_int, len: usize) -> Option<f64> {
+    // Every key: the order of `next` is the array part, then the hash part, where an element
+    // may come before key `len` (LuaJIT puts `{[1] = a, [3] = c}` there as 3, 1).
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, idx) != 0 {
+        if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
+            let k = ffi::lua_tonumber(l, -2);
+            if k.fract() == 0.0 && k > len as f64 {
+                ffi::lua_pop(l, 2);
+                return Some(k);
+            }
+        }
+        ffi::lua_pop(l, 1);
+    }
+    None
+}
+
+/// Whether the (empty) table at `idx` has a metatable with `__index` or `__len`: a proxy,
+/// whose elements conversion would not see.
+unsafe fn proxy(l: *mut ffi::lua_State, idx: c_int) -> bool {
+    if ffi::lua_getmetatable(l, idx) == 0 {
+        return false;
+    }
+    let mut found = false;
+    for name in [c"__index", c"__len"] {
+        ffi::lua_getfield(l, -1, name.as_ptr());
+        found |= ffi::lua_type(l, -1) != ffi::LUA_TNIL;
+        ffi::lua_pop(l, 1);
+    }
+    ffi::lua_pop(l, 1);
+    found
+}
+
+/// The message for an empty table whose metatable would give it elements.
+pub(super) const PROXY: &str =
+    "an empty table with __index or __len: tables are read raw (metamethods are not called), so \
+     it would be an empty list; pass a plain array";
+
+/// The message for an array with an element at `key` past its length `len`.
+pub(super) fn sparse(key: f64, len: usize) -> String {
+    format!(
+        "a sparse array: index {key:.0} is past its length {len}, so it would be lost (a list has \
+         elements 1..n without holes; use wippy.null for a missing element)"
+    )
 }
 
 fn int(v: &Value, name: &str, lo: i64, hi: i64) -> Read<Item> {
@@ -342,13 +442,7 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
             }
             let len = array_len(l, idx, || ty.describe())?;
             tape.items.push(Item::Len(u32::try_from(len).map_err(|_| ConvError::here("list too long"))?));
-            for i in 1..=len {
-                ffi::lua_rawgeti(l, idx, i as _);
-                let item = read(l, ffi::lua_gettop(l), elem, tape, rd);
-                ffi::lua_pop(l, 1);
-                item.map_err(|e| e.in_index(i))?;
-            }
-            return Ok(());
+            return list(l, idx, len, elem, tape, rd);
         }
         Ty::Record(fields) => {
             if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
@@ -419,6 +513,7 @@ unsafe fn bytes(l: *mut ffi::lua_State, idx: c_int, tape: &mut Tape, rd: Reader)
                 ffi::lua_pop(l, 1);
                 tape.bytes.push(item.map_err(|e| e.in_index(i))? as u8);
             }
+            dense(l, idx, len)?;
             let too_long = |_| ConvError::here("list too long");
             tape.items.push(Item::Bytes {
                 at: u32::try_from(at).map_err(too_long)?,
