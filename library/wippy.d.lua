@@ -162,7 +162,7 @@ function Future:error() end
 ---@class wippy.Executor
 local Executor = {}
 
----@param opts { timeout?: integer } `timeout`: milliseconds per call (`TIMEOUT` when exceeded)
+---@param opts { timeout?: integer, record_keys?: "wit"|"snake" } `timeout`: milliseconds per call (`TIMEOUT` when exceeded); `record_keys`: result records keyed by WIT names or snake_case
 ---@return wippy.Executor
 function Executor:with_options(opts) end
 ---Context values merged over the caller's (`funcs.context()` inside the calls it makes).
@@ -315,7 +315,7 @@ local wippy = {}
 function wippy.load(path, opts) end
 
 ---Process-wide settings.
----@param opts { cache_dir?: string|false, workers?: integer, strict?: boolean, spin_us?: integer } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them); `strict`: deny what no policy allows; `spin_us` (0–10000, default 50): how long a waiting thread busy-waits before it sleeps, 0 never
+---@param opts { cache_dir?: string|false, workers?: integer, strict?: boolean, spin_us?: integer, record_keys?: "wit"|"snake" } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them); `strict`: deny what no policy allows; `spin_us` (0–10000, default 50): how long a waiting thread busy-waits before it sleeps, 0 never; `record_keys`: result records keyed by WIT names (default) or snake_case
 ---@return true
 function wippy.configure(opts) end
 

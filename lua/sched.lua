@@ -329,7 +329,7 @@ end
 
 function M.async(...)
   check_target("async", select("#", ...), (...))
-  return wrap(core.async(0, nil, ...))
+  return wrap(core.async(0, nil, nil, ...))
 end
 
 -- Results of a call that may have to wait: the marker and a future mean "yield for it".
@@ -349,9 +349,9 @@ local executor_mt = {
   __tostring = function() return "wippy executor" end,
 }
 
-local function executor(timeout, over)
+local function executor(timeout, over, keys)
   local e = setmetatable({}, executor_mt)
-  settings[e] = { timeout = timeout, over = over }
+  settings[e] = { timeout = timeout, over = over, keys = keys }
   return e
 end
 
@@ -366,39 +366,43 @@ function M.new() return executor(0, nil) end
 function Executor:with_context(tbl)
   local s = self_of(self, "with_context")
   if type(tbl) ~= "table" then error("bad argument #1 to 'with_context' (table expected, got " .. type(tbl) .. ")", 2) end
-  return executor(s.timeout, core.overrides(s.over, "context", tbl))
+  return executor(s.timeout, core.overrides(s.over, "context", tbl), s.keys)
 end
 function Executor:with_actor(actor)
   local s = self_of(self, "with_actor")
-  return executor(s.timeout, core.overrides(s.over, "actor", actor))
+  return executor(s.timeout, core.overrides(s.over, "actor", actor), s.keys)
 end
 function Executor:with_scope(scope)
   local s = self_of(self, "with_scope")
-  return executor(s.timeout, core.overrides(s.over, "scope", scope))
+  return executor(s.timeout, core.overrides(s.over, "scope", scope), s.keys)
 end
 function Executor:with_options(opts)
   local s = self_of(self, "with_options")
   if type(opts) ~= "table" then error("bad argument #1 to 'with_options' (table expected, got " .. type(opts) .. ")", 2) end
   for k in pairs(opts) do
-    if k ~= "timeout" then
-      error("bad argument #1 to 'with_options' (unknown option \"" .. tostring(k) .. "\"; known: timeout)", 2)
+    if k ~= "timeout" and k ~= "record_keys" then
+      error("bad argument #1 to 'with_options' (unknown option \"" .. tostring(k) .. "\"; known: record_keys, timeout)", 2)
     end
   end
   local t = opts.timeout
   if t ~= nil and (type(t) ~= "number" or t < 0) then
     error("bad argument #1 to 'with_options' (timeout must be a number of milliseconds >= 0)", 2)
   end
-  return executor(t or s.timeout, s.over)
+  local keys = opts.record_keys
+  if keys ~= nil and keys ~= "wit" and keys ~= "snake" then
+    error("bad argument #1 to 'with_options' (record_keys must be \"wit\" or \"snake\", got " .. tostring(keys) .. ")", 2)
+  end
+  return executor(t or s.timeout, s.over, keys or s.keys)
 end
 function Executor:call(...)
   local s = self_of(self, "call")
   check_target("call", select("#", ...), (...))
-  return settle(core.call(s.timeout, current() ~= nil, s.over, ...))
+  return settle(core.call(s.timeout, current() ~= nil, s.over, s.keys, ...))
 end
 function Executor:async(...)
   local s = self_of(self, "async")
   check_target("async", select("#", ...), (...))
-  return wrap(core.async(s.timeout, s.over, ...))
+  return wrap(core.async(s.timeout, s.over, s.keys, ...))
 end
 
 -- Processes (SPEC §7.1): runs of process.wasm entries in new instances on the workers, by pid.

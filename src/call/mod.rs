@@ -51,6 +51,9 @@ pub struct Options {
     /// `with_options{ timeout = ms }` (0 = none).
     pub timeout_ms: u64,
     pub ctx: Arc<Context>,
+    /// `with_options{ record_keys = }`: result records keyed by snake_case names (`Some(true)`),
+    /// by WIT names (`Some(false)`), or as configured (`None`).
+    pub snake_keys: Option<bool>,
 }
 
 /// A target's bytes and the entry they resolved to.

@@ -491,10 +491,14 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
         }
         (Val::Record(fields), Ty::Record(types)) => {
             let t = lua.create_table_with_capacity(0, fields.len())?;
+            let snake = super::snake_keys();
             for ((name, item), f) in fields.into_iter().zip(types.iter()) {
                 let value = from_val(lua, item, &f.ty, false)?;
                 if !value.is_nil() {
-                    t.raw_set(name, value)?;
+                    match &f.alias {
+                        Some(alias) if snake => t.raw_set(alias.as_str(), value)?,
+                        _ => t.raw_set(name, value)?,
+                    }
                 }
             }
             Value::Table(t)

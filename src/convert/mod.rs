@@ -14,8 +14,45 @@ pub use lua::{is_null, null, scalar_from_core, scalar_raw, scalar_to_core, Num};
 pub use path::{ConvError, Path};
 pub use ty::{Scalar, Ty};
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use mlua::{Lua, Value};
 use wasmtime::component::Val;
+
+/// Result records keyed by snake_case names (`wippy.configure{ record_keys = "snake" }`)
+/// rather than their WIT names.
+static SNAKE_KEYS: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// An executor's `record_keys` while its results are converted.
+    static KEYS: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Sets the process-wide default of `record_keys` (`true`: snake_case).
+pub fn set_snake_keys(snake: bool) {
+    SNAKE_KEYS.store(snake, Ordering::Relaxed);
+}
+
+/// Whether result records get snake_case keys now.
+pub fn snake_keys() -> bool {
+    KEYS.get().unwrap_or_else(|| SNAKE_KEYS.load(Ordering::Relaxed))
+}
+
+/// Runs `f` (a conversion of results) with records keyed as `snake` says (`None`: the default).
+pub fn with_record_keys<R>(snake: Option<bool>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<bool>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            KEYS.set(self.0);
+        }
+    }
+    if snake.is_none() {
+        return f();
+    }
+    let _restore = Restore(KEYS.replace(snake));
+    f()
+}
 
 /// Converts a Lua value to a component value of type `ty`: straight off the Lua stack when the
 /// type allows ([`Ty::stack_convertible`]), else through mlua (resources, LuaJIT cdata).
@@ -125,5 +162,30 @@ mod tests {
         let e = both(&lua, "'ok\\255'", &Ty::String).unwrap_err();
         assert!(e.contains("invalid UTF-8 at byte 3"), "{e}");
         assert_eq!(both(&lua, "'\\255'", &Ty::Bytes).unwrap(), Val::List(vec![Val::U8(255)]));
+    }
+
+    #[test]
+    fn result_records_take_snake_case_keys_on_both_writers() {
+        let lua = Lua::new();
+        let ty = Ty::Record(std::sync::Arc::from(vec![
+            ty::Field::new("total-cents", Ty::S32),
+            ty::Field::new("name", Ty::String),
+        ]));
+        let v = || Val::Record(vec![("total-cents".into(), Val::S32(5)), ("name".into(), Val::String("n".into()))]);
+        let keys = |t: Value| {
+            let Value::Table(t) = t else { panic!("not a table") };
+            let mut ks: Vec<String> = t.pairs::<String, Value>().map(|p| p.unwrap().0).collect();
+            ks.sort();
+            ks.join(" ")
+        };
+        for snake in [None, Some(false), Some(true)] {
+            let want = if snake == Some(true) { "name total_cents" } else { "name total-cents" };
+            let fast = with_record_keys(snake, || push::to_lua(&lua, v(), &ty, false)).unwrap();
+            let general = with_record_keys(snake, || lua::from_val(&lua, v(), &ty, false)).unwrap();
+            assert_eq!(keys(fast), want, "{snake:?}");
+            assert_eq!(keys(general), want, "{snake:?}");
+        }
+        // The setting ends with its conversion.
+        assert!(!snake_keys());
     }
 }

@@ -83,8 +83,13 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
     match ty {
         Ty::Record(fields) => {
             ffi::lua_createtable(l, 0, fields.len().min(c_int::MAX as usize) as c_int);
+            let snake = super::snake_keys();
             for f in fields.iter() {
-                push_key(l, keys, f.key, &f.name, true);
+                match &f.alias {
+                    // The alias is interned at `key + 1`.
+                    Some(alias) if snake => push_key(l, keys, f.key + 1, alias, true),
+                    _ => push_key(l, keys, f.key, &f.name, true),
+                };
                 push(l, cur, &f.ty, false, keys);
                 if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
                     ffi::lua_pop(l, 2);

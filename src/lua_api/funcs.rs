@@ -39,7 +39,7 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let state = data(lua);
     // Set by the raw closure for this one call: its caller is a task that may yield.
     let mode = if state.in_task.replace(false) { Caller::Task } else { Caller::Block };
-    let opts = Options { timeout_ms: 0, ctx: state.current.borrow().clone() };
+    let opts = Options { timeout_ms: 0, ctx: state.current.borrow().clone(), snake_keys: None };
     call_target(lua, &state, &target, rest, mode, &opts)
 }
 
@@ -245,7 +245,7 @@ fn call_wasm(
     if route == Route::Pinned {
         // Handles live in an instance pinned to this thread: such calls always block
         // (`async` returns a future that is already complete).
-        let values = call_with_resources(lua, &bound, args)?;
+        let values = convert::with_record_keys(opts.snake_keys, || call_with_resources(lua, &bound, args))?;
         if mode == Caller::Async {
             return LuaFuture::completed(lua, loaded.clone(), values).map_err(|e| lua_internal(f, e));
         }
@@ -254,8 +254,14 @@ fn call_wasm(
     let input = read_input(lua, f, args)?;
     let control = Control::new(f.limits.max_execution_ms, opts.timeout_ms);
     let (here_first, yielding) = match route {
-        Route::Here => return output_to_lua(lua, f, bound.now(input)?),
-        Route::BlockOn => return output_to_lua(lua, f, call::block_on(bound.owned(loaded), control, input)?),
+        Route::Here => {
+            let out = bound.now(input)?;
+            return convert::with_record_keys(opts.snake_keys, || output_to_lua(lua, f, out));
+        }
+        Route::BlockOn => {
+            let out = call::block_on(bound.owned(loaded), control, input)?;
+            return convert::with_record_keys(opts.snake_keys, || output_to_lua(lua, f, out));
+        }
         Route::Start { here_first, yielding } => (here_first, yielding),
         Route::Pinned => return Err(Error::internal(format!("{}: resources on the wrong path", f.id))),
     };
@@ -271,7 +277,7 @@ fn call_wasm(
     } else {
         sched::spawn(&op, fut, call::lost(&f.id))?;
     }
-    let future = LuaFuture::new(op, loaded.clone());
+    let future = LuaFuture::new(op, loaded.clone()).keyed(opts.snake_keys);
     if mode == Caller::Task && future.op.is_done() {
         return future.collect(lua).map_err(|e| lua_internal(f, e));
     }

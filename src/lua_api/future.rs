@@ -21,11 +21,19 @@ pub struct LuaFuture {
     loaded: Arc<Loaded>,
     /// The converted result once collected, so every `result()` returns the same values.
     collected: RefCell<Option<Vec<RegistryKey>>>,
+    /// The executor's `record_keys` (`None`: as configured when the result is collected).
+    snake_keys: Option<bool>,
 }
 
 impl LuaFuture {
     pub fn new(op: Arc<Op<Result<Output, Error>>>, loaded: Arc<Loaded>) -> LuaFuture {
-        LuaFuture { op, loaded, collected: RefCell::default() }
+        LuaFuture { op, loaded, collected: RefCell::default(), snake_keys: None }
+    }
+
+    /// Its result records keyed as the executor's `record_keys` says.
+    pub fn keyed(mut self, snake_keys: Option<bool>) -> LuaFuture {
+        self.snake_keys = snake_keys;
+        self
     }
 
     /// A future that is already done (a Lua function entry, or a call with resources, ran
@@ -55,7 +63,7 @@ impl LuaFuture {
             },
             Some(Err(e)) => MultiValue::from_iter([Value::Nil, Value::UserData(lua.create_userdata(LuaError(e))?)]),
             Some(Ok(out)) => match self.loaded.code() {
-                Some(f) => match output_to_lua(lua, f, out) {
+                Some(f) => match crate::convert::with_record_keys(self.snake_keys, || output_to_lua(lua, f, out)) {
                     Ok(v) => v,
                     Err(e) => MultiValue::from_iter([Value::Nil, Value::UserData(lua.create_userdata(LuaError(e))?)]),
                 },

@@ -78,6 +78,16 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                 crate::sched::set_workers(n)
                     .map_err(|m| mlua::Error::runtime(format!("bad argument #1 to 'configure' ({m})")))?;
             }
+            "record_keys" => match v {
+                Value::String(s) if s.as_bytes().as_ref() == b"snake" => crate::convert::set_snake_keys(true),
+                Value::String(s) if s.as_bytes().as_ref() == b"wit" => crate::convert::set_snake_keys(false),
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "bad argument #1 to 'configure' (record_keys must be \"wit\" or \"snake\", got {})",
+                        super::guest::error_text(&other)
+                    )))
+                }
+            },
             "strict" => match v {
                 Value::Boolean(b) => crate::security::set_strict(b),
                 other => {
@@ -104,7 +114,7 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                 }
             },
             key => {
-                let known = "cache_dir, spin_us, strict, workers";
+                let known = "cache_dir, record_keys, spin_us, strict, workers";
                 let m = format!("bad argument #1 to 'configure' (unknown option \"{key}\"; known: {known})");
                 return Err(mlua::Error::runtime(m));
             }

@@ -42,9 +42,10 @@ fn target_arg(v: Option<Value>, name: &str) -> mlua::Result<mlua::LuaString> {
     }
 }
 
-/// `core.call(timeout_ms, in_task, overrides, target, ...)` and
-/// `core.async(timeout_ms, overrides, target, ...)`: `overrides` is an executor's actor, scope and
-/// values (or nil), set over the caller's context.
+/// `core.call(timeout_ms, in_task, overrides, record_keys, target, ...)` and
+/// `core.async(timeout_ms, overrides, record_keys, target, ...)`: `overrides` is an executor's
+/// actor, scope and values (or nil), set over the caller's context; `record_keys` its
+/// `"snake"` or `"wit"` (or nil).
 fn start(lua: &Lua, mut args: MultiValue, with_task_flag: bool) -> mlua::Result<MultiValue> {
     let timeout = match args.pop_front() {
         Some(Value::Integer(i)) if i >= 0 => i as u64,
@@ -61,10 +62,15 @@ fn start(lua: &Lua, mut args: MultiValue, with_task_flag: bool) -> mlua::Result<
         Some(Value::UserData(ud)) => Some(ud),
         _ => None,
     };
+    // The executor's `record_keys`, checked by `with_options`.
+    let snake_keys = match args.pop_front() {
+        Some(Value::String(s)) => Some(s.as_bytes().as_ref() == b"snake"),
+        _ => None,
+    };
     let ctx = super::security::context_for(lua, overrides.as_ref())?;
     let target = target_arg(args.pop_front(), name)?;
     let state = data(lua);
-    let opts = Options { timeout_ms: timeout, ctx };
+    let opts = Options { timeout_ms: timeout, ctx, snake_keys };
     call_target(lua, &state, &target, args.into_iter().collect(), mode, &opts)
 }
 
