@@ -141,7 +141,7 @@ describe("security", function()
       assert.equals("wippy.executor", getmetatable(ex))
       assert.is_nil(rawget(ex, "timeout"))
       assert.has_error(function() ex:with_options({ timout = 5 }) end,
-        'bad argument #1 to \'with_options\' (unknown option "timout"; known: timeout)')
+        'bad argument #1 to \'with_options\' (unknown option "timout"; known: record_keys, timeout)')
       assert.has_error(function() ex:with_actor("user:1") end)
       assert.has_error(function() ex:with_scope({}) end)
     end)
