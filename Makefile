@@ -3,6 +3,7 @@
 SHELL    := /bin/bash
 CARGO    ?= cargo
 LUA54    ?= lua5.4
+LUA53    ?= lua5.3
 LUAJIT   ?= luajit
 BUILD    := build
 RELEASE  := $(or $(CARGO_TARGET_DIR),target)/release
@@ -10,8 +11,8 @@ GUESTS   := $(BUILD)/guests
 # Where LuaRocks puts pure-Lua shims for `require("funcs")`.
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
-.PHONY: all deps build build-lua54 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
-        spec-luajit bench bench-peers lint rock rock-luajit clean
+.PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
+        spec-luajit spec-lua53 bench bench-peers lint rock rock-luajit clean
 
 all: build
 
@@ -32,6 +33,12 @@ build-lua54: deps
 	printf '#!/bin/sh\nLUA_CPATH="%s/?.so;;" exec %s "%s" "$$@"\n' "$(CURDIR)/$(BUILD)/lua54" "$(LUA54)" "$(CURDIR)/bin/wippy.lua" > $(BUILD)/bin/wippy
 	chmod +x $(BUILD)/bin/wippy
 
+## Lua 5.3 (Debian's lua5.3): its own build; `make test` runs the specs on it too.
+build-lua53: deps
+	$(CARGO) build --release --features lua53,module
+	@mkdir -p $(BUILD)/lua53
+	cp $(RELEASE)/libwippy.so $(BUILD)/lua53/wippy.so.tmp && mv -f $(BUILD)/lua53/wippy.so.tmp $(BUILD)/lua53/wippy.so
+
 build-luajit: deps
 	$(CARGO) build --release --features luajit,module
 	@mkdir -p $(BUILD)/luajit
@@ -51,14 +58,14 @@ demo: build guests
 	$(BUILD)/bin/wippy run $(GUESTS)/c_cmd.wasm echo hello from a WASI command
 
 ## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
-## specs on lua5.4 and LuaJIT.
+## specs on lua5.4, lua5.3 and LuaJIT.
 test: lint test-rust spec test-rock
-	@bash scripts/summary.sh $(BUILD)/spec-lua54.log $(BUILD)/spec-luajit.log
+	@bash scripts/summary.sh $(BUILD)/spec-lua54.log $(BUILD)/spec-lua53.log $(BUILD)/spec-luajit.log
 
 test-rust: deps
 	$(CARGO) test --release --features lua54,vendored
 
-spec: spec-lua54 spec-luajit
+spec: spec-lua54 spec-lua53 spec-luajit
 
 ## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
 test-rock: deps
@@ -67,6 +74,13 @@ test-rock: deps
 spec-lua54: build-lua54 guests
 	@mkdir -p $(BUILD)
 	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUA54) --cpath="$(CURDIR)/$(BUILD)/lua54/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-lua54.log
+
+# Debian installs busted's pure-Lua modules for 5.1 and 5.4 only; 5.3 reads the 5.4 ones (its
+# C modules, lua-system and lua-term, are installed for every version).
+spec-lua53: build-lua53 guests
+	@mkdir -p $(BUILD)
+	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache LUA_PATH="/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua;;" \
+	  $(LUA53) /usr/bin/busted --lua=$(LUA53) --cpath="$(CURDIR)/$(BUILD)/lua53/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-lua53.log
 
 spec-luajit: build-luajit guests
 	@mkdir -p $(BUILD)

@@ -19,11 +19,18 @@ local S = {
   live = 0,
 }
 
+-- Whether the running coroutine may yield (Lua 5.1 and 5.2 have no coroutine.isyieldable:
+-- there, a coroutine other than the main one; a task's coroutine is never the main one).
+local isyieldable = coroutine.isyieldable or function()
+  local co, main = coroutine.running()
+  return co ~= nil and not main
+end
+
 -- The running task, if the caller is one and may yield.
 local function current()
   local co = coroutine.running()
   local t = co and S.bythread[co]
-  if t and coroutine.isyieldable() then return t end
+  if t and isyieldable() then return t end
   return nil
 end
 

@@ -15,7 +15,7 @@ local shell = H.shell
 local CWD = H.CWD
 local GUEST = CWD .. "/build/guests/async_guest.wasm"
 local NPROC = tonumber(shell("nproc 2>/dev/null"):match("%d+")) or 1
-local VM = H.is_luajit and "luajit" or "lua5.4"
+local VM = H.VM
 
 -- Registers async:NAME as an export of the guest. It sleeps on the monotonic clock and panics
 -- to stderr, so it imports wasi:clocks and wasi:cli unless `fields` say otherwise.

@@ -55,7 +55,7 @@ describe("the artifact cache", function()
   end)
 
   it("compiles nothing in a second process that shares the directory", function()
-    local vm = H.is_luajit and "luajit" or "lua5.4"
+    local vm = H.VM
     local script = root .. "/second.lua"
     H.write(script, ([[
 package.cpath = %q

@@ -6,6 +6,8 @@ H.wippy = wippy
 H.funcs = wippy.funcs
 H.registry = wippy.registry
 H.is_luajit = type(jit) == "table"
+-- The interpreter running the specs, for child processes of the same VM.
+H.VM = H.is_luajit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 
 -- Memory and a `cabi_realloc` that bump-allocates from 1024 and grows memory as needed, for WAT
 -- modules called through the canonical ABI (`H.ECHO_WAT`, spec modules with strings in `wit`).

@@ -2,7 +2,7 @@ local H = dofile("spec/helper.lua")
 
 describe("guest output", function()
   it("goes to stderr, each line prefixed with the entry ID", function()
-    local vm = H.is_luajit and "luajit" or "lua5.4"
+    local vm = H.VM
     local dir = H.tmpdir()
     local script = dir .. "/out.lua"
     H.write(script, ([[

@@ -17,7 +17,7 @@ local function run_child(code, seconds)
   local dir = H.tmpdir()
   H.write(dir .. "/child.lua", ("package.cpath = %q\n"):format(package.cpath) .. code)
   local p = assert(io.popen(("timeout -s KILL %d %s '%s/child.lua' 2>&1; echo \"exit $?\""):format(
-    seconds or 60, H.is_luajit and "luajit" or "lua5.4", dir)))
+    seconds or 60, H.VM, dir)))
   local out = p:read("*a")
   p:close()
   os.remove(dir .. "/child.lua")
