@@ -72,6 +72,9 @@ pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
         }
     }
     allowed_hosts(common, core, &mut out, line(&["wasi", "allowed_hosts"]));
+    if !process {
+        pool(&common.pool, &mut out, |key| field_line(entry, &["pool", key]));
+    }
     // Each run of a process has its own instance, started at once: no pool bounds them.
     if process {
         if let Some(options) = entry.fields.iter().find(|(k, _)| k == "options").map(|(_, n)| n) {
@@ -92,6 +95,46 @@ pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
         ));
     }
     out
+}
+
+/// Pool settings that do not apply to the pool's type, or are not built yet.
+fn pool(p: &crate::registry::Pool, out: &mut Vec<Warning>, line: impl Fn(&str) -> u32) {
+    use crate::registry::PoolKind;
+    let kind = match p.kind {
+        PoolKind::Inline => "an inline pool (one call at a time, on the calling Lua thread)",
+        PoolKind::Lazy => "a lazy pool (max_size bounds it)",
+        PoolKind::Static => "a static pool (workers bounds it)",
+        PoolKind::Adaptive => "an adaptive pool (max_size bounds it)",
+    };
+    let sized = matches!(p.kind, PoolKind::Static);
+    let bounded = matches!(p.kind, PoolKind::Lazy | PoolKind::Adaptive);
+    for (key, set, applies) in [
+        ("size", p.size.is_some(), sized),
+        ("workers", p.workers.is_some(), sized),
+        ("max_size", p.max_size.is_some(), bounded),
+    ] {
+        if set && !applies {
+            out.push((line(key), format!("pool.{key} has no effect on {kind}")));
+        }
+    }
+    if p.buffer.is_some() {
+        let text = if sized {
+            "pool.buffer has no effect yet: calls waiting for a busy static pool are not bounded (they wait; a task \
+             yields meanwhile)"
+                .to_string()
+        } else {
+            format!("pool.buffer has no effect on {kind}: only a static pool has a queue buffer")
+        };
+        out.push((line("buffer"), text));
+    }
+    if p.kind == PoolKind::Adaptive {
+        out.push((
+            line("type"),
+            "pool type \"adaptive\" runs as \"lazy\" in this version: max_size bounds it, idle instances are not \
+             shrunk yet"
+                .into(),
+        ));
+    }
 }
 
 fn allowed_hosts(common: &Common, core: bool, out: &mut Vec<Warning>, line: u32) {
