@@ -357,14 +357,16 @@ pub(super) unsafe fn past_len(l: *mut ffi::lua_State, idx: c_int, len: usize) ->
 }
 
 /// Whether the (empty) table at `idx` has a metatable with `__index` or `__len`: a proxy,
-/// whose elements conversion would not see.
+/// whose elements conversion would not see. The fields are read raw, as Lua looks up
+/// metamethods (and as the mlua path does): a metatable's own metatable runs no code here.
 unsafe fn proxy(l: *mut ffi::lua_State, idx: c_int) -> bool {
     if ffi::lua_getmetatable(l, idx) == 0 {
         return false;
     }
     let mut found = false;
     for name in [c"__index", c"__len"] {
-        ffi::lua_getfield(l, -1, name.as_ptr());
+        ffi::lua_pushstring(l, name.as_ptr());
+        ffi::lua_rawget(l, -2);
         found |= ffi::lua_type(l, -1) != ffi::LUA_TNIL;
         ffi::lua_pop(l, 1);
     }
