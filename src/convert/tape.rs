@@ -76,6 +76,8 @@ pub struct Tape {
 // Lua thread while the strings are reachable (a blocking call). A tape that crosses to a
 // worker is read with `Reader::owned` (no `Ext` items) or lifted (owned bytes only).
 unsafe impl Send for Tape {}
+// SAFETY: shared access only reads the items, and an `Ext` item's bytes are immutable Lua
+// strings; the same thread rule as for `Send` applies.
 unsafe impl Sync for Tape {}
 
 impl Tape {
@@ -100,7 +102,10 @@ impl Tape {
     pub unsafe fn bytes_of(&self, item: &Item) -> Option<&[u8]> {
         match *item {
             Item::Bytes { at, len } => self.bytes.get(at as usize..at as usize + len as usize),
-            Item::Ext(e) => Some(std::slice::from_raw_parts(e.ptr, e.len)),
+            // SAFETY: `e` was made by `ExtBytes::new` from a slice, whose contract keeps the
+            // bytes valid and unchanged while tapes holding them are read, and the caller
+            // guarantees this is still the case.
+            Item::Ext(e) => Some(unsafe { std::slice::from_raw_parts(e.ptr, e.len) }),
             _ => None,
         }
     }
