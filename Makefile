@@ -12,7 +12,7 @@ GUESTS   := $(BUILD)/guests
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
 .PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
-        spec-luajit spec-lua53 bench bench-peers lint rock rock-luajit clean
+        spec-luajit spec-lua53 bench bench-peers lint memcheck rock rock-luajit clean
 
 all: build
 
@@ -116,6 +116,12 @@ bench-peers: build guests
 lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --features lua54,vendored --all-targets -- -D warnings
+
+## Valgrind's memcheck over the Rust unit tests and the lua5.4 specs that run under it (0
+## errors or it fails; what runs and why: docs/reliability.md). Installs valgrind if missing.
+memcheck: build-lua54 guests
+	@bash scripts/deps.sh valgrind
+	CARGO="$(CARGO)" LUA54="$(LUA54)" bash scripts/memcheck.sh
 
 ## Installs the rock into a tree for lua5.4 (make rock TREE=/tmp/t) or LuaJIT (make rock-luajit).
 rock: deps

@@ -8,6 +8,8 @@ set -euo pipefail
 # WASI preview 1 reactor modules (scripts/guests.sh).
 packages=(lua5.4 liblua5.4-dev lua5.3 luajit libluajit-5.1-dev lua-busted luarocks python3
   clang lld wasi-libc libclang-rt-14-dev-wasm32)
+# Packages only some targets need come as arguments (`make memcheck`: valgrind).
+packages+=("$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -3,6 +3,10 @@
 //! The Lua entry point is `luaopen_wippy` (`require("wippy")`); `luaopen_wippy_funcs` serves
 //! `require("wippy.funcs")` from the same library.
 
+// Every unsafe operation sits in a block that says why it is sound (as wasmtime does).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod call;
 pub mod convert;
 pub mod engine;

@@ -49,19 +49,25 @@ pub unsafe fn push_raw(l: *mut mlua::ffi::lua_State, bits: i64, signed: bool) {
     const EXACT: u64 = 1 << 53;
     let exact = if signed { bits.unsigned_abs() <= EXACT } else { (bits as u64) <= EXACT };
     let number = if signed { bits as f64 } else { bits as u64 as f64 };
-    if !exact {
-        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"wippy.int64.make".as_ptr());
-        if ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION {
-            let u = bits as u64;
-            ffi::lua_pushnumber(l, (u >> 32) as f64);
-            ffi::lua_pushnumber(l, (u & 0xffff_ffff) as f64);
-            ffi::lua_pushboolean(l, signed as _);
-            ffi::lua_call(l, 3, 1);
-            return;
+    // SAFETY: `l` is a valid LuaJIT state with four free slots (our contract): the registry
+    // field, or the function `install` stored there and its three arguments. The registry has
+    // no metatable, so `lua_getfield` runs no Lua code; `lua_call` runs that helper, and if it
+    // raises, nothing in this frame needs dropping.
+    unsafe {
+        if !exact {
+            ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"wippy.int64.make".as_ptr());
+            if ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION {
+                let u = bits as u64;
+                ffi::lua_pushnumber(l, (u >> 32) as f64);
+                ffi::lua_pushnumber(l, (u & 0xffff_ffff) as f64);
+                ffi::lua_pushboolean(l, signed as _);
+                ffi::lua_call(l, 3, 1);
+                return;
+            }
+            ffi::lua_pop(l, 1);
         }
-        ffi::lua_pop(l, 1);
+        ffi::lua_pushnumber(l, number);
     }
-    ffi::lua_pushnumber(l, number);
 }
 
 /// The bits of an `int64_t` / `uint64_t` cdata, and whether it is signed.

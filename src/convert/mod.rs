@@ -139,6 +139,10 @@ mod tests {
         let v = both(&lua, "setmetatable({7}, { __len = function() return 3 end })", &list_of(Ty::S32)).unwrap();
         assert_eq!(v, Val::List(vec![Val::S32(7)]));
         assert_eq!(both(&lua, "setmetatable({}, {})", &list_of(Ty::S32)).unwrap(), Val::List(vec![]));
+        // Metamethods are found raw, as Lua finds them: a metatable's own `__index` adds none
+        // (and runs no code while the raw path reads).
+        let meta_meta = "setmetatable({}, setmetatable({}, { __index = function() error('ran') end }))";
+        assert_eq!(both(&lua, meta_meta, &list_of(Ty::S32)).unwrap(), Val::List(vec![]));
     }
 
     #[test]

@@ -60,12 +60,20 @@ pub fn results_to_lua(lua: &Lua, t: &tape::Tape, ty: Option<&Ty>) -> mlua::Resul
 /// # Safety
 /// `l` is a valid state; `push` pushes exactly the count it returns.
 pub unsafe fn with_keys(l: *mut ffi::lua_State, push: impl FnOnce(c_int) -> c_int) -> c_int {
-    ffi::lua_checkstack(l, 8);
-    push_keys(l, true);
-    let keys = ffi::lua_gettop(l);
-    let n = push(keys);
-    ffi::lua_remove(l, keys);
-    n
+    // SAFETY: `l` is valid (our contract). The key table takes two slots while `push_keys` finds
+    // it; `lua_checkstack` asks for eight, and the frame we run in (a C function's, which
+    // Lua gives LUA_MINSTACK free slots) has them even if the stack cannot grow. `keys` is
+    // the table's absolute index and `push` pushes exactly `n` values above it (our
+    // contract), so `lua_remove` takes out the table alone. Nothing here needs dropping if
+    // a Lua error unwinds through this frame.
+    unsafe {
+        ffi::lua_checkstack(l, 8);
+        push_keys(l, true);
+        let keys = ffi::lua_gettop(l);
+        let n = push(keys);
+        ffi::lua_remove(l, keys);
+        n
+    }
 }
 
 /// Pushes the next value of type `ty` from the cursor. `slot`: a `none` here must be
@@ -75,135 +83,149 @@ pub unsafe fn with_keys(l: *mut ffi::lua_State, push: impl FnOnce(c_int) -> c_in
 /// # Safety
 /// `keys` is the absolute index of the state's key table (see [`push_keys`]).
 pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: bool, keys: c_int) {
-    if ffi::lua_checkstack(l, 4) == 0 {
-        ffi::lua_pushnil(l);
-        return;
-    }
-    // Records and tuples have no head item on the tape, nor have flags without names.
-    match ty {
-        Ty::Record(fields) => {
-            ffi::lua_createtable(l, 0, fields.len().min(c_int::MAX as usize) as c_int);
-            let snake = super::snake_keys();
-            for f in fields.iter() {
-                match &f.alias {
-                    // The alias is interned at `key + 1`.
-                    Some(alias) if snake => push_key(l, keys, f.key + 1, alias, true),
-                    _ => push_key(l, keys, f.key, &f.name, true),
-                };
-                push(l, cur, &f.ty, false, keys);
-                if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
-                    ffi::lua_pop(l, 2);
-                } else {
-                    ffi::lua_rawset(l, -3);
+    // SAFETY: `keys` is the key table's absolute index (our contract). `lua_checkstack` reserves
+    // the four slots one level uses at most (a table, a key, a value; a LuaJIT 64-bit
+    // value's helper and its three arguments), and each nested value calls `push`, which
+    // reserves its own. Raw sets call no metamethod. Allocation may raise a Lua error;
+    // nothing in this frame needs dropping. Tape bytes are valid while the tape is (see
+    // `Item::Ext`).
+    unsafe {
+        if ffi::lua_checkstack(l, 4) == 0 {
+            ffi::lua_pushnil(l);
+            return;
+        }
+        // Records and tuples have no head item on the tape, nor have flags without names.
+        match ty {
+            Ty::Record(fields) => {
+                ffi::lua_createtable(l, 0, fields.len().min(c_int::MAX as usize) as c_int);
+                let snake = super::snake_keys();
+                for f in fields.iter() {
+                    match &f.alias {
+                        // The alias is interned at `key + 1`.
+                        Some(alias) if snake => push_key(l, keys, f.key + 1, alias, true),
+                        _ => push_key(l, keys, f.key, &f.name, true),
+                    };
+                    push(l, cur, &f.ty, false, keys);
+                    if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
+                        ffi::lua_pop(l, 2);
+                    } else {
+                        ffi::lua_rawset(l, -3);
+                    }
                 }
+                return;
             }
-            return;
-        }
-        Ty::Tuple(types) => {
-            ffi::lua_createtable(l, types.len().min(c_int::MAX as usize) as c_int, 0);
-            for (i, t) in types.iter().enumerate() {
-                push(l, cur, t, true, keys);
-                ffi::lua_rawseti(l, -2, (i + 1) as _);
-            }
-            return;
-        }
-        Ty::Flags(names) if names.is_empty() => {
-            ffi::lua_createtable(l, 0, 0);
-            return;
-        }
-        _ => {}
-    }
-    let Ok(item) = cur.item() else {
-        ffi::lua_pushnil(l);
-        return;
-    };
-    match (item, ty) {
-        (Item::Bool(b), _) => ffi::lua_pushboolean(l, b as c_int),
-        // LuaJIT numbers are doubles: beyond 2^53 a 64-bit value comes back as a cdata.
-        (Item::Int(i), Ty::S64 | Ty::U64) if cfg!(feature = "luajit") => {
-            super::int64::push_raw(l, i, matches!(ty, Ty::S64))
-        }
-        (Item::Int(i), _) => ffi::lua_pushinteger(l, i as _),
-        (Item::F32(f), _) => ffi::lua_pushnumber(l, f.into()),
-        (Item::F64(f), _) => ffi::lua_pushnumber(l, f),
-        (Item::Char(c), _) => push_str(l, c.encode_utf8(&mut [0; 4])),
-        // A `list<T>` whose `T` is an alias of `u8` is lifted as bytes too, but is an array of
-        // numbers in Lua (only `list<u8>` itself is a string, SPEC §3).
-        (Item::Bytes { .. } | Item::Ext(_), Ty::List(_)) => {
-            // SAFETY: as for every tape item (see `Item::Ext`).
-            let b = cur.tape().bytes_of(&item).unwrap_or_default();
-            ffi::lua_createtable(l, b.len().min(c_int::MAX as usize) as c_int, 0);
-            for (i, byte) in b.iter().enumerate() {
-                ffi::lua_pushinteger(l, (*byte).into());
-                ffi::lua_rawseti(l, -2, (i + 1) as _);
-            }
-        }
-        (Item::Bytes { .. } | Item::Ext(_), _) => {
-            // SAFETY: as for every tape item (see `Item::Ext`).
-            let b = cur.tape().bytes_of(&item).unwrap_or_default();
-            ffi::lua_pushlstring(l, b.as_ptr() as *const _, b.len());
-        }
-        (Item::Len(n), Ty::List(elem)) => {
-            ffi::lua_createtable(l, n.min(c_int::MAX as u32) as c_int, 0);
-            for i in 1..=n {
-                push(l, cur, elem, true, keys);
-                ffi::lua_rawseti(l, -2, i as _);
-            }
-        }
-        (Item::Case(k), Ty::Variant(cases)) => match cases.get(k as usize) {
-            Some(case) => match &case.ty {
-                Some(t) => {
-                    ffi::lua_createtable(l, 0, 1);
-                    push_str(l, &case.name);
+            Ty::Tuple(types) => {
+                ffi::lua_createtable(l, types.len().min(c_int::MAX as usize) as c_int, 0);
+                for (i, t) in types.iter().enumerate() {
                     push(l, cur, t, true, keys);
-                    ffi::lua_rawset(l, -3);
+                    ffi::lua_rawseti(l, -2, (i + 1) as _);
                 }
-                None => push_str(l, &case.name),
+                return;
+            }
+            Ty::Flags(names) if names.is_empty() => {
+                ffi::lua_createtable(l, 0, 0);
+                return;
+            }
+            _ => {}
+        }
+        let Ok(item) = cur.item() else {
+            ffi::lua_pushnil(l);
+            return;
+        };
+        match (item, ty) {
+            (Item::Bool(b), _) => ffi::lua_pushboolean(l, b as c_int),
+            // LuaJIT numbers are doubles: beyond 2^53 a 64-bit value comes back as a cdata.
+            (Item::Int(i), Ty::S64 | Ty::U64) if cfg!(feature = "luajit") => {
+                super::int64::push_raw(l, i, matches!(ty, Ty::S64))
+            }
+            (Item::Int(i), _) => ffi::lua_pushinteger(l, i as _),
+            (Item::F32(f), _) => ffi::lua_pushnumber(l, f.into()),
+            (Item::F64(f), _) => ffi::lua_pushnumber(l, f),
+            (Item::Char(c), _) => push_str(l, c.encode_utf8(&mut [0; 4])),
+            // A `list<T>` whose `T` is an alias of `u8` is lifted as bytes too, but is an array of
+            // numbers in Lua (only `list<u8>` itself is a string, SPEC §3).
+            (Item::Bytes { .. } | Item::Ext(_), Ty::List(_)) => {
+                // SAFETY: as for every tape item (see `Item::Ext`).
+                let b = cur.tape().bytes_of(&item).unwrap_or_default();
+                ffi::lua_createtable(l, b.len().min(c_int::MAX as usize) as c_int, 0);
+                for (i, byte) in b.iter().enumerate() {
+                    ffi::lua_pushinteger(l, (*byte).into());
+                    ffi::lua_rawseti(l, -2, (i + 1) as _);
+                }
+            }
+            (Item::Bytes { .. } | Item::Ext(_), _) => {
+                // SAFETY: as for every tape item (see `Item::Ext`).
+                let b = cur.tape().bytes_of(&item).unwrap_or_default();
+                ffi::lua_pushlstring(l, b.as_ptr() as *const _, b.len());
+            }
+            (Item::Len(n), Ty::List(elem)) => {
+                ffi::lua_createtable(l, n.min(c_int::MAX as u32) as c_int, 0);
+                for i in 1..=n {
+                    push(l, cur, elem, true, keys);
+                    ffi::lua_rawseti(l, -2, i as _);
+                }
+            }
+            (Item::Case(k), Ty::Variant(cases)) => match cases.get(k as usize) {
+                Some(case) => match &case.ty {
+                    Some(t) => {
+                        ffi::lua_createtable(l, 0, 1);
+                        push_str(l, &case.name);
+                        push(l, cur, t, true, keys);
+                        ffi::lua_rawset(l, -3);
+                    }
+                    None => push_str(l, &case.name),
+                },
+                None => ffi::lua_pushnil(l),
             },
-            None => ffi::lua_pushnil(l),
-        },
-        (Item::Case(k), Ty::Enum(names)) => match names.get(k as usize) {
-            Some(n) => push_str(l, n),
-            None => ffi::lua_pushnil(l),
-        },
-        (Item::Case(0), Ty::Option(_)) => {
-            if slot {
-                ffi::lua_pushlightuserdata(l, super::lua::null_ptr());
-            } else {
-                ffi::lua_pushnil(l);
-            }
-        }
-        (Item::Case(_), Ty::Option(t)) => push(l, cur, t, slot || matches!(**t, Ty::Option(_)), keys),
-        (Item::Case(k), Ty::Result(ok, err)) => {
-            let (key, t) = if k == 0 { ("ok", ok) } else { ("err", err) };
-            ffi::lua_createtable(l, 0, 1);
-            push_str(l, key);
-            match t {
-                Some(t) => push(l, cur, t, true, keys),
-                None => ffi::lua_pushboolean(l, 1),
-            }
-            ffi::lua_rawset(l, -3);
-        }
-        (Item::Flags(first), Ty::Flags(names)) => {
-            ffi::lua_createtable(l, 0, 0);
-            let mut bits = first;
-            for (i, n) in names.iter().enumerate() {
-                if i > 0 && i % 32 == 0 {
-                    bits = cur.flags().unwrap_or(0);
-                }
-                if bits & (1 << (i % 32)) != 0 {
-                    push_str(l, n);
-                    ffi::lua_pushboolean(l, 1);
-                    ffi::lua_rawset(l, -3);
+            (Item::Case(k), Ty::Enum(names)) => match names.get(k as usize) {
+                Some(n) => push_str(l, n),
+                None => ffi::lua_pushnil(l),
+            },
+            (Item::Case(0), Ty::Option(_)) => {
+                if slot {
+                    ffi::lua_pushlightuserdata(l, super::lua::null_ptr());
+                } else {
+                    ffi::lua_pushnil(l);
                 }
             }
+            (Item::Case(_), Ty::Option(t)) => push(l, cur, t, slot || matches!(**t, Ty::Option(_)), keys),
+            (Item::Case(k), Ty::Result(ok, err)) => {
+                let (key, t) = if k == 0 { ("ok", ok) } else { ("err", err) };
+                ffi::lua_createtable(l, 0, 1);
+                push_str(l, key);
+                match t {
+                    Some(t) => push(l, cur, t, true, keys),
+                    None => ffi::lua_pushboolean(l, 1),
+                }
+                ffi::lua_rawset(l, -3);
+            }
+            (Item::Flags(first), Ty::Flags(names)) => {
+                ffi::lua_createtable(l, 0, 0);
+                let mut bits = first;
+                for (i, n) in names.iter().enumerate() {
+                    if i > 0 && i % 32 == 0 {
+                        bits = cur.flags().unwrap_or(0);
+                    }
+                    if bits & (1 << (i % 32)) != 0 {
+                        push_str(l, n);
+                        ffi::lua_pushboolean(l, 1);
+                        ffi::lua_rawset(l, -3);
+                    }
+                }
+            }
+            _ => ffi::lua_pushnil(l),
         }
-        _ => ffi::lua_pushnil(l),
     }
 }
 
+/// # Safety
+/// `l` is a valid state with a free stack slot.
 unsafe fn push_str(l: *mut ffi::lua_State, s: &str) {
-    ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+    // SAFETY: one free slot (our contract); `lua_pushlstring` copies `s`, which is live for the
+    // call.
+    unsafe {
+        ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+    }
 }
 
 /// Pushes the results of a call with result type `ty` as `funcs.call` returns them: a
@@ -212,24 +234,30 @@ unsafe fn push_str(l: *mut ffi::lua_State, s: &str) {
 /// # Safety
 /// As [`push`].
 pub unsafe fn push_results(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, keys: c_int) -> c_int {
-    if let Ty::Result(ok, err) = ty {
-        let Ok(Item::Case(k)) = cur.item() else {
-            ffi::lua_pushnil(l);
-            return 1;
-        };
-        let t = if k == 0 { ok } else { err };
-        if k != 0 {
-            ffi::lua_pushnil(l);
+    // SAFETY: `keys` is the key table's absolute index (our contract). The leading `nil` of an
+    // error takes one of the slots `with_keys` reserved; `push` reserves four for itself
+    // and fills one, which leaves room for the trailing `nil` of a success. Nothing in this
+    // frame needs dropping.
+    unsafe {
+        if let Ty::Result(ok, err) = ty {
+            let Ok(Item::Case(k)) = cur.item() else {
+                ffi::lua_pushnil(l);
+                return 1;
+            };
+            let t = if k == 0 { ok } else { err };
+            if k != 0 {
+                ffi::lua_pushnil(l);
+            }
+            match t {
+                Some(t) => push(l, cur, t, false, keys),
+                None => ffi::lua_pushboolean(l, 1),
+            }
+            if k == 0 {
+                ffi::lua_pushnil(l);
+            }
+            return 2;
         }
-        match t {
-            Some(t) => push(l, cur, t, false, keys),
-            None => ffi::lua_pushboolean(l, 1),
-        }
-        if k == 0 {
-            ffi::lua_pushnil(l);
-        }
-        return 2;
+        push(l, cur, ty, false, keys);
+        1
     }
-    push(l, cur, ty, false, keys);
-    1
 }

@@ -80,20 +80,27 @@ fn keys_key() -> *mut std::ffi::c_void {
 /// # Safety
 /// `l` is a valid state with room for two more values.
 pub unsafe fn push_keys(l: *mut ffi::lua_State, create: bool) -> bool {
-    ffi::lua_pushlightuserdata(l, keys_key());
-    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
-    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
-        return true;
+    // SAFETY: `l` is valid with two free slots (our contract). The registry is always a valid
+    // pseudo-index and the light userdata key is the address of a static; raw gets and sets
+    // call no metamethod. Only `lua_createtable` allocates, when `create` asks for it, and
+    // nothing here needs dropping if it raises. Net effect: exactly one value pushed when
+    // returning true, none otherwise.
+    unsafe {
+        ffi::lua_pushlightuserdata(l, keys_key());
+        ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+        if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+            return true;
+        }
+        ffi::lua_pop(l, 1);
+        if !create {
+            return false;
+        }
+        ffi::lua_createtable(l, 64, 0);
+        ffi::lua_pushlightuserdata(l, keys_key());
+        ffi::lua_pushvalue(l, -2);
+        ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+        true
     }
-    ffi::lua_pop(l, 1);
-    if !create {
-        return false;
-    }
-    ffi::lua_createtable(l, 64, 0);
-    ffi::lua_pushlightuserdata(l, keys_key());
-    ffi::lua_pushvalue(l, -2);
-    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
-    true
 }
 
 /// Pushes the interned string for key `key` (interning `name` when allowed).
@@ -101,18 +108,24 @@ pub unsafe fn push_keys(l: *mut ffi::lua_State, create: bool) -> bool {
 /// # Safety
 /// `keys` is the absolute index of the key table; room for two more values.
 pub unsafe fn push_key(l: *mut ffi::lua_State, keys: c_int, key: u32, name: &str, intern: bool) -> bool {
-    ffi::lua_rawgeti(l, keys, key as _);
-    if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
-        return true;
+    // SAFETY: `keys` is the key table's absolute index and two slots are free (our contract); raw
+    // gets and sets call no metamethod. `lua_pushlstring` copies `name` (a live `&str`); it
+    // allocates only when `intern` is set, which callers allow only under a protected call.
+    // One value is pushed when returning true, none otherwise.
+    unsafe {
+        ffi::lua_rawgeti(l, keys, key as _);
+        if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+            return true;
+        }
+        ffi::lua_pop(l, 1);
+        if !intern {
+            return false;
+        }
+        ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_rawseti(l, keys, key as _);
+        true
     }
-    ffi::lua_pop(l, 1);
-    if !intern {
-        return false;
-    }
-    ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
-    ffi::lua_pushvalue(l, -1);
-    ffi::lua_rawseti(l, keys, key as _);
-    true
 }
 
 /// Converts the Lua value `v` to a component value of type `ty`, through a tape.
@@ -207,27 +220,42 @@ pub fn args_to_tape(lua: &Lua, args: &[Value], types: &[&Ty]) -> Result<Option<T
     }
 }
 
+/// # Safety
+/// `l` is a valid state and `idx` an acceptable index.
 unsafe fn is_null(l: *mut ffi::lua_State, idx: c_int) -> bool {
-    ffi::lua_type(l, idx) == ffi::LUA_TLIGHTUSERDATA && ffi::lua_touserdata(l, idx) == super::lua::null_ptr()
+    // SAFETY: `idx` is acceptable (our contract); `lua_type` and `lua_touserdata` only inspect the
+    // slot: no allocation, no error.
+    unsafe { ffi::lua_type(l, idx) == ffi::LUA_TLIGHTUSERDATA && ffi::lua_touserdata(l, idx) == super::lua::null_ptr() }
 }
 
 /// The Lua type of a stack slot as messages name it.
+///
+/// # Safety
+/// `l` is a valid state and `idx` an acceptable index.
 unsafe fn got(l: *mut ffi::lua_State, idx: c_int) -> &'static str {
-    match ffi::lua_type(l, idx) {
-        ffi::LUA_TNIL | ffi::LUA_TNONE => "nil",
-        ffi::LUA_TBOOLEAN => "boolean",
-        ffi::LUA_TNUMBER => "number",
-        ffi::LUA_TSTRING => "string",
-        ffi::LUA_TTABLE => "table",
-        ffi::LUA_TFUNCTION => "function",
-        ffi::LUA_TTHREAD => "thread",
-        ffi::LUA_TLIGHTUSERDATA if is_null(l, idx) => "wippy.null",
-        _ => "userdata",
+    // SAFETY: `idx` is acceptable (our contract), the same contract as `is_null`; `lua_type` only
+    // inspects the slot.
+    unsafe {
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TNIL | ffi::LUA_TNONE => "nil",
+            ffi::LUA_TBOOLEAN => "boolean",
+            ffi::LUA_TNUMBER => "number",
+            ffi::LUA_TSTRING => "string",
+            ffi::LUA_TTABLE => "table",
+            ffi::LUA_TFUNCTION => "function",
+            ffi::LUA_TTHREAD => "thread",
+            ffi::LUA_TLIGHTUSERDATA if is_null(l, idx) => "wippy.null",
+            _ => "userdata",
+        }
     }
 }
 
+/// # Safety
+/// `l` is a valid state and `idx` an acceptable index.
 unsafe fn mismatch(l: *mut ffi::lua_State, idx: c_int, expected: &str) -> ReadError {
-    ReadError::Conv(ConvError::here(format!("expected {expected}, got {}", got(l, idx))))
+    // SAFETY: `got` has our contract.
+    let got = unsafe { got(l, idx) };
+    ReadError::Conv(ConvError::here(format!("expected {expected}, got {got}")))
 }
 
 /// The empty path the shared number and string rules take (steps are added on return).
@@ -237,22 +265,39 @@ fn here() -> &'static Path {
 }
 
 /// A number as a plain mlua value (no reference), for the number rules.
+///
+/// # Safety
+/// `l` is a valid state and `idx` an acceptable index.
 unsafe fn number(l: *mut ffi::lua_State, idx: c_int, name: &str) -> Read<Value> {
-    match ffi::lua_type(l, idx) {
-        ffi::LUA_TNUMBER if ffi::lua_isinteger(l, idx) != 0 => Ok(Value::Integer(ffi::lua_tointeger(l, idx))),
-        ffi::LUA_TNUMBER => Ok(Value::Number(ffi::lua_tonumber(l, idx))),
-        _ => Err(mismatch(l, idx, name)),
+    // SAFETY: `idx` is acceptable (our contract); the number accessors run only on a slot that
+    // holds a number, so they convert nothing and cannot raise.
+    unsafe {
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TNUMBER if ffi::lua_isinteger(l, idx) != 0 => Ok(Value::Integer(ffi::lua_tointeger(l, idx))),
+            ffi::LUA_TNUMBER => Ok(Value::Number(ffi::lua_tonumber(l, idx))),
+            _ => Err(mismatch(l, idx, name)),
+        }
     }
 }
 
 /// The bytes of a string slot (valid while the string is reachable).
+///
+/// # Safety
+/// `l` is a valid state and `idx` an acceptable index; the slice must not be used after the string
+/// becomes unreachable (the caller picks `'a` accordingly).
 unsafe fn bytes_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
-    if ffi::lua_type(l, idx) != ffi::LUA_TSTRING {
-        return None;
+    // SAFETY: `idx` is acceptable (our contract) and holds a string (checked), so `lua_tolstring`
+    // returns its bytes without converting (no allocation, no error) and sets `len`. Lua
+    // strings are immutable and never move, so the bytes stay valid for as long as the
+    // caller keeps the string reachable.
+    unsafe {
+        if ffi::lua_type(l, idx) != ffi::LUA_TSTRING {
+            return None;
+        }
+        let mut len = 0usize;
+        let p = ffi::lua_tolstring(l, idx, &mut len);
+        Some(std::slice::from_raw_parts(p as *const u8, len))
     }
-    let mut len = 0usize;
-    let p = ffi::lua_tolstring(l, idx, &mut len);
-    Some(std::slice::from_raw_parts(p as *const u8, len))
 }
 
 fn push_text(tape: &mut Tape, b: &[u8], owned: bool) -> Read<()> {
@@ -269,33 +314,47 @@ fn push_text(tape: &mut Tape, b: &[u8], owned: bool) -> Read<()> {
 
 /// An array table's length, after rejecting tables with only non-array keys and empty proxies.
 /// Check [`dense`] after its elements.
+///
+/// # Safety
+/// `l` is a valid state with a table at absolute index `idx` and two free stack slots.
 unsafe fn array_len(l: *mut ffi::lua_State, idx: c_int, expected: impl FnOnce() -> String) -> Read<usize> {
-    let len = ffi::lua_rawlen(l, idx);
-    if len == 0 {
-        ffi::lua_pushnil(l);
-        if ffi::lua_next(l, idx) != 0 {
-            let key = got(l, -2);
-            ffi::lua_pop(l, 2);
-            return Err(ConvError::here(format!(
-                "expected {} (an array table), got a table with key {key}",
-                expected()
-            ))
-            .into());
+    // SAFETY: The table is at absolute index `idx` (our contract), so `lua_rawlen` and `lua_next`
+    // read it raw, without metamethods; the key-value pair `next` pushes fits in the two
+    // free slots and is popped before returning. `got` and `proxy` have our contract.
+    unsafe {
+        let len = ffi::lua_rawlen(l, idx);
+        if len == 0 {
+            ffi::lua_pushnil(l);
+            if ffi::lua_next(l, idx) != 0 {
+                let key = got(l, -2);
+                ffi::lua_pop(l, 2);
+                return Err(ConvError::here(format!(
+                    "expected {} (an array table), got a table with key {key}",
+                    expected()
+                ))
+                .into());
+            }
+            if proxy(l, idx) {
+                return Err(ConvError::here(PROXY).into());
+            }
+            return Ok(0);
         }
-        if proxy(l, idx) {
-            return Err(ConvError::here(PROXY).into());
-        }
-        return Ok(0);
+        Ok(len as usize)
     }
-    Ok(len as usize)
 }
 
 /// Rejects a sparse array: a positive integer key past the length `len`, an element that would
 /// be lost. After the elements, so that both readers report an element's error first.
+///
+/// # Safety
+/// `l` is a valid state with a table at absolute index `idx`, and two free stack slots.
 unsafe fn dense(l: *mut ffi::lua_State, idx: c_int, len: usize) -> Read<()> {
-    match past_len(l, idx, len) {
-        Some(k) if len > 0 => Err(ConvError::here(sparse(k, len)).into()),
-        _ => Ok(()),
+    // SAFETY: `past_len` has our contract.
+    unsafe {
+        match past_len(l, idx, len) {
+            Some(k) if len > 0 => Err(ConvError::here(sparse(k, len)).into()),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -303,34 +362,45 @@ unsafe fn dense(l: *mut ffi::lua_State, idx: c_int, len: usize) -> Read<()> {
 /// in the same pass: `next` gives the array part in index order (each element read from it
 /// at once, no second lookup), the rest — keys in the hash part, elements after a hole — are
 /// read by index afterwards.
+///
+/// # Safety
+/// `l` is a valid state with a table at absolute index `idx` whose raw length is `len`, two free
+/// stack slots, and `rd` as [`read`] requires.
 unsafe fn list(l: *mut ffi::lua_State, idx: c_int, len: usize, elem: &Ty, tape: &mut Tape, rd: Reader) -> Read<()> {
-    let mut next = 1usize;
-    let mut past = None;
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, idx) != 0 {
-        if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
-            let k = ffi::lua_tonumber(l, -2);
-            if next <= len && k == next as f64 {
-                if let Err(e) = read(l, ffi::lua_gettop(l), elem, tape, rd) {
-                    ffi::lua_pop(l, 2);
-                    return Err(e.in_index(next));
+    // SAFETY: The table is at absolute index `idx` and two slots are free (our contract):
+    // `lua_next` pushes a key and a value, `lua_rawgeti` one value, and each is popped
+    // before the next step or return. Elements are read at their absolute index
+    // (`lua_gettop`), and `read` leaves the stack as it found it, so the key stays on top
+    // for `lua_next`; the traversal never assigns to the table.
+    unsafe {
+        let mut next = 1usize;
+        let mut past = None;
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, idx) != 0 {
+            if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
+                let k = ffi::lua_tonumber(l, -2);
+                if next <= len && k == next as f64 {
+                    if let Err(e) = read(l, ffi::lua_gettop(l), elem, tape, rd) {
+                        ffi::lua_pop(l, 2);
+                        return Err(e.in_index(next));
+                    }
+                    next += 1;
+                } else if past.is_none() && k.fract() == 0.0 && k > len as f64 {
+                    past = Some(k);
                 }
-                next += 1;
-            } else if past.is_none() && k.fract() == 0.0 && k > len as f64 {
-                past = Some(k);
             }
+            ffi::lua_pop(l, 1);
         }
-        ffi::lua_pop(l, 1);
-    }
-    for i in next..=len {
-        ffi::lua_rawgeti(l, idx, i as _);
-        let item = read(l, ffi::lua_gettop(l), elem, tape, rd);
-        ffi::lua_pop(l, 1);
-        item.map_err(|e| e.in_index(i))?;
-    }
-    match past {
-        Some(k) => Err(ConvError::here(sparse(k, len)).into()),
-        None => Ok(()),
+        for i in next..=len {
+            ffi::lua_rawgeti(l, idx, i as _);
+            let item = read(l, ffi::lua_gettop(l), elem, tape, rd);
+            ffi::lua_pop(l, 1);
+            item.map_err(|e| e.in_index(i))?;
+        }
+        match past {
+            Some(k) => Err(ConvError::here(sparse(k, len)).into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -340,36 +410,53 @@ unsafe fn list(l: *mut ffi::lua_State, idx: c_int, len: usize, elem: &Ty, tape: 
 /// # Safety
 /// `l` is a valid state with a table at absolute index `idx`, and two free stack slots.
 pub(super) unsafe fn past_len(l: *mut ffi::lua_State, idx: c_int, len: usize) -> Option<f64> {
-    // Every key: the order of `next` is the array part, then the hash part, where an element
-    // may come before key `len` (LuaJIT puts `{[1] = a, [3] = c}` there as 3, 1).
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, idx) != 0 {
-        if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
-            let k = ffi::lua_tonumber(l, -2);
-            if k.fract() == 0.0 && k > len as f64 {
-                ffi::lua_pop(l, 2);
-                return Some(k);
+    // SAFETY: The table is at absolute index `idx` and two slots are free (our contract):
+    // `lua_next` pushes a key and a value; the value is popped each step and the key when
+    // the walk stops early, so the stack ends as it began. Raw traversal calls no
+    // metamethod.
+    unsafe {
+        // Every key: the order of `next` is the array part, then the hash part, where an element
+        // may come before key `len` (LuaJIT puts `{[1] = a, [3] = c}` there as 3, 1).
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, idx) != 0 {
+            if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
+                let k = ffi::lua_tonumber(l, -2);
+                if k.fract() == 0.0 && k > len as f64 {
+                    ffi::lua_pop(l, 2);
+                    return Some(k);
+                }
             }
+            ffi::lua_pop(l, 1);
         }
-        ffi::lua_pop(l, 1);
+        None
     }
-    None
 }
 
 /// Whether the (empty) table at `idx` has a metatable with `__index` or `__len`: a proxy,
-/// whose elements conversion would not see.
+/// whose elements conversion would not see. The fields are read raw, as Lua looks up
+/// metamethods (and as the mlua path does): a metatable's own metatable runs no code here.
+///
+/// # Safety
+/// `l` is a valid state with a table at `idx` and two free stack slots.
 unsafe fn proxy(l: *mut ffi::lua_State, idx: c_int) -> bool {
-    if ffi::lua_getmetatable(l, idx) == 0 {
-        return false;
-    }
-    let mut found = false;
-    for name in [c"__index", c"__len"] {
-        ffi::lua_getfield(l, -1, name.as_ptr());
-        found |= ffi::lua_type(l, -1) != ffi::LUA_TNIL;
+    // SAFETY: `idx` holds a table (our contract). The metatable and then one field of it at a time
+    // take the two free slots and are popped before returning. The fields are read raw, so
+    // no Lua code runs; the metamethod names are strings every state keeps interned, so
+    // pushing them does not allocate.
+    unsafe {
+        if ffi::lua_getmetatable(l, idx) == 0 {
+            return false;
+        }
+        let mut found = false;
+        for name in [c"__index", c"__len"] {
+            ffi::lua_pushstring(l, name.as_ptr());
+            ffi::lua_rawget(l, -2);
+            found |= ffi::lua_type(l, -1) != ffi::LUA_TNIL;
+            ffi::lua_pop(l, 1);
+        }
         ffi::lua_pop(l, 1);
+        found
     }
-    ffi::lua_pop(l, 1);
-    found
 }
 
 /// The message for an empty table whose metatable would give it elements.
@@ -394,245 +481,304 @@ fn int(v: &Value, name: &str, lo: i64, hi: i64) -> Read<Item> {
 /// # Safety
 /// `l` is a valid state, `idx` an absolute index, `rd.keys` the key table's index.
 pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape, rd: Reader) -> Read<()> {
-    // Scalars push nothing; a compound value pushes at most four slots per level.
-    let compound = matches!(
-        ty,
-        Ty::List(_) | Ty::Record(_) | Ty::Tuple(_) | Ty::Variant(_) | Ty::Result(..) | Ty::Flags(_) | Ty::Bytes
-    );
-    if compound && ffi::lua_checkstack(l, 4) == 0 {
-        return Err(ConvError::here("value nested too deeply").into());
-    }
-    let item = match ty {
-        Ty::Bool => match ffi::lua_type(l, idx) {
-            ffi::LUA_TBOOLEAN => Item::Bool(ffi::lua_toboolean(l, idx) != 0),
-            _ => return Err(mismatch(l, idx, "bool")),
-        },
-        Ty::S8 => int(&number(l, idx, "s8")?, "s8", i8::MIN.into(), i8::MAX.into())?,
-        Ty::U8 => int(&number(l, idx, "u8")?, "u8", 0, u8::MAX.into())?,
-        Ty::S16 => int(&number(l, idx, "s16")?, "s16", i16::MIN.into(), i16::MAX.into())?,
-        Ty::U16 => int(&number(l, idx, "u16")?, "u16", 0, u16::MAX.into())?,
-        Ty::S32 => int(&number(l, idx, "s32")?, "s32", i32::MIN.into(), i32::MAX.into())?,
-        Ty::U32 => int(&number(l, idx, "u32")?, "u32", 0, u32::MAX.into())?,
-        // A LuaJIT `int64_t`/`uint64_t` cdata: the general rules read it (`int64`).
-        Ty::S64 | Ty::U64 if cfg!(feature = "luajit") && ffi::lua_type(l, idx) == LUA_TCDATA => {
-            return Err(ReadError::Fallback)
+    // SAFETY: `idx` is an absolute index of a live slot and `rd.keys` the key table's (our
+    // contract). Compound values reserve four slots with `lua_checkstack` before they push
+    // (table walks use two, variants four), and every helper pops what it pushed, so the
+    // stack is as we found it on return. Every call reads raw (no metamethods run). What
+    // allocates is interning a key, which `rd.intern` allows only under a protected call, and
+    // growing the stack, whose failure Lua 5.x reports as 0 (LuaJIT raises out of memory).
+    // The helpers' contracts are ours.
+    unsafe {
+        // Scalars push nothing; a compound value pushes at most four slots per level.
+        let compound = matches!(
+            ty,
+            Ty::List(_) | Ty::Record(_) | Ty::Tuple(_) | Ty::Variant(_) | Ty::Result(..) | Ty::Flags(_) | Ty::Bytes
+        );
+        if compound && ffi::lua_checkstack(l, 4) == 0 {
+            return Err(ConvError::here("value nested too deeply").into());
         }
-        Ty::S64 => {
-            let v = number(l, idx, "s64")?;
-            Item::Int(integral(&v).ok_or_else(|| not_integer(here(), "s64", &v))?)
-        }
-        Ty::U64 => Item::Int(u64_of(&number(l, idx, "u64")?, here())? as i64),
-        Ty::F32 => Item::F32(float_of(&number(l, idx, "f32")?, here(), "f32")? as f32),
-        Ty::F64 => Item::F64(float_of(&number(l, idx, "f64")?, here(), "f64")?),
-        Ty::Char => match bytes_at(l, idx) {
-            Some(b) => Item::Char(char_from(b, here())?),
-            None => return Err(mismatch(l, idx, "char")),
-        },
-        Ty::String => match bytes_at(l, idx) {
-            Some(b) => {
-                utf8(b, here())?;
-                return push_text(tape, b, rd.owned);
+        let item = match ty {
+            Ty::Bool => match ffi::lua_type(l, idx) {
+                ffi::LUA_TBOOLEAN => Item::Bool(ffi::lua_toboolean(l, idx) != 0),
+                _ => return Err(mismatch(l, idx, "bool")),
+            },
+            Ty::S8 => int(&number(l, idx, "s8")?, "s8", i8::MIN.into(), i8::MAX.into())?,
+            Ty::U8 => int(&number(l, idx, "u8")?, "u8", 0, u8::MAX.into())?,
+            Ty::S16 => int(&number(l, idx, "s16")?, "s16", i16::MIN.into(), i16::MAX.into())?,
+            Ty::U16 => int(&number(l, idx, "u16")?, "u16", 0, u16::MAX.into())?,
+            Ty::S32 => int(&number(l, idx, "s32")?, "s32", i32::MIN.into(), i32::MAX.into())?,
+            Ty::U32 => int(&number(l, idx, "u32")?, "u32", 0, u32::MAX.into())?,
+            // A LuaJIT `int64_t`/`uint64_t` cdata: the general rules read it (`int64`).
+            Ty::S64 | Ty::U64 if cfg!(feature = "luajit") && ffi::lua_type(l, idx) == LUA_TCDATA => {
+                return Err(ReadError::Fallback)
             }
-            None => return Err(mismatch(l, idx, "string")),
-        },
-        Ty::Bytes => return bytes(l, idx, tape, rd),
-        Ty::List(elem) => {
-            if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-                return Err(mismatch(l, idx, &ty.describe()));
+            Ty::S64 => {
+                let v = number(l, idx, "s64")?;
+                Item::Int(integral(&v).ok_or_else(|| not_integer(here(), "s64", &v))?)
             }
-            let len = array_len(l, idx, || ty.describe())?;
-            tape.items.push(Item::Len(u32::try_from(len).map_err(|_| ConvError::here("list too long"))?));
-            return list(l, idx, len, elem, tape, rd);
-        }
-        Ty::Record(fields) => {
-            if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-                return Err(mismatch(l, idx, "record (a table)"));
-            }
-            return record(l, idx, fields, tape, rd);
-        }
-        Ty::Tuple(types) => {
-            if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-                return Err(mismatch(l, idx, &ty.describe()));
-            }
-            let len = ffi::lua_rawlen(l, idx) as usize;
-            if len != types.len() {
-                return Err(ConvError::here(format!(
-                    "expected {} (an array of {} values), got an array of {len}",
-                    ty.describe(),
-                    types.len()
-                ))
-                .into());
-            }
-            for (i, elem) in types.iter().enumerate() {
-                ffi::lua_rawgeti(l, idx, (i + 1) as _);
-                let item = read(l, ffi::lua_gettop(l), elem, tape, rd);
-                ffi::lua_pop(l, 1);
-                item.map_err(|e| e.in_index(i + 1))?;
-            }
-            return Ok(());
-        }
-        Ty::Variant(cases) => return variant(l, idx, cases, tape, rd),
-        Ty::Enum(names) => match bytes_at(l, idx) {
-            Some(b) => Item::Case(enum_from(b, names, here())? as u32),
-            None => return Err(mismatch(l, idx, &format!("enum case ({})", names.join("|")))),
-        },
-        Ty::Option(inner) => match ffi::lua_type(l, idx) {
-            ffi::LUA_TNIL | ffi::LUA_TNONE => Item::Case(0),
-            _ if is_null(l, idx) => {
-                // `wippy.null` is the inner `none` of a nested option.
-                if let Ty::Option(_) = **inner {
-                    tape.items.push(Item::Case(1));
+            Ty::U64 => Item::Int(u64_of(&number(l, idx, "u64")?, here())? as i64),
+            Ty::F32 => Item::F32(float_of(&number(l, idx, "f32")?, here(), "f32")? as f32),
+            Ty::F64 => Item::F64(float_of(&number(l, idx, "f64")?, here(), "f64")?),
+            Ty::Char => match bytes_at(l, idx) {
+                Some(b) => Item::Char(char_from(b, here())?),
+                None => return Err(mismatch(l, idx, "char")),
+            },
+            Ty::String => match bytes_at(l, idx) {
+                Some(b) => {
+                    utf8(b, here())?;
+                    return push_text(tape, b, rd.owned);
                 }
-                Item::Case(0)
+                None => return Err(mismatch(l, idx, "string")),
+            },
+            Ty::Bytes => return bytes(l, idx, tape, rd),
+            Ty::List(elem) => {
+                if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
+                    return Err(mismatch(l, idx, &ty.describe()));
+                }
+                let len = array_len(l, idx, || ty.describe())?;
+                tape.items.push(Item::Len(u32::try_from(len).map_err(|_| ConvError::here("list too long"))?));
+                return list(l, idx, len, elem, tape, rd);
             }
-            _ => {
-                tape.items.push(Item::Case(1));
-                return read(l, idx, inner, tape, rd);
+            Ty::Record(fields) => {
+                if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
+                    return Err(mismatch(l, idx, "record (a table)"));
+                }
+                return record(l, idx, fields, tape, rd);
             }
-        },
-        Ty::Result(ok, err) => return result(l, idx, ok.as_deref(), err.as_deref(), tape, rd),
-        Ty::Flags(names) => return flags(l, idx, names, tape),
-        Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => {
-            return Err(ConvError::here(format!("{} values cannot be read here", ty.describe())).into())
-        }
-    };
-    tape.items.push(item);
-    Ok(())
+            Ty::Tuple(types) => {
+                if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
+                    return Err(mismatch(l, idx, &ty.describe()));
+                }
+                let len = ffi::lua_rawlen(l, idx) as usize;
+                if len != types.len() {
+                    return Err(ConvError::here(format!(
+                        "expected {} (an array of {} values), got an array of {len}",
+                        ty.describe(),
+                        types.len()
+                    ))
+                    .into());
+                }
+                for (i, elem) in types.iter().enumerate() {
+                    ffi::lua_rawgeti(l, idx, (i + 1) as _);
+                    let item = read(l, ffi::lua_gettop(l), elem, tape, rd);
+                    ffi::lua_pop(l, 1);
+                    item.map_err(|e| e.in_index(i + 1))?;
+                }
+                return Ok(());
+            }
+            Ty::Variant(cases) => return variant(l, idx, cases, tape, rd),
+            Ty::Enum(names) => match bytes_at(l, idx) {
+                Some(b) => Item::Case(enum_from(b, names, here())? as u32),
+                None => return Err(mismatch(l, idx, &format!("enum case ({})", names.join("|")))),
+            },
+            Ty::Option(inner) => match ffi::lua_type(l, idx) {
+                ffi::LUA_TNIL | ffi::LUA_TNONE => Item::Case(0),
+                _ if is_null(l, idx) => {
+                    // `wippy.null` is the inner `none` of a nested option.
+                    if let Ty::Option(_) = **inner {
+                        tape.items.push(Item::Case(1));
+                    }
+                    Item::Case(0)
+                }
+                _ => {
+                    tape.items.push(Item::Case(1));
+                    return read(l, idx, inner, tape, rd);
+                }
+            },
+            Ty::Result(ok, err) => return result(l, idx, ok.as_deref(), err.as_deref(), tape, rd),
+            Ty::Flags(names) => return flags(l, idx, names, tape),
+            Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => {
+                return Err(ConvError::here(format!("{} values cannot be read here", ty.describe())).into())
+            }
+        };
+        tape.items.push(item);
+        Ok(())
+    }
 }
 
 /// `list<u8>`: a string, or an array of byte values.
+///
+/// # Safety
+/// `l` is a valid state, `idx` an absolute index and two stack slots free (as [`read`] ensures).
 unsafe fn bytes(l: *mut ffi::lua_State, idx: c_int, tape: &mut Tape, rd: Reader) -> Read<()> {
-    match ffi::lua_type(l, idx) {
-        ffi::LUA_TSTRING => push_text(tape, bytes_at(l, idx).unwrap_or_default(), rd.owned),
-        ffi::LUA_TTABLE => {
-            let len = array_len(l, idx, || "list<u8>".into())?;
-            let at = tape.bytes.len();
-            for i in 1..=len {
-                ffi::lua_rawgeti(l, idx, i as _);
-                let item = number(l, -1, "u8").and_then(|v| Ok(int_in(&v, here(), "u8", 0, 255)?));
-                ffi::lua_pop(l, 1);
-                tape.bytes.push(item.map_err(|e| e.in_index(i))? as u8);
+    // SAFETY: `idx` is absolute and two slots are free (our contract): each element `lua_rawgeti`
+    // pushes is popped at once; `bytes_at` runs on a string slot that stays on the stack
+    // while the tape is read (`push_text` copies it unless the reader points at the
+    // caller's values). The helpers' contracts are ours.
+    unsafe {
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TSTRING => push_text(tape, bytes_at(l, idx).unwrap_or_default(), rd.owned),
+            ffi::LUA_TTABLE => {
+                let len = array_len(l, idx, || "list<u8>".into())?;
+                let at = tape.bytes.len();
+                for i in 1..=len {
+                    ffi::lua_rawgeti(l, idx, i as _);
+                    let item = number(l, -1, "u8").and_then(|v| Ok(int_in(&v, here(), "u8", 0, 255)?));
+                    ffi::lua_pop(l, 1);
+                    tape.bytes.push(item.map_err(|e| e.in_index(i))? as u8);
+                }
+                dense(l, idx, len)?;
+                let too_long = |_| ConvError::here("list too long");
+                tape.items.push(Item::Bytes {
+                    at: u32::try_from(at).map_err(too_long)?,
+                    len: u32::try_from(len).map_err(too_long)?,
+                });
+                Ok(())
             }
-            dense(l, idx, len)?;
-            let too_long = |_| ConvError::here("list too long");
-            tape.items.push(Item::Bytes {
-                at: u32::try_from(at).map_err(too_long)?,
-                len: u32::try_from(len).map_err(too_long)?,
-            });
-            Ok(())
+            _ => Err(mismatch(l, idx, "list<u8> (a string or an array of bytes)")),
         }
-        _ => Err(mismatch(l, idx, "list<u8> (a string or an array of bytes)")),
     }
 }
 
+/// # Safety
+/// `l` is a valid state, `idx` the absolute index of a table, two stack slots free and `rd` as
+/// [`read`] requires.
 unsafe fn record(l: *mut ffi::lua_State, idx: c_int, fields: &[Field], tape: &mut Tape, rd: Reader) -> Read<()> {
-    for f in fields {
-        if !push_key(l, rd.keys, f.key, &f.name, rd.intern) {
-            return Err(ReadError::Fallback);
-        }
-        ffi::lua_rawget(l, idx);
-        if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
-            if let Some(alias) = &f.alias {
-                ffi::lua_pop(l, 1);
-                if !push_key(l, rd.keys, f.key + 1, alias, rd.intern) {
-                    return Err(ReadError::Fallback);
-                }
-                ffi::lua_rawget(l, idx);
+    // SAFETY: The table is at absolute index `idx` and `rd.keys` is the key table's (our contract):
+    // each key pushed by `push_key` is replaced by its value through a raw get (no
+    // metamethods), the field is read at its absolute index, and the value is popped before
+    // the next field, so one slot is used at a time.
+    unsafe {
+        for f in fields {
+            if !push_key(l, rd.keys, f.key, &f.name, rd.intern) {
+                return Err(ReadError::Fallback);
             }
+            ffi::lua_rawget(l, idx);
+            if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
+                if let Some(alias) = &f.alias {
+                    ffi::lua_pop(l, 1);
+                    if !push_key(l, rd.keys, f.key + 1, alias, rd.intern) {
+                        return Err(ReadError::Fallback);
+                    }
+                    ffi::lua_rawget(l, idx);
+                }
+            }
+            let item = if ffi::lua_type(l, -1) == ffi::LUA_TNIL && !matches!(f.ty, Ty::Option(_)) {
+                Err(ConvError::here(format!("missing field (expected {})", f.ty.describe())).into())
+            } else {
+                read(l, ffi::lua_gettop(l), &f.ty, tape, rd)
+            };
+            ffi::lua_pop(l, 1);
+            item.map_err(|e| e.in_field(&f.name))?;
         }
-        let item = if ffi::lua_type(l, -1) == ffi::LUA_TNIL && !matches!(f.ty, Ty::Option(_)) {
-            Err(ConvError::here(format!("missing field (expected {})", f.ty.describe())).into())
-        } else {
-            read(l, ffi::lua_gettop(l), &f.ty, tape, rd)
-        };
-        ffi::lua_pop(l, 1);
-        item.map_err(|e| e.in_field(&f.name))?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// The key of a `{case = payload}` table, with the key and the payload pushed on top; a
 /// table with another key fails first (as the mlua path checks). [`payload`] pops both.
+///
+/// # Safety
+/// `l` is a valid state, `idx` the absolute index of a table, four stack slots free. The key slice
+/// lives as long as the key stays on the stack (until [`payload`] pops it).
 unsafe fn first_pair<'a>(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read<&'a [u8]> {
-    let fail =
-        || ConvError::here(format!("expected {what} (a table with one key), got an empty or non-string-keyed table"));
-    ffi::lua_pushnil(l);
-    if ffi::lua_next(l, idx) == 0 {
-        return Err(fail().into());
+    // SAFETY: The table is at absolute index `idx` and four slots are free (our contract): the
+    // first pair and the probe for a second take at most four, and a failure pops all of
+    // them; on success the key and value stay pushed for `payload`, which keeps the key's
+    // bytes alive.
+    unsafe {
+        let fail = || {
+            ConvError::here(format!("expected {what} (a table with one key), got an empty or non-string-keyed table"))
+        };
+        ffi::lua_pushnil(l);
+        if ffi::lua_next(l, idx) == 0 {
+            return Err(fail().into());
+        }
+        let Some(key) = bytes_at(l, -2) else {
+            ffi::lua_pop(l, 2);
+            return Err(fail().into());
+        };
+        // Another key after this one?
+        ffi::lua_pushvalue(l, -2);
+        if ffi::lua_next(l, idx) != 0 {
+            ffi::lua_pop(l, 4);
+            return Err(
+                ConvError::here(format!("expected {what} (a table with exactly one key), got several keys")).into()
+            );
+        }
+        Ok(key)
     }
-    let Some(key) = bytes_at(l, -2) else {
-        ffi::lua_pop(l, 2);
-        return Err(fail().into());
-    };
-    // Another key after this one?
-    ffi::lua_pushvalue(l, -2);
-    if ffi::lua_next(l, idx) != 0 {
-        ffi::lua_pop(l, 4);
-        return Err(ConvError::here(format!("expected {what} (a table with exactly one key), got several keys")).into());
-    }
-    Ok(key)
 }
 
 /// Reads the payload on top of the stack (key below it) and pops both. A case without a
 /// payload type takes `nil` or `true`.
+///
+/// # Safety
+/// `l` is a valid state with a key and a value pushed on top (by [`first_pair`]), and `rd` as
+/// [`read`] requires.
 unsafe fn payload(l: *mut ffi::lua_State, ty: Option<&Ty>, unit: &str, tape: &mut Tape, rd: Reader) -> Read<()> {
-    let out = match ty {
-        None => match ffi::lua_type(l, -1) {
-            ffi::LUA_TNIL => Ok(()),
-            ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => Ok(()),
-            _ => Err(ConvError::here(format!("{unit} {}", got(l, -1))).into()),
-        },
-        Some(ty) => read(l, ffi::lua_gettop(l), ty, tape, rd),
-    };
-    ffi::lua_pop(l, 2);
-    out
-}
-
-unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], tape: &mut Tape, rd: Reader) -> Read<()> {
-    const WHAT: &str = "variant {case = payload}";
-    let find = |name: &[u8]| {
-        cases.iter().position(|c| c.name.as_bytes() == name).ok_or_else(|| {
-            let names = cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-            ReadError::Conv(ConvError::here(format!(
-                "unknown variant case \"{}\", expected one of: {names}",
-                String::from_utf8_lossy(name)
-            )))
-        })
-    };
-    match ffi::lua_type(l, idx) {
-        ffi::LUA_TSTRING => {
-            let k = find(bytes_at(l, idx).unwrap_or_default())?;
-            let case = &cases[k];
-            tape.items.push(Item::Case(k as u32));
-            match &case.ty {
-                None => Ok(()),
-                // A case name alone is the case with an absent optional payload.
-                Some(Ty::Option(_)) => {
-                    tape.items.push(Item::Case(0));
-                    Ok(())
-                }
-                Some(ty) => Err(ConvError::here(format!("missing payload (expected {})", ty.describe()))
-                    .in_field(&case.name)
-                    .into()),
-            }
-        }
-        ffi::LUA_TTABLE => {
-            let name = first_pair(l, idx, WHAT)?;
-            let k = match find(name) {
-                Ok(k) => k,
-                Err(e) => {
-                    ffi::lua_pop(l, 2);
-                    return Err(e);
-                }
-            };
-            let case = &cases[k];
-            tape.items.push(Item::Case(k as u32));
-            payload(l, case.ty.as_ref(), "case has no payload, got", tape, rd).map_err(|e| e.in_field(&case.name))
-        }
-        _ => Err(mismatch(l, idx, "variant ({case = payload} or a case name)")),
+    // SAFETY: The key and payload are the top two slots (our contract); the payload is read at its
+    // absolute index and both are popped.
+    unsafe {
+        let out = match ty {
+            None => match ffi::lua_type(l, -1) {
+                ffi::LUA_TNIL => Ok(()),
+                ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => Ok(()),
+                _ => Err(ConvError::here(format!("{unit} {}", got(l, -1))).into()),
+            },
+            Some(ty) => read(l, ffi::lua_gettop(l), ty, tape, rd),
+        };
+        ffi::lua_pop(l, 2);
+        out
     }
 }
 
+/// # Safety
+/// `l` is a valid state, `idx` an absolute index, four stack slots free and `rd` as [`read`]
+/// requires.
+unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], tape: &mut Tape, rd: Reader) -> Read<()> {
+    // SAFETY: `idx` is absolute with four slots free (our contract), which `first_pair` and
+    // `payload` need; a name that matches no case pops the pair `first_pair` left. The case
+    // name's bytes are on the stack while `find` compares them.
+    unsafe {
+        const WHAT: &str = "variant {case = payload}";
+        let find = |name: &[u8]| {
+            cases.iter().position(|c| c.name.as_bytes() == name).ok_or_else(|| {
+                let names = cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+                ReadError::Conv(ConvError::here(format!(
+                    "unknown variant case \"{}\", expected one of: {names}",
+                    String::from_utf8_lossy(name)
+                )))
+            })
+        };
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TSTRING => {
+                let k = find(bytes_at(l, idx).unwrap_or_default())?;
+                let case = &cases[k];
+                tape.items.push(Item::Case(k as u32));
+                match &case.ty {
+                    None => Ok(()),
+                    // A case name alone is the case with an absent optional payload.
+                    Some(Ty::Option(_)) => {
+                        tape.items.push(Item::Case(0));
+                        Ok(())
+                    }
+                    Some(ty) => Err(ConvError::here(format!("missing payload (expected {})", ty.describe()))
+                        .in_field(&case.name)
+                        .into()),
+                }
+            }
+            ffi::LUA_TTABLE => {
+                let name = first_pair(l, idx, WHAT)?;
+                let k = match find(name) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        ffi::lua_pop(l, 2);
+                        return Err(e);
+                    }
+                };
+                let case = &cases[k];
+                tape.items.push(Item::Case(k as u32));
+                payload(l, case.ty.as_ref(), "case has no payload, got", tape, rd).map_err(|e| e.in_field(&case.name))
+            }
+            _ => Err(mismatch(l, idx, "variant ({case = payload} or a case name)")),
+        }
+    }
+}
+
+/// # Safety
+/// `l` is a valid state, `idx` an absolute index, four stack slots free and `rd` as [`read`]
+/// requires.
 unsafe fn result(
     l: *mut ffi::lua_State,
     idx: c_int,
@@ -641,70 +787,83 @@ unsafe fn result(
     tape: &mut Tape,
     rd: Reader,
 ) -> Read<()> {
-    const WHAT: &str = "result {ok = value} or {err = value}";
-    if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-        return Err(mismatch(l, idx, "result ({ok = value} or {err = value})"));
-    }
-    let name = first_pair(l, idx, WHAT)?;
-    let (case, branch, ty) = match name {
-        b"ok" => (0, "ok", ok),
-        b"err" => (1, "err", err),
-        other => {
-            let other = String::from_utf8_lossy(other).into_owned();
-            ffi::lua_pop(l, 2);
-            return Err(ConvError::here(format!("expected result key \"ok\" or \"err\", got \"{other}\"")).into());
+    // SAFETY: As for `variant`: `first_pair` and `payload` get our contract, and a key that is
+    // neither `ok` nor `err` pops the pair `first_pair` left (after copying the key's
+    // text).
+    unsafe {
+        const WHAT: &str = "result {ok = value} or {err = value}";
+        if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
+            return Err(mismatch(l, idx, "result ({ok = value} or {err = value})"));
         }
-    };
-    tape.items.push(Item::Case(case));
-    payload(l, ty, "expected true (no payload), got", tape, rd).map_err(|e| e.in_field(branch))
+        let name = first_pair(l, idx, WHAT)?;
+        let (case, branch, ty) = match name {
+            b"ok" => (0, "ok", ok),
+            b"err" => (1, "err", err),
+            other => {
+                let other = String::from_utf8_lossy(other).into_owned();
+                ffi::lua_pop(l, 2);
+                return Err(ConvError::here(format!("expected result key \"ok\" or \"err\", got \"{other}\"")).into());
+            }
+        };
+        tape.items.push(Item::Case(case));
+        payload(l, ty, "expected true (no payload), got", tape, rd).map_err(|e| e.in_field(branch))
+    }
 }
 
+/// # Safety
+/// `l` is a valid state, `idx` the absolute index of a value, two stack slots free.
 unsafe fn flags(l: *mut ffi::lua_State, idx: c_int, names: &[String], tape: &mut Tape) -> Read<()> {
-    if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-        return Err(mismatch(l, idx, "flags (a set table or an array of names)"));
-    }
-    let at = tape.items.len();
-    let words = names.len().div_ceil(32);
-    tape.items.extend(std::iter::repeat_n(Item::Flags(0), words));
-    let lookup = |k: &[u8]| {
-        names.iter().position(|n| n.as_bytes() == k).ok_or_else(|| {
-            ConvError::here(format!(
-                "unknown flag \"{}\", expected any of: {}",
-                String::from_utf8_lossy(k),
-                names.join(", ")
-            ))
-        })
-    };
-    let set = |tape: &mut Tape, i: usize, on: bool| {
-        if let Item::Flags(w) = &mut tape.items[at + i / 32] {
-            if on {
-                *w |= 1 << (i % 32);
-            } else {
-                *w &= !(1 << (i % 32));
-            }
+    // SAFETY: `idx` is absolute and two slots are free (our contract): `lua_next` walks the table
+    // raw with one key-value pair pushed at a time; the value is popped each step and the
+    // key too when the walk stops on an error. The bytes of a name are read while it is on
+    // the stack.
+    unsafe {
+        if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
+            return Err(mismatch(l, idx, "flags (a set table or an array of names)"));
         }
-    };
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, idx) != 0 {
-        let step = match (ffi::lua_type(l, -2), ffi::lua_type(l, -1)) {
-            (ffi::LUA_TNUMBER, ffi::LUA_TSTRING) if ffi::lua_isinteger(l, -2) != 0 => {
-                lookup(bytes_at(l, -1).unwrap_or_default()).map(|i| set(tape, i, true))
-            }
-            (ffi::LUA_TSTRING, ffi::LUA_TBOOLEAN) => {
-                let on = ffi::lua_toboolean(l, -1) != 0;
-                lookup(bytes_at(l, -2).unwrap_or_default()).map(|i| set(tape, i, on))
-            }
-            _ => Err(ConvError::here(format!(
-                "expected flags as {{name = true}} or {{\"name\"}}, got key {} with value {}",
-                got(l, -2),
-                got(l, -1)
-            ))),
+        let at = tape.items.len();
+        let words = names.len().div_ceil(32);
+        tape.items.extend(std::iter::repeat_n(Item::Flags(0), words));
+        let lookup = |k: &[u8]| {
+            names.iter().position(|n| n.as_bytes() == k).ok_or_else(|| {
+                ConvError::here(format!(
+                    "unknown flag \"{}\", expected any of: {}",
+                    String::from_utf8_lossy(k),
+                    names.join(", ")
+                ))
+            })
         };
-        ffi::lua_pop(l, 1);
-        if let Err(e) = step {
+        let set = |tape: &mut Tape, i: usize, on: bool| {
+            if let Item::Flags(w) = &mut tape.items[at + i / 32] {
+                if on {
+                    *w |= 1 << (i % 32);
+                } else {
+                    *w &= !(1 << (i % 32));
+                }
+            }
+        };
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, idx) != 0 {
+            let step = match (ffi::lua_type(l, -2), ffi::lua_type(l, -1)) {
+                (ffi::LUA_TNUMBER, ffi::LUA_TSTRING) if ffi::lua_isinteger(l, -2) != 0 => {
+                    lookup(bytes_at(l, -1).unwrap_or_default()).map(|i| set(tape, i, true))
+                }
+                (ffi::LUA_TSTRING, ffi::LUA_TBOOLEAN) => {
+                    let on = ffi::lua_toboolean(l, -1) != 0;
+                    lookup(bytes_at(l, -2).unwrap_or_default()).map(|i| set(tape, i, on))
+                }
+                _ => Err(ConvError::here(format!(
+                    "expected flags as {{name = true}} or {{\"name\"}}, got key {} with value {}",
+                    got(l, -2),
+                    got(l, -1)
+                ))),
+            };
             ffi::lua_pop(l, 1);
-            return Err(e.into());
+            if let Err(e) = step {
+                ffi::lua_pop(l, 1);
+                return Err(e.into());
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

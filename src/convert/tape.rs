@@ -76,6 +76,8 @@ pub struct Tape {
 // Lua thread while the strings are reachable (a blocking call). A tape that crosses to a
 // worker is read with `Reader::owned` (no `Ext` items) or lifted (owned bytes only).
 unsafe impl Send for Tape {}
+// SAFETY: shared access only reads the items, and an `Ext` item's bytes are immutable Lua
+// strings; the same thread rule as for `Send` applies.
 unsafe impl Sync for Tape {}
 
 impl Tape {
@@ -100,7 +102,10 @@ impl Tape {
     pub unsafe fn bytes_of(&self, item: &Item) -> Option<&[u8]> {
         match *item {
             Item::Bytes { at, len } => self.bytes.get(at as usize..at as usize + len as usize),
-            Item::Ext(e) => Some(std::slice::from_raw_parts(e.ptr, e.len)),
+            // SAFETY: `e` was made by `ExtBytes::new` from a slice, whose contract keeps the
+            // bytes valid and unchanged while tapes holding them are read, and the caller
+            // guarantees this is still the case.
+            Item::Ext(e) => Some(unsafe { std::slice::from_raw_parts(e.ptr, e.len) }),
             _ => None,
         }
     }
@@ -1146,5 +1151,183 @@ mod tests {
         assert_eq!(back, v);
         // Two flag words for 40 flags: f1 in the first, f33 (bit 1) in the second.
         assert_eq!(t.items.iter().filter(|i| **i == Item::Flags(1 << 1)).count(), 2);
+    }
+
+    /// The guest of [`wasmtime_reads_what_we_write_and_back`]: `put` keeps the address of its
+    /// parameters (passed in memory: they flatten to more than 16 values) and `get` returns it
+    /// as the address of its result, so a value lowered by one side is lifted by the other with
+    /// no guest code in between. `flat` copies its ten flat parameters to `dump`'s list;
+    /// `reset` rewinds the bump allocator so that two calls allocate at the same addresses.
+    const ABI_WIT: &str = r#"package test:abi;
+world abi {
+  variant shape { circle(f64), empty }
+  flags perms { p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19,
+    p20, p21, p22, p23, p24, p25, p26, p27, p28, p29, p30, p31 }
+  flags mid { m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11 }
+  flags few { x, y, z }
+  enum abc { a, b, c }
+  record big {
+    name: string, tags: list<string>, raw: list<u8>, maybe: option<option<u8>>, shape: shape,
+    perms: perms, mid: mid, few: few, r: result<_, char>, n: s64, small: u16, pair: tuple<bool, f32>,
+    e: abc, nums: list<u32>, tiny: s8,
+  }
+  export put: func(x: big);
+  export get: func() -> big;
+  export flat: func(a: string, b: option<u32>, c: abc, d: bool, f: f32, g: s64, h: shape);
+  export dump: func() -> list<u64>;
+  export reset: func();
+}"#;
+
+    const ABI_CORE: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (global $kept (mut i32) (i32.const 0))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                           (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $heap (i32.add (local.get $p) (local.get 3)))
+    (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.const 1)))))
+    (local.get $p))
+  (func (export "put") (param i32) (global.set $kept (local.get 0)))
+  (func (export "get") (result i32) (global.get $kept))
+  (func (export "reset") (global.set $heap (i32.const 1024)))
+  (func (export "flat") (param i32 i32 i32 i32 i32 i32 f32 i64 i32 f64)
+    (i64.store offset=64 (i32.const 0) (i64.extend_i32_u (local.get 0)))
+    (i64.store offset=72 (i32.const 0) (i64.extend_i32_u (local.get 1)))
+    (i64.store offset=80 (i32.const 0) (i64.extend_i32_u (local.get 2)))
+    (i64.store offset=88 (i32.const 0) (i64.extend_i32_u (local.get 3)))
+    (i64.store offset=96 (i32.const 0) (i64.extend_i32_u (local.get 4)))
+    (i64.store offset=104 (i32.const 0) (i64.extend_i32_u (local.get 5)))
+    (i64.store offset=112 (i32.const 0) (i64.extend_i32_u (i32.reinterpret_f32 (local.get 6))))
+    (i64.store offset=120 (i32.const 0) (local.get 7))
+    (i64.store offset=128 (i32.const 0) (i64.extend_i32_u (local.get 8)))
+    (i64.store offset=136 (i32.const 0) (i64.reinterpret_f64 (local.get 9))))
+  (func (export "dump") (result i32)
+    (i32.store (i32.const 16) (i32.const 64))
+    (i32.store (i32.const 20) (i32.const 10))
+    (i32.const 16))
+)"#;
+
+    fn val_of(v: &str) -> Val {
+        Val::String(v.into())
+    }
+
+    /// What the tape code takes from `wasmtime::component::__internal` (wasmtime pinned to
+    /// `=48.0.8` for it): the canonical ABI's sizes, alignments, offsets, discriminant widths
+    /// and flat forms as wasmtime computes them, the choice between flat and in-memory
+    /// parameters and results for `TypedFunc`s whose `Lower` is 16 or 1 `ValRaw`s, and the
+    /// zeros wasmtime writes in unused variant slots. Each is checked against wasmtime's own
+    /// lowering and lifting (`Func::call` with `Val`s) on a real component: a wasmtime that
+    /// lays values out otherwise, or calls typed functions otherwise, fails here.
+    #[test]
+    fn wasmtime_reads_what_we_write_and_back() {
+        use crate::engine::wit;
+        use wasmtime::component::{Component, Linker, TypedFunc};
+        use wasmtime::{Engine, Store};
+
+        let wit = wit::parse(ABI_WIT).unwrap();
+        let mut core = wat::parse_str(ABI_CORE).unwrap();
+        wit_component::embed_component_metadata(
+            &mut core,
+            &wit.resolve,
+            wit.world,
+            wit_component::StringEncoding::UTF8,
+        )
+        .unwrap();
+        let bytes = wit_component::ComponentEncoder::default().module(&core).unwrap().validate(true).encode().unwrap();
+        let engine = Engine::default();
+        let component = Component::new(&engine, &bytes).unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = Linker::<()>::new(&engine).instantiate(&mut store, &component).unwrap();
+        let func = |store: &mut Store<()>, name: &str| instance.get_func(&mut *store, name).unwrap();
+        let exports = wit.exports();
+        let params = |name: &str| -> Vec<Ty> {
+            let e = exports.iter().find(|e| e.name == name).unwrap();
+            e.func.params.iter().map(|p| wit.ty(&p.ty)).collect()
+        };
+        // SAFETY: `Args` and `Rets` lower and lift by the type wasmtime hands them, as in
+        // `pool::typed`, which is what is under test.
+        let typed = |f| unsafe { TypedFunc::<Args<'_>, Rets>::new_unchecked(f) };
+
+        let big_ty = params("put").remove(0);
+        let flags = |names: &[&str]| Val::Flags(names.iter().map(|n| n.to_string()).collect());
+        let big = Val::Record(vec![
+            ("name".into(), val_of("héllo")),
+            ("tags".into(), Val::List(vec![val_of("a"), val_of(""), val_of("ccc")])),
+            ("raw".into(), Val::List(vec![Val::U8(0), Val::U8(255), Val::U8(7)])),
+            ("maybe".into(), Val::Option(Some(Box::new(Val::Option(None))))),
+            ("shape".into(), Val::Variant("circle".into(), Some(Box::new(Val::Float64(-1.5))))),
+            ("perms".into(), flags(&["p0", "p17", "p31"])),
+            ("mid".into(), flags(&["m1", "m11"])),
+            ("few".into(), flags(&["y"])),
+            ("r".into(), Val::Result(Err(Some(Box::new(Val::Char('é')))))),
+            ("n".into(), Val::S64(-(1 << 40))),
+            ("small".into(), Val::U16(65535)),
+            ("pair".into(), Val::Tuple(vec![Val::Bool(true), Val::Float32(0.25)])),
+            ("e".into(), Val::Enum("c".into())),
+            ("nums".into(), Val::List(vec![Val::U32(1), Val::U32(u32::MAX)])),
+            ("tiny".into(), Val::S8(-128)),
+        ]);
+        let mut tape = Tape::default();
+        from_val(&big, &big_ty, &mut tape).unwrap();
+
+        // Lowered here, lifted by wasmtime.
+        let put = func(&mut store, "put");
+        let get = func(&mut store, "get");
+        typed(put).call(&mut store, Args(&tape)).unwrap();
+        let mut out = [Val::Bool(false)];
+        get.call(&mut store, &[], &mut out).unwrap();
+        assert_eq!(out[0], big, "wasmtime lifts what `Args` stored");
+
+        // Lowered by wasmtime, lifted here.
+        func(&mut store, "reset").call(&mut store, &[], &mut []).unwrap();
+        put.call(&mut store, std::slice::from_ref(&big), &mut []).unwrap();
+        let Rets(back) = typed(get).call(&mut store, Args(&Tape::default())).unwrap();
+        assert_eq!(to_val(&mut Cursor::new(&back), &big_ty).unwrap(), big, "`Rets` lifts what wasmtime stored");
+
+        // Flat parameters: the same ten core values either way (the string at the same address).
+        let flat_tys = params("flat");
+        let cases = [
+            vec![
+                val_of("flat"),
+                Val::Option(None),
+                Val::Enum("b".into()),
+                Val::Bool(true),
+                Val::Float32(-2.5),
+                Val::S64(i64::MIN),
+                Val::Variant("empty".into(), None),
+            ],
+            vec![
+                val_of(""),
+                Val::Option(Some(Box::new(Val::U32(7)))),
+                Val::Enum("a".into()),
+                Val::Bool(false),
+                Val::Float32(f32::MAX),
+                Val::S64(-1),
+                Val::Variant("circle".into(), Some(Box::new(Val::Float64(3.0)))),
+            ],
+        ];
+        let flat = func(&mut store, "flat");
+        let reset = func(&mut store, "reset");
+        let dump = func(&mut store, "dump");
+        let dumped = |store: &mut Store<()>| {
+            let mut out = [Val::Bool(false)];
+            dump.call(&mut *store, &[], &mut out).unwrap();
+            out[0].clone()
+        };
+        for args in cases {
+            reset.call(&mut store, &[], &mut []).unwrap();
+            flat.call(&mut store, &args, &mut []).unwrap();
+            let theirs = dumped(&mut store);
+            let mut tape = Tape::default();
+            for (v, t) in args.iter().zip(&flat_tys) {
+                from_val(v, t, &mut tape).unwrap();
+            }
+            reset.call(&mut store, &[], &mut []).unwrap();
+            typed(flat).call(&mut store, Args(&tape)).unwrap();
+            assert_eq!(dumped(&mut store), theirs, "flat parameters of {args:?}");
+        }
     }
 }

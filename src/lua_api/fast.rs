@@ -79,26 +79,39 @@ pub fn create_call(lua: &Lua, slow: Function) -> mlua::Result<Function> {
     }
 }
 
+/// The C function behind `funcs.call`.
+///
+/// # Safety
+/// Called by Lua only, as the closure [`create_call`] makes: `l` is a running state whose
+/// frame has LUA_MINSTACK free slots, and upvalues 1–4 are as the module documentation says.
 unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
-    if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
-        // A programming error: raise like any Lua library (nothing with a destructor is alive).
-        let got: &std::ffi::CStr = match ffi::lua_type(l, 1) {
-            ffi::LUA_TNONE => c"string expected, got no value",
-            ffi::LUA_TNIL => c"string expected, got nil",
-            ffi::LUA_TNUMBER => c"string expected, got number",
-            ffi::LUA_TBOOLEAN => c"string expected, got boolean",
-            ffi::LUA_TTABLE => c"string expected, got table",
-            ffi::LUA_TFUNCTION => c"string expected, got function",
-            ffi::LUA_TTHREAD => c"string expected, got thread",
-            _ => c"string expected, got userdata",
-        };
-        return ffi::luaL_argerror(l, 1, got.as_ptr());
+    // SAFETY: Lua calls us with a valid state (our contract); slot 1 is an acceptable index even
+    // when absent. `luaL_argerror` raises: nothing with a destructor is alive in this frame yet.
+    unsafe {
+        if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+            // A programming error: raise like any Lua library (nothing with a destructor is alive).
+            let got: &std::ffi::CStr = match ffi::lua_type(l, 1) {
+                ffi::LUA_TNONE => c"string expected, got no value",
+                ffi::LUA_TNIL => c"string expected, got nil",
+                ffi::LUA_TNUMBER => c"string expected, got number",
+                ffi::LUA_TBOOLEAN => c"string expected, got boolean",
+                ffi::LUA_TTABLE => c"string expected, got table",
+                ffi::LUA_TFUNCTION => c"string expected, got function",
+                ffi::LUA_TTHREAD => c"string expected, got thread",
+                _ => c"string expected, got userdata",
+            };
+            return ffi::luaL_argerror(l, 1, got.as_ptr());
+        }
     }
-    let state = &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(4)) as *const StateData);
-    let in_task = in_task(l, state);
+    // SAFETY: upvalue 4 is the address of the `StateData` that upvalue 3 (`Keep`) holds an `Rc`
+    // of, so it is alive for as long as this closure is; it is only ever borrowed shared.
+    let state = unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(4)) as *const StateData) };
+    // SAFETY: `l` is the running state (our contract).
+    let in_task = unsafe { in_task(l, state) };
     // A panic must not unwind through Lua's C frames. It may come after the guest ran, so
     // it becomes an error rather than a second try on the slow path.
-    let outcome = catch_unwind(AssertUnwindSafe(|| fast_call(l, state, in_task))).unwrap_or_else(|panic| {
+    // SAFETY: `l` is the running state with the call's arguments at 1..=top (our contract).
+    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { fast_call(l, state, in_task) })).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -108,30 +121,38 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
             Some(crate::error::Error::internal(format!("funcs.call: internal error (a panic: {what})")));
         Outcome::Failed
     });
-    match outcome {
-        Outcome::Done(ret) => push_ret(l, ret),
-        Outcome::Tape(out, loaded) => {
-            let n = push_tape(l, &out, &loaded);
-            tape::give_back(ManuallyDrop::into_inner(out));
-            drop(ManuallyDrop::into_inner(loaded));
-            n
-        }
-        Outcome::Slow => {
-            state.in_task.set(in_task);
-            let n = forward(l, 1);
-            state.in_task.set(false);
-            // The call waits (a future), or is a Lua function for the task to run (it may wait
-            // in turn): yield the marker and what to wait for to the scheduler, which resumes
-            // this task with the call's results (they become this function's results).
-            if n >= 2
-                && ffi::lua_type(l, 1) == ffi::LUA_TLIGHTUSERDATA
-                && super::sched::is_marker(ffi::lua_topointer(l, 1))
-            {
-                return ffi::lua_yield(l, n);
+    // SAFETY: the pushes and calls below may raise or yield (a longjmp past this frame). The
+    // values alive that own memory (the `ManuallyDrop`s of `Outcome::Tape`, a `Ret::Str`'s box)
+    // are leaked if a push raises out of memory; none is dropped twice or used after. There is
+    // room for the results (`push_ret` pushes one value into LUA_MINSTACK; `push_tape` reserves
+    // its own), and `forward` calls an upvalue that exists (1 and 2, set by `create_call`) with
+    // the arguments on the stack.
+    unsafe {
+        match outcome {
+            Outcome::Done(ret) => push_ret(l, ret),
+            Outcome::Tape(out, loaded) => {
+                let n = push_tape(l, &out, &loaded);
+                tape::give_back(ManuallyDrop::into_inner(out));
+                drop(ManuallyDrop::into_inner(loaded));
+                n
             }
-            n
+            Outcome::Slow => {
+                state.in_task.set(in_task);
+                let n = forward(l, 1);
+                state.in_task.set(false);
+                // The call waits (a future), or is a Lua function for the task to run (it may wait
+                // in turn): yield the marker and what to wait for to the scheduler, which resumes
+                // this task with the call's results (they become this function's results).
+                if n >= 2
+                    && ffi::lua_type(l, 1) == ffi::LUA_TLIGHTUSERDATA
+                    && super::sched::is_marker(ffi::lua_topointer(l, 1))
+                {
+                    return ffi::lua_yield(l, n);
+                }
+                n
+            }
+            Outcome::Failed => forward(l, 2),
         }
-        Outcome::Failed => forward(l, 2),
     }
 }
 
@@ -143,27 +164,41 @@ extern "C-unwind" {
 #[cfg(any(feature = "lua54", feature = "lua53"))]
 use ffi::lua_isyieldable;
 
+/// Lua 5.1 and 5.2 cannot tell; a call there never yields from `funcs.call`.
+///
+/// # Safety
+/// None beyond the signature's: the state is not touched.
 #[cfg(not(any(feature = "lua54", feature = "lua53", feature = "luajit")))]
 unsafe fn lua_isyieldable(_: *mut ffi::lua_State) -> c_int {
     0
 }
 
 /// The caller is a task of this state's scheduler and may yield.
+///
+/// # Safety
+/// `l` is a valid state.
 unsafe fn in_task(l: *mut ffi::lua_State, state: &StateData) -> bool {
     let tasks = state.tasks.borrow();
-    !tasks.is_empty() && tasks.contains(&(l as usize)) && lua_isyieldable(l) != 0
+    // SAFETY: `l` is valid (our contract); `lua_isyieldable` only reads its call status.
+    !tasks.is_empty() && tasks.contains(&(l as usize)) && unsafe { lua_isyieldable(l) } != 0
 }
 
 /// Pushes a result; returns the number of values pushed.
+///
+/// # Safety
+/// `l` is a valid state with a free stack slot.
 unsafe fn push_ret(l: *mut ffi::lua_State, ret: Ret) -> c_int {
-    match ret {
-        Ret::Nothing => return 0,
-        Ret::Int(i) => ffi::lua_pushinteger(l, i),
-        Ret::Num(n) => ffi::lua_pushnumber(l, n),
-        Ret::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
-        // If this raises (out of memory), the box leaks; nothing else is lost.
-        Ret::Str(s) => {
-            ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+    // SAFETY: one free slot (our contract). `lua_pushlstring` copies the live string.
+    unsafe {
+        match ret {
+            Ret::Nothing => return 0,
+            Ret::Int(i) => ffi::lua_pushinteger(l, i),
+            Ret::Num(n) => ffi::lua_pushnumber(l, n),
+            Ret::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
+            // If this raises (out of memory), the box leaks; nothing else is lost.
+            Ret::Str(s) => {
+                ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+            }
         }
     }
     1
@@ -171,36 +206,59 @@ unsafe fn push_ret(l: *mut ffi::lua_State, ret: Ret) -> c_int {
 
 /// Calls upvalue `up` with every argument and returns all its results. No Rust value with a
 /// destructor is alive here, as a Lua error may unwind through this frame.
+///
+/// # Safety
+/// `l` is the state running `raw_call`, with a free stack slot and a function at upvalue `up`.
 unsafe fn forward(l: *mut ffi::lua_State, up: c_int) -> c_int {
-    let n = ffi::lua_gettop(l);
-    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(up));
-    ffi::lua_insert(l, 1);
-    ffi::lua_call(l, n, ffi::LUA_MULTRET);
-    ffi::lua_gettop(l)
+    // SAFETY: upvalue `up` of the running C closure exists and one slot is free for it (our
+    // contract); `lua_call` may raise or yield through this frame, which holds nothing to drop.
+    unsafe {
+        let n = ffi::lua_gettop(l);
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(up));
+        ffi::lua_insert(l, 1);
+        ffi::lua_call(l, n, ffi::LUA_MULTRET);
+        ffi::lua_gettop(l)
+    }
 }
 
 /// Reads a number or boolean argument; anything else is for the slow path.
+///
+/// # Safety
+/// `l` is a valid state and `idx` an acceptable index.
 #[inline(always)]
 unsafe fn arg(l: *mut ffi::lua_State, idx: c_int) -> Option<Num> {
-    match ffi::lua_type(l, idx) {
-        ffi::LUA_TNUMBER => Some(if ffi::lua_isinteger(l, idx) != 0 {
-            Num::Int(ffi::lua_tointeger(l, idx))
-        } else {
-            Num::Float(ffi::lua_tonumber(l, idx))
-        }),
-        ffi::LUA_TBOOLEAN => Some(Num::Bool(ffi::lua_toboolean(l, idx) != 0)),
-        _ => None,
+    // SAFETY: `idx` is acceptable (our contract); the accessors run on a slot of their own type,
+    // so they convert nothing, allocate nothing and cannot raise.
+    unsafe {
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TNUMBER => Some(if ffi::lua_isinteger(l, idx) != 0 {
+                Num::Int(ffi::lua_tointeger(l, idx))
+            } else {
+                Num::Float(ffi::lua_tonumber(l, idx))
+            }),
+            ffi::LUA_TBOOLEAN => Some(Num::Bool(ffi::lua_toboolean(l, idx) != 0)),
+            _ => None,
+        }
     }
 }
 
+/// The fast path of `funcs.call`: calls that need no Lua allocation and no protected call.
+///
+/// # Safety
+/// `l` is the state running `raw_call`, with the call's arguments at 1..=top. Nothing here may
+/// raise a Lua error: Rust values with destructors are alive.
 unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) -> Outcome {
-    let n = ffi::lua_gettop(l);
-    if n < 1 || ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
-        return Outcome::Slow;
-    }
-    let mut len = 0usize;
-    let ptr = ffi::lua_tolstring(l, 1, &mut len);
-    let target = std::slice::from_raw_parts(ptr as *const u8, len);
+    // SAFETY: slot 1 holds a string (checked), so `lua_tolstring` returns its bytes without
+    // converting (no allocation, no error); the string stays in slot 1, so alive, for this call.
+    let (n, target) = unsafe {
+        let n = ffi::lua_gettop(l);
+        if n < 1 || ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+            return Outcome::Slow;
+        }
+        let mut len = 0usize;
+        let ptr = ffi::lua_tolstring(l, 1, &mut len);
+        (n, std::slice::from_raw_parts(ptr as *const u8, len))
+    };
     // The call path's steps 1–4 (docs/design.md): the target from this state's cache, the
     // route; only calls that run here and now are made here, the rest go to the slow path.
     let Some(loaded) = state.targets.cached(target) else {
@@ -229,10 +287,12 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
     // On LuaJIT a 64-bit result may need a cdata, which only pushing from a tape makes.
     let wide = |r: Option<&Scalar>| cfg!(feature = "luajit") && matches!(r, Some(Scalar::S64 | Scalar::U64));
     if let Some((params, result)) = f.flat.as_ref().filter(|(_, r)| !wide(r.as_ref())) {
-        return flat_component(l, state, &bound, params, result.as_ref(), n);
+        // SAFETY: our contract, and `n` is the argument count.
+        return unsafe { flat_component(l, state, &bound, params, result.as_ref(), n) };
     }
     if f.tape {
-        return tape_component(l, state, &bound, &loaded, n);
+        // SAFETY: our contract, and `n` is the argument count.
+        return unsafe { tape_component(l, state, &bound, &loaded, n) };
     }
     let Callee::Core { params, results, .. } = &f.callee else { return Outcome::Slow };
     // On LuaJIT a 64-bit result may need a cdata, which the mlua path makes.
@@ -242,7 +302,8 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
     }
     let mut raw = [ValRaw::i32(0); MAX_FLAT];
     for (i, s) in params.iter().enumerate() {
-        let Some(v) = arg(l, i as c_int + 2) else {
+        // SAFETY: `l` is valid (our contract); argument `i + 2` is an acceptable index.
+        let Some(v) = (unsafe { arg(l, i as c_int + 2) }) else {
             return Outcome::Slow;
         };
         let Some(r) = convert::scalar_raw(v, s) else {
@@ -297,6 +358,9 @@ fn scalar_ret(raw: &ValRaw, s: &Scalar) -> Result<Ret, String> {
 }
 
 /// A component function with number and boolean parameters and result.
+///
+/// # Safety
+/// As [`fast_call`]; `n` is the number of values on the stack.
 unsafe fn flat_component(
     l: *mut ffi::lua_State,
     state: &StateData,
@@ -311,7 +375,8 @@ unsafe fn flat_component(
     }
     let mut raw = [ValRaw::i32(0); MAX_FLAT];
     for (i, s) in params.iter().enumerate() {
-        let Some(v) = arg(l, i as c_int + 2) else { return Outcome::Slow };
+        // SAFETY: `l` is valid (our contract); argument `i + 2` is an acceptable index.
+        let Some(v) = (unsafe { arg(l, i as c_int + 2) }) else { return Outcome::Slow };
         let Some(r) = convert::scalar_raw(v, s) else { return Outcome::Slow };
         raw[i] = r;
     }
@@ -337,6 +402,9 @@ unsafe fn flat_component(
 /// arguments are read off the stack (no Lua allocation, no protected call), lowered by
 /// wasmtime's typed call straight into guest memory, and the results lifted onto a tape that
 /// `raw_call` pushes once no Rust frame of the call is left.
+///
+/// # Safety
+/// As [`fast_call`]; `n` is the number of values on the stack.
 unsafe fn tape_component(
     l: *mut ffi::lua_State,
     state: &StateData,
@@ -349,26 +417,38 @@ unsafe fn tape_component(
     // dropped, missing ones must be options; anything else is for the slow path to report.
     let params = &f.params;
     let mut given = (n - 1) as usize;
-    while given > params.len() && ffi::lua_type(l, given as c_int + 1) == ffi::LUA_TNIL {
+    // SAFETY: `given + 1` stays within 1..=n, acceptable indices of the arguments.
+    while given > params.len() && unsafe { ffi::lua_type(l, given as c_int + 1) } == ffi::LUA_TNIL {
         given -= 1;
     }
     if given > params.len() || !params[given..].iter().all(|p| matches!(p.ty, Ty::Option(_))) {
         return Outcome::Slow;
     }
-    if ffi::lua_checkstack(l, params.len() as c_int + 8) == 0 {
-        return Outcome::Slow;
-    }
-    // Missing arguments read as nil; the key table goes above them.
-    ffi::lua_settop(l, params.len() as c_int + 1);
-    if !push_keys(l, false) {
-        return Outcome::Slow;
-    }
-    let rd = Reader { keys: ffi::lua_gettop(l), intern: false, owned: false };
+    // SAFETY: `lua_checkstack` makes room for every parameter and the key table before
+    // `lua_settop` grows the stack to them (new slots are nil) and `push_keys` pushes the table
+    // (without creating it: no allocation). Neither raises.
+    let keys = unsafe {
+        if ffi::lua_checkstack(l, params.len() as c_int + 8) == 0 {
+            return Outcome::Slow;
+        }
+        // Missing arguments read as nil; the key table goes above them.
+        ffi::lua_settop(l, params.len() as c_int + 1);
+        if !push_keys(l, false) {
+            return Outcome::Slow;
+        }
+        ffi::lua_gettop(l)
+    };
+    let rd = Reader { keys, intern: false, owned: false };
     let mut args = state.args_tape.take();
     args.clear();
     let mut failed = None;
     for (i, p) in params.iter().enumerate() {
-        match read(l, i as c_int + 2, &p.ty, &mut args, rd) {
+        // SAFETY: argument `i + 2` is an absolute index within the settled stack and `keys` the
+        // key table's; `read` reserves the slots it pushes. With `intern` and `owned` off,
+        // reading runs no Lua code and raises nothing (short of LuaJIT failing to grow its
+        // stack), and the tape's string pointers stay valid: the arguments stay on the stack,
+        // and no Lua code runs, until the call below returns.
+        match unsafe { read(l, i as c_int + 2, &p.ty, &mut args, rd) } {
             Ok(()) => {}
             Err(ReadError::Conv(e)) => {
                 failed = Some(Outcome::Failed);
@@ -383,7 +463,8 @@ unsafe fn tape_component(
             }
         }
     }
-    ffi::lua_pop(l, 1);
+    // SAFETY: pops the key table pushed above.
+    unsafe { ffi::lua_pop(l, 1) };
     if let Some(outcome) = failed {
         state.args_tape.set(args.recycled());
         return outcome;
@@ -401,9 +482,17 @@ unsafe fn tape_component(
 }
 
 /// Pushes the results on a tape; returns how many.
+///
+/// # Safety
+/// `l` is the state running `raw_call`; `out` was lifted with `loaded`'s result type.
 unsafe fn push_tape(l: *mut ffi::lua_State, out: &Tape, loaded: &crate::runtime::Loaded) -> c_int {
     let Some(result) = loaded.func.as_ref().and_then(|f| f.results.first()) else {
         return 0;
     };
-    convert::push::with_keys(l, |keys| convert::push::push_results(l, &mut Cursor::new(out), &result.ty, keys))
+    // SAFETY: `with_keys` passes `push_results` the key table's absolute index, and
+    // `push_results` pushes exactly the count it returns, as `with_keys` requires. A lifted
+    // tape owns its bytes.
+    unsafe {
+        convert::push::with_keys(l, |keys| convert::push::push_results(l, &mut Cursor::new(out), &result.ty, keys))
+    }
 }
