@@ -80,7 +80,7 @@ io.write(s.compiled, " ", s.cache_hits, " ", wippy.funcs.call("cold:stamp"))
 
   it("rejects a cache_dir of the wrong type", function()
     assert.error_matches(function() wippy.load(app("bad"), { cache_dir = 1 }) end,
-      "a directory path or false expected, got integer", 1, true)
+      "a directory path or false expected, got number", 1, true)
   end)
 
   it("is configured process-wide with wippy.configure", function()

@@ -1026,7 +1026,7 @@ describe("component resources", function()
     local k = call("counters#make-counter", 2)
     assert.is_true(wippy.drop(k))
     assert.matches("dropped", fails(function() return k:value() end))
-    assert.error_matches(function() wippy.drop({}) end, "bad argument #1 to 'drop' (resource expected, got table)", 1, true)
+    assert.error_matches(function() wippy.drop({}) end, "bad argument #1 to 'wippy.drop' (resource expected, got table)", 1, true)
   end)
 
   it("keeps separate state per resource", function()

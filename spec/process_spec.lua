@@ -126,10 +126,10 @@ entries:
         assert.is_false(ok)
         assert.matches(text, tostring(e), 1, true)
       end
-      raises("bad argument #1 to 'command' (string expected, got number)", 42)
-      raises("bad argument #2 to 'command' (args[1] must be a string, got table)", "c-cmd", { {} })
-      raises("bad argument #3 to 'command' (unknown option \"envs\"; known: env, sigint)", "c-cmd", {}, { envs = {} })
-      raises("bad argument #3 to 'command' (sigint must be \"default\")", "c-cmd", {}, { sigint = "ignore" })
+      raises("bad argument #1 to 'wippy.command' (string expected, got number)", 42)
+      raises("bad argument #2 to 'wippy.command' (args[1] must be a string, got table)", "c-cmd", { {} })
+      raises("bad argument #3 to 'wippy.command' (unknown option \"envs\"; known: env, sigint)", "c-cmd", {}, { envs = {} })
+      raises("bad argument #3 to 'wippy.command' (sigint must be \"default\")", "c-cmd", {}, { sigint = "ignore" })
     end)
 
     it("is listed by wippy.commands", function()

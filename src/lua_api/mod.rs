@@ -57,6 +57,9 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     errors.set("is", lua.create_function(|_, v: Value| Ok(error::is_error(&v)))?)?;
     m.set("errors", errors)?;
 
+    // Raised errors as plain messages with the caller's position (lua/plain.lua).
+    lua.load(include_str!("../../lua/plain.lua")).set_name("=wippy.plain").call::<()>(m.clone())?;
+
     // `require("funcs")` and `require("wippy.funcs")` give the same table once wippy is loaded.
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;

@@ -1,0 +1,66 @@
+-- Raised errors as Lua libraries raise them (issue 13): a string `bad argument #1 to
+-- 'wippy.load' (string expected, got table)`, with the caller's position, without mlua's
+-- "runtime error: " prefix and stack traceback. Wraps the module's functions written in Rust
+-- (and the Lua ones that call Rust helpers) once, when the module is built; `funcs.call` stays
+-- the raw C function (it raises only for a non-string target, with a plain message already).
+local m = ...
+local is_error = m.errors.is
+
+-- The message of an mlua error value, under the public name `name` (short: as Rust names it).
+local function clean(e, name, short)
+  local s = tostring(e):gsub("\nstack traceback:.*$", ""):gsub("^runtime error: ", ""):gsub("%s+$", "")
+  local lua_type = { integer = "number", String = "string" }
+  -- mlua's own argument conversions: name the function and the types as Lua does.
+  local n, got, want = s:match("^bad argument #(%d+): error converting Lua (%w+) to (%w+)")
+  if not n then
+    -- A method's: its self is argument #1 there, not for the caller.
+    n, got, want = s:match("^bad argument #(%d+) to `[^`]*`: error converting Lua (%w+) to (%w+)")
+    n = n and tonumber(n) - 1
+  end
+  if n then
+    return ("bad argument #%s to '%s' (%s expected, got %s)"):format(n, name, lua_type[want] or want:lower(),
+      lua_type[got] or got)
+  end
+  -- Lua names both number subtypes `number` (mlua's type names say `integer`).
+  s = s:gsub("got integer([%),])", "got number%1")
+  return (s:gsub("to '" .. short:gsub("%p", "%%%0") .. "'", "to '" .. name:gsub("%%", "%%%%") .. "'", 1))
+end
+
+local function raise(name, short, e)
+  if type(e) == "userdata" and not is_error(e) then
+    error(clean(e, name, short), 3)
+  end
+  error(e, 0)
+end
+
+local function wrap(f, name, short)
+  local function settle(ok, ...)
+    if ok then return ... end
+    raise(name, short, (...))
+  end
+  return function(...) return settle(pcall(f, ...)) end
+end
+
+for _, k in ipairs({ "load", "configure", "stats", "drop", "command", "commands", "hash" }) do
+  m[k] = wrap(m[k], "wippy." .. k, k)
+end
+for k, f in pairs(m.security) do
+  if type(f) == "function" then m.security[k] = wrap(f, "wippy.security." .. k, k) end
+end
+for k, f in pairs(m.process) do
+  if type(f) == "function" then m.process[k] = wrap(f, "wippy.process." .. k, k) end
+end
+m.funcs.context = wrap(m.funcs.context, "funcs.context", "context")
+
+-- The registry: an empty proxy whose methods are the wrapped methods of the userdata.
+local reg = m.registry
+local methods = {}
+for _, k in ipairs({ "get", "entries", "add", "remove", "describe" }) do
+  methods[k] = wrap(function(_, ...) return reg[k](reg, ...) end, "registry:" .. k, k)
+end
+m.registry = setmetatable({}, {
+  __index = methods,
+  __tostring = function() return "wippy.registry" end,
+  __newindex = function() error("wippy.registry is read-only", 2) end,
+  __metatable = "wippy.registry",
+})
