@@ -315,7 +315,7 @@ impl Inbox {
     /// limit), and takes the finished ids. The second value says whether jobs wait.
     pub fn wait(&self, timeout: Option<Duration>) -> (Vec<u64>, bool) {
         let seen = self.signal.load(Ordering::Acquire);
-        if timeout.is_none_or(|t| t > Duration::from_micros(spin_us())) {
+        if timeout.is_none_or(|t| t > Duration::from_micros(spin_us())) && !self.pending(true) {
             self.spin.spin(|| self.signal.load(Ordering::Acquire) != seen);
         }
         let Ok(mut q) = self.queue.lock() else { return (Vec::new(), false) };
@@ -354,6 +354,7 @@ impl Inbox {
     pub fn serve_wait(&self, done: impl Fn() -> bool, until: Option<Instant>) -> Vec<Job> {
         let seen = self.signal.load(Ordering::Acquire);
         if until.is_none_or(|u| u > Instant::now() + Duration::from_micros(spin_us()))
+            && !self.pending(false)
             && self.spin.spin(|| done() || self.signal.load(Ordering::Acquire) != seen)
             && done()
         {
@@ -397,6 +398,12 @@ impl Inbox {
             self.spin.slept(slept.elapsed());
         }
         jobs
+    }
+
+    /// Jobs (and, with `done`, finished ids) are there already: a wait returns at once,
+    /// without spinning. A blocked caller leaves finished ids to the scheduler.
+    fn pending(&self, done: bool) -> bool {
+        self.queue.lock().is_ok_and(|q| !q.jobs.is_empty() || (done && !q.done.is_empty()))
     }
 
     /// Wakes callers blocked in [`Inbox::serve_wait`] (an operation completed).
