@@ -49,10 +49,9 @@ pub unsafe fn push_raw(l: *mut mlua::ffi::lua_State, bits: i64, signed: bool) {
     const EXACT: u64 = 1 << 53;
     let exact = if signed { bits.unsigned_abs() <= EXACT } else { (bits as u64) <= EXACT };
     let number = if signed { bits as f64 } else { bits as u64 as f64 };
-    // SAFETY: `l` is a valid LuaJIT state with four free slots (our contract): the registry
-    // field, or the function `install` stored there and its three arguments. The registry has
-    // no metatable, so `lua_getfield` runs no Lua code; `lua_call` runs that helper, and if it
-    // raises, nothing in this frame needs dropping.
+    // SAFETY: `l` is a valid LuaJIT state with four free slots (our contract): the registry field, or `install`'s
+    // helper and its three arguments. The registry has no metatable, so `lua_getfield` runs no Lua code; `lua_call`
+    // runs the helper, and if it raises, nothing in this frame needs dropping.
     unsafe {
         if !exact {
             ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"wippy.int64.make".as_ptr());

@@ -60,12 +60,9 @@ pub fn results_to_lua(lua: &Lua, t: &tape::Tape, ty: Option<&Ty>) -> mlua::Resul
 /// # Safety
 /// `l` is a valid state; `push` pushes exactly the count it returns.
 pub unsafe fn with_keys(l: *mut ffi::lua_State, push: impl FnOnce(c_int) -> c_int) -> c_int {
-    // SAFETY: `l` is valid (our contract). The key table takes two slots while `push_keys` finds
-    // it; `lua_checkstack` asks for eight, and the frame we run in (a C function's, which
-    // Lua gives LUA_MINSTACK free slots) has them even if the stack cannot grow. `keys` is
-    // the table's absolute index and `push` pushes exactly `n` values above it (our
-    // contract), so `lua_remove` takes out the table alone. Nothing here needs dropping if
-    // a Lua error unwinds through this frame.
+    // SAFETY: `l` is valid, `keys` the key table's absolute index and `push` pushes exactly `n` values above it (our
+    // contract): the eight slots asked of `lua_checkstack` exist in a C function's frame (LUA_MINSTACK), `lua_remove`
+    // takes out the table alone, and nothing here needs dropping if a Lua error unwinds through this frame.
     unsafe {
         ffi::lua_checkstack(l, 8);
         push_keys(l, true);
@@ -83,12 +80,9 @@ pub unsafe fn with_keys(l: *mut ffi::lua_State, push: impl FnOnce(c_int) -> c_in
 /// # Safety
 /// `keys` is the absolute index of the state's key table (see [`push_keys`]).
 pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: bool, keys: c_int) {
-    // SAFETY: `keys` is the key table's absolute index (our contract). `lua_checkstack` reserves
-    // the four slots one level uses at most (a table, a key, a value; a LuaJIT 64-bit
-    // value's helper and its three arguments), and each nested value calls `push`, which
-    // reserves its own. Raw sets call no metamethod. Allocation may raise a Lua error;
-    // nothing in this frame needs dropping. Tape bytes are valid while the tape is (see
-    // `Item::Ext`).
+    // SAFETY: `keys` is the key table's absolute index (our contract); each level reserves the four slots it uses at
+    // most (a table, key, value; LuaJIT's 64-bit helper and its arguments), raw sets call no metamethod, nothing here
+    // needs dropping if allocation raises, and tape bytes are valid while the tape is (see `Item::Ext`).
     unsafe {
         if ffi::lua_checkstack(l, 4) == 0 {
             ffi::lua_pushnil(l);
@@ -234,10 +228,9 @@ unsafe fn push_str(l: *mut ffi::lua_State, s: &str) {
 /// # Safety
 /// As [`push`].
 pub unsafe fn push_results(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, keys: c_int) -> c_int {
-    // SAFETY: `keys` is the key table's absolute index (our contract). The leading `nil` of an
-    // error takes one of the slots `with_keys` reserved; `push` reserves four for itself
-    // and fills one, which leaves room for the trailing `nil` of a success. Nothing in this
-    // frame needs dropping.
+    // SAFETY: `keys` is the key table's absolute index (our contract); an error's leading `nil` takes a slot
+    // `with_keys` reserved, `push` reserves four and fills one (room for a success's trailing `nil`); nothing here
+    // needs dropping.
     unsafe {
         if let Ty::Result(ok, err) = ty {
             let Ok(Item::Case(k)) = cur.item() else {

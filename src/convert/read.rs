@@ -80,11 +80,9 @@ fn keys_key() -> *mut std::ffi::c_void {
 /// # Safety
 /// `l` is a valid state with room for two more values.
 pub unsafe fn push_keys(l: *mut ffi::lua_State, create: bool) -> bool {
-    // SAFETY: `l` is valid with two free slots (our contract). The registry is always a valid
-    // pseudo-index and the light userdata key is the address of a static; raw gets and sets
-    // call no metamethod. Only `lua_createtable` allocates, when `create` asks for it, and
-    // nothing here needs dropping if it raises. Net effect: exactly one value pushed when
-    // returning true, none otherwise.
+    // SAFETY: `l` is valid with two free slots (our contract); the registry is a valid pseudo-index, the key a static's
+    // address, raw gets and sets call no metamethod, and only `lua_createtable` (when `create`) allocates, with nothing
+    // here to drop if it raises. One value is pushed when returning true, none otherwise.
     unsafe {
         ffi::lua_pushlightuserdata(l, keys_key());
         ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
@@ -108,10 +106,9 @@ pub unsafe fn push_keys(l: *mut ffi::lua_State, create: bool) -> bool {
 /// # Safety
 /// `keys` is the absolute index of the key table; room for two more values.
 pub unsafe fn push_key(l: *mut ffi::lua_State, keys: c_int, key: u32, name: &str, intern: bool) -> bool {
-    // SAFETY: `keys` is the key table's absolute index and two slots are free (our contract); raw
-    // gets and sets call no metamethod. `lua_pushlstring` copies `name` (a live `&str`); it
-    // allocates only when `intern` is set, which callers allow only under a protected call.
-    // One value is pushed when returning true, none otherwise.
+    // SAFETY: `keys` is the key table's absolute index and two slots are free (our contract); raw gets and sets call no
+    // metamethod; `lua_pushlstring` copies the live `name` and allocates only with `intern`, which callers allow only
+    // under a protected call. One value is pushed when returning true, none otherwise.
     unsafe {
         ffi::lua_rawgeti(l, keys, key as _);
         if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
@@ -286,10 +283,9 @@ unsafe fn number(l: *mut ffi::lua_State, idx: c_int, name: &str) -> Read<Value> 
 /// `l` is a valid state and `idx` an acceptable index; the slice must not be used after the string
 /// becomes unreachable (the caller picks `'a` accordingly).
 unsafe fn bytes_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
-    // SAFETY: `idx` is acceptable (our contract) and holds a string (checked), so `lua_tolstring`
-    // returns its bytes without converting (no allocation, no error) and sets `len`. Lua
-    // strings are immutable and never move, so the bytes stay valid for as long as the
-    // caller keeps the string reachable.
+    // SAFETY: `idx` is acceptable (our contract) and holds a string (checked), so `lua_tolstring` returns its bytes
+    // without converting, allocating or raising; Lua strings are immutable and never move, so the bytes stay valid
+    // while the caller keeps the string reachable.
     unsafe {
         if ffi::lua_type(l, idx) != ffi::LUA_TSTRING {
             return None;
@@ -367,11 +363,9 @@ unsafe fn dense(l: *mut ffi::lua_State, idx: c_int, len: usize) -> Read<()> {
 /// `l` is a valid state with a table at absolute index `idx` whose raw length is `len`, two free
 /// stack slots, and `rd` as [`read`] requires.
 unsafe fn list(l: *mut ffi::lua_State, idx: c_int, len: usize, elem: &Ty, tape: &mut Tape, rd: Reader) -> Read<()> {
-    // SAFETY: The table is at absolute index `idx` and two slots are free (our contract):
-    // `lua_next` pushes a key and a value, `lua_rawgeti` one value, and each is popped
-    // before the next step or return. Elements are read at their absolute index
-    // (`lua_gettop`), and `read` leaves the stack as it found it, so the key stays on top
-    // for `lua_next`; the traversal never assigns to the table.
+    // SAFETY: the table is at absolute index `idx` and two slots are free (our contract): `lua_next` pushes a key and a
+    // value, `lua_rawgeti` one value, each popped before the next step; `read` leaves the stack as it found it, so the
+    // key stays on top for `lua_next`, and the traversal never assigns to the table.
     unsafe {
         let mut next = 1usize;
         let mut past = None;
@@ -410,10 +404,8 @@ unsafe fn list(l: *mut ffi::lua_State, idx: c_int, len: usize, elem: &Ty, tape: 
 /// # Safety
 /// `l` is a valid state with a table at absolute index `idx`, and two free stack slots.
 pub(super) unsafe fn past_len(l: *mut ffi::lua_State, idx: c_int, len: usize) -> Option<f64> {
-    // SAFETY: The table is at absolute index `idx` and two slots are free (our contract):
-    // `lua_next` pushes a key and a value; the value is popped each step and the key when
-    // the walk stops early, so the stack ends as it began. Raw traversal calls no
-    // metamethod.
+    // SAFETY: the table is at absolute index `idx` and two slots are free (our contract): the value `lua_next` pushes
+    // is popped each step and the key when the walk stops early, so the stack ends as it began; the walk is raw.
     unsafe {
         // Every key: the order of `next` is the array part, then the hash part, where an element
         // may come before key `len` (LuaJIT puts `{[1] = a, [3] = c}` there as 3, 1).
@@ -439,10 +431,8 @@ pub(super) unsafe fn past_len(l: *mut ffi::lua_State, idx: c_int, len: usize) ->
 /// # Safety
 /// `l` is a valid state with a table at `idx` and two free stack slots.
 unsafe fn proxy(l: *mut ffi::lua_State, idx: c_int) -> bool {
-    // SAFETY: `idx` holds a table (our contract). The metatable and then one field of it at a time
-    // take the two free slots and are popped before returning. The fields are read raw, so
-    // no Lua code runs; the metamethod names are strings every state keeps interned, so
-    // pushing them does not allocate.
+    // SAFETY: `idx` holds a table and two slots are free (our contract): the metatable and one field at a time, both
+    // popped before returning; the fields are read raw (no Lua code runs) by names every state keeps interned.
     unsafe {
         if ffi::lua_getmetatable(l, idx) == 0 {
             return false;
@@ -481,13 +471,9 @@ fn int(v: &Value, name: &str, lo: i64, hi: i64) -> Read<Item> {
 /// # Safety
 /// `l` is a valid state, `idx` an absolute index, `rd.keys` the key table's index.
 pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape, rd: Reader) -> Read<()> {
-    // SAFETY: `idx` is an absolute index of a live slot and `rd.keys` the key table's (our
-    // contract). Compound values reserve four slots with `lua_checkstack` before they push
-    // (table walks use two, variants four), and every helper pops what it pushed, so the
-    // stack is as we found it on return. Every call reads raw (no metamethods run). What
-    // allocates is interning a key, which `rd.intern` allows only under a protected call, and
-    // growing the stack, whose failure Lua 5.x reports as 0 (LuaJIT raises out of memory).
-    // The helpers' contracts are ours.
+    // SAFETY: `idx` is a live absolute index, `rd.keys` the key table's, the helpers' contracts ours; compound values
+    // reserve four slots and every helper pops what it pushed; reads are raw; only interning (`rd.intern`, under a
+    // protected call) and stack growth allocate (LuaJIT raises on the latter).
     unsafe {
         // Scalars push nothing; a compound value pushes at most four slots per level.
         let compound = matches!(
@@ -601,10 +587,9 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
 /// # Safety
 /// `l` is a valid state, `idx` an absolute index and two stack slots free (as [`read`] ensures).
 unsafe fn bytes(l: *mut ffi::lua_State, idx: c_int, tape: &mut Tape, rd: Reader) -> Read<()> {
-    // SAFETY: `idx` is absolute and two slots are free (our contract): each element `lua_rawgeti`
-    // pushes is popped at once; `bytes_at` runs on a string slot that stays on the stack
-    // while the tape is read (`push_text` copies it unless the reader points at the
-    // caller's values). The helpers' contracts are ours.
+    // SAFETY: `idx` is absolute and two slots are free (our contract): each element `lua_rawgeti` pushes is popped at
+    // once; `bytes_at` runs on a string that stays on the stack while the tape is read (`push_text` copies it unless
+    // the reader points at the caller's values). The helpers' contracts are ours.
     unsafe {
         match ffi::lua_type(l, idx) {
             ffi::LUA_TSTRING => push_text(tape, bytes_at(l, idx).unwrap_or_default(), rd.owned),
@@ -634,10 +619,9 @@ unsafe fn bytes(l: *mut ffi::lua_State, idx: c_int, tape: &mut Tape, rd: Reader)
 /// `l` is a valid state, `idx` the absolute index of a table, two stack slots free and `rd` as
 /// [`read`] requires.
 unsafe fn record(l: *mut ffi::lua_State, idx: c_int, fields: &[Field], tape: &mut Tape, rd: Reader) -> Read<()> {
-    // SAFETY: The table is at absolute index `idx` and `rd.keys` is the key table's (our contract):
-    // each key pushed by `push_key` is replaced by its value through a raw get (no
-    // metamethods), the field is read at its absolute index, and the value is popped before
-    // the next field, so one slot is used at a time.
+    // SAFETY: the table is at absolute index `idx` and `rd.keys` is the key table's (our contract): each key `push_key`
+    // pushes is replaced by its value through a raw get, the field is read at its absolute index and popped before the
+    // next, so one slot is used at a time.
     unsafe {
         for f in fields {
             if !push_key(l, rd.keys, f.key, &f.name, rd.intern) {
@@ -672,10 +656,9 @@ unsafe fn record(l: *mut ffi::lua_State, idx: c_int, fields: &[Field], tape: &mu
 /// `l` is a valid state, `idx` the absolute index of a table, four stack slots free. The key slice
 /// lives as long as the key stays on the stack (until [`payload`] pops it).
 unsafe fn first_pair<'a>(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read<&'a [u8]> {
-    // SAFETY: The table is at absolute index `idx` and four slots are free (our contract): the
-    // first pair and the probe for a second take at most four, and a failure pops all of
-    // them; on success the key and value stay pushed for `payload`, which keeps the key's
-    // bytes alive.
+    // SAFETY: the table is at absolute index `idx` and four slots are free (our contract): the first pair and the probe
+    // for a second take at most four, a failure pops them all, and on success the key and value stay pushed for
+    // `payload`, which keeps the key's bytes alive.
     unsafe {
         let fail = || {
             ConvError::here(format!("expected {what} (a table with one key), got an empty or non-string-keyed table"))
@@ -813,10 +796,9 @@ unsafe fn result(
 /// # Safety
 /// `l` is a valid state, `idx` the absolute index of a value, two stack slots free.
 unsafe fn flags(l: *mut ffi::lua_State, idx: c_int, names: &[String], tape: &mut Tape) -> Read<()> {
-    // SAFETY: `idx` is absolute and two slots are free (our contract): `lua_next` walks the table
-    // raw with one key-value pair pushed at a time; the value is popped each step and the
-    // key too when the walk stops on an error. The bytes of a name are read while it is on
-    // the stack.
+    // SAFETY: `idx` is absolute and two slots are free (our contract): `lua_next` walks the table raw with one pair
+    // pushed at a time, the value popped each step and the key when the walk stops on an error; a name's bytes are read
+    // while it is on the stack.
     unsafe {
         if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
             return Err(mismatch(l, idx, "flags (a set table or an array of names)"));

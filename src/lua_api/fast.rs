@@ -121,12 +121,9 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
             Some(crate::error::Error::internal(format!("funcs.call: internal error (a panic: {what})")));
         Outcome::Failed
     });
-    // SAFETY: the pushes and calls below may raise or yield (a longjmp past this frame). The
-    // values alive that own memory (the `ManuallyDrop`s of `Outcome::Tape`, a `Ret::Str`'s box)
-    // are leaked if a push raises out of memory; none is dropped twice or used after. There is
-    // room for the results (`push_ret` pushes one value into LUA_MINSTACK; `push_tape` reserves
-    // its own), and `forward` calls an upvalue that exists (1 and 2, set by `create_call`) with
-    // the arguments on the stack.
+    // SAFETY: pushes may raise or yield (a longjmp past this frame): the owned values alive (`Outcome::Tape`'s
+    // `ManuallyDrop`s, a `Ret::Str`'s box) are then leaked, never dropped twice; results fit (`push_ret` one value in
+    // LUA_MINSTACK, `push_tape` reserves its own), and `forward` calls upvalues 1 and 2 that `create_call` set.
     unsafe {
         match outcome {
             Outcome::Done(ret) => push_ret(l, ret),
@@ -443,11 +440,9 @@ unsafe fn tape_component(
     args.clear();
     let mut failed = None;
     for (i, p) in params.iter().enumerate() {
-        // SAFETY: argument `i + 2` is an absolute index within the settled stack and `keys` the
-        // key table's; `read` reserves the slots it pushes. With `intern` and `owned` off,
-        // reading runs no Lua code and raises nothing (short of LuaJIT failing to grow its
-        // stack), and the tape's string pointers stay valid: the arguments stay on the stack,
-        // and no Lua code runs, until the call below returns.
+        // SAFETY: argument `i + 2` is an absolute index of the settled stack and `keys` the key table's; with `intern`
+        // and `owned` off, `read` runs no Lua code and raises nothing (short of LuaJIT failing to grow its stack), and
+        // the tape's string pointers stay valid: the arguments stay on the stack until the call below returns.
         match unsafe { read(l, i as c_int + 2, &p.ty, &mut args, rd) } {
             Ok(()) => {}
             Err(ReadError::Conv(e)) => {
