@@ -21,8 +21,6 @@ local function clean(e, name, short)
     return ("bad argument #%s to '%s' (%s expected, got %s)"):format(n, name, lua_type[want] or want:lower(),
       lua_type[got] or got)
   end
-  -- Lua names both number subtypes `number` (mlua's type names say `integer`).
-  s = s:gsub("got integer([%),])", "got number%1")
   return (s:gsub("to '" .. short:gsub("%p", "%%%0") .. "'", "to '" .. name:gsub("%%", "%%%%") .. "'", 1))
 end
 

@@ -201,7 +201,7 @@ pub(super) fn lua_function(
                     (other, _) => {
                         return Err(Error::invalid(format!(
                             "{id}: the Lua source must return a table of functions (or a function), got {}",
-                            other.type_name()
+                            super::lua_type(&other)
                         )))
                     }
                 }

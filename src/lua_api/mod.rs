@@ -18,7 +18,14 @@ use mlua::{Lua, Table, Value};
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Nil => "no value",
-        Value::Integer(_) | Value::Number(_) => "number",
+        other => lua_type(other),
+    }
+}
+
+/// A Lua value's type as Lua's `type()` names it (mlua says `integer` for one kind of number).
+fn lua_type(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) => "number",
         other => other.type_name(),
     }
 }

@@ -39,7 +39,7 @@ pub fn command(lua: &Lua, (name, args, options): (Value, Option<Table>, Option<T
                     return Err(mlua::Error::runtime(format!(
                         "bad argument #2 to 'command' (args[{}] must be a string, got {})",
                         i + 1,
-                        v.type_name()
+                        super::lua_type(&v)
                     )));
                 };
                 out.push(text);
@@ -180,7 +180,7 @@ fn start(
                         "{}: argument {} of a command must be a string, got {}",
                         loaded.id,
                         i + 1,
-                        v.type_name()
+                        super::lua_type(v)
                     )));
                 };
                 argv.push(text);

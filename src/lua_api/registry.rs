@@ -53,7 +53,7 @@ fn cache_dir_option(v: &Value, func: &str) -> mlua::Result<Option<PathBuf>> {
         Value::Boolean(false) => Ok(None),
         other => Err(mlua::Error::runtime(format!(
             "bad option 'cache_dir' to '{func}' (a directory path or false expected, got {})",
-            other.type_name()
+            super::lua_type(other)
         ))),
     }
 }
@@ -71,7 +71,7 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                     other => {
                         return Err(mlua::Error::runtime(format!(
                             "bad argument #1 to 'configure' (workers must be an integer from 1 to 1024, got {})",
-                            other.type_name()
+                            super::lua_type(&other)
                         )))
                     }
                 };
@@ -93,7 +93,7 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                 other => {
                     return Err(mlua::Error::runtime(format!(
                         "bad argument #1 to 'configure' (strict must be a boolean, got {})",
-                        other.type_name()
+                        super::lua_type(&other)
                     )))
                 }
             },
@@ -108,7 +108,7 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                         match other {
                             Value::Integer(n) => n.to_string(),
                             Value::Number(n) => n.to_string(),
-                            o => o.type_name().to_string(),
+                            o => super::lua_type(&o).to_string(),
                         }
                     )))
                 }
@@ -228,7 +228,7 @@ fn lua_to_node(v: &Value, path: &str) -> Result<Node, String> {
             }
         }
         other => {
-            return Err(format!("field \"{path}\": {} values cannot be stored in the registry", other.type_name()))
+            return Err(format!("field \"{path}\": {} values cannot be stored in the registry", super::lua_type(other)))
         }
     };
     Ok(Node::new(0, value))
@@ -294,7 +294,7 @@ fn add(lua: &Lua, entry: Table) -> mlua::Result<MultiValue> {
         other => {
             return fail(
                 lua,
-                Error::invalid(format!("field \"handler\": expected a function, got {}", other.type_name())),
+                Error::invalid(format!("field \"handler\": expected a function, got {}", super::lua_type(&other))),
             )
         }
     };

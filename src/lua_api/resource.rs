@@ -229,7 +229,7 @@ fn wrap(lua: &Lua, any: ResourceAny, info: &Arc<ResourceInfo>) -> mlua::Result<V
 fn unwrap(lua: &Lua, v: &Value, info: &Arc<ResourceInfo>, own: bool) -> Result<ResourceAny, String> {
     let expected = if own { info.name.clone() } else { format!("borrow<{}>", info.name) };
     let Value::UserData(ud) = v else {
-        let got = if matches!(v, Value::Integer(_)) { "number" } else { v.type_name() };
+        let got = super::lua_type(v);
         return Err(format!("expected {expected} (a resource handle), got {got}"));
     };
     let r = ud

@@ -35,7 +35,7 @@ fn target_arg(v: Option<Value>, name: &str) -> mlua::Result<mlua::LuaString> {
         other => {
             let got = match &other {
                 None | Some(Value::Nil) => "no value",
-                Some(v) => v.type_name(),
+                Some(v) => super::lua_type(v),
             };
             Err(mlua::Error::runtime(format!("bad argument #1 to '{name}' (string expected, got {got})")))
         }

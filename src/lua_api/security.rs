@@ -92,7 +92,7 @@ fn actor_arg(v: &Value, func: &str) -> mlua::Result<Option<Arc<Actor>>> {
         },
         other => Err(mlua::Error::runtime(format!(
             "bad argument #1 to '{func}' (actor expected, got {})",
-            other.type_name()
+            super::lua_type(other)
         ))),
     }
 }
@@ -126,7 +126,7 @@ pub fn value_from_lua(v: &Value, depth: usize) -> Result<SValue, String> {
                 SValue::Map(map)
             }
         }
-        other => return Err(format!("{} values cannot be kept in a security context", other.type_name())),
+        other => return Err(format!("{} values cannot be kept in a security context", super::lua_type(other))),
     })
 }
 
@@ -164,12 +164,12 @@ fn strings(v: Value, field: &str) -> Result<Vec<String>, String> {
             for i in 1..=t.raw_len() {
                 match t.raw_get::<Value>(i).map_err(|e| e.to_string())? {
                     Value::String(s) => out.push(s.to_string_lossy()),
-                    other => return Err(format!("{field}[{i}] must be a string, got {}", other.type_name())),
+                    other => return Err(format!("{field}[{i}] must be a string, got {}", super::lua_type(&other))),
                 }
             }
             Ok(out)
         }
-        other => Err(format!("{field} must be a list of strings, got {}", other.type_name())),
+        other => Err(format!("{field} must be a list of strings, got {}", super::lua_type(&other))),
     }
 }
 
@@ -181,12 +181,12 @@ fn policy_from_lua(t: &Table) -> Result<Policy, String> {
         let (k, v) = pair.map_err(|e| e.to_string())?;
         let key = match &k {
             Value::String(s) => s.to_string_lossy(),
-            other => return Err(format!("policy keys must be strings, got {}", other.type_name())),
+            other => return Err(format!("policy keys must be strings, got {}", super::lua_type(other))),
         };
         match key.as_str() {
             "id" => match v {
                 Value::String(s) => id = Some(s.to_string_lossy()),
-                other => return Err(format!("policy id must be a string, got {}", other.type_name())),
+                other => return Err(format!("policy id must be a string, got {}", super::lua_type(&other))),
             },
             "actions" => actions = strings(v, "actions")?.iter().map(|a| Pattern::new(a)).collect(),
             "resources" => resources = strings(v, "resources")?.iter().map(|r| Pattern::new(r)).collect(),
@@ -259,7 +259,7 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table, core: &Table) -> mlua::
             let Value::String(id) = id else {
                 return Err(mlua::Error::runtime(format!(
                     "bad argument #1 to 'new_actor' (string expected, got {})",
-                    id.type_name()
+                    super::lua_type(&id)
                 )));
             };
             let meta = match meta {
@@ -350,7 +350,7 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table, core: &Table) -> mlua::
                         other => {
                             return Err(mlua::Error::runtime(format!(
                                 "bad argument #1 to 'with_scope' (scope expected, got {})",
-                                other.type_name()
+                                super::lua_type(other)
                             )))
                         }
                     }
