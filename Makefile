@@ -12,7 +12,7 @@ GUESTS   := $(BUILD)/guests
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
 .PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
-        spec-luajit spec-lua53 bench bench-peers lint memcheck rock rock-luajit clean
+        spec-luajit spec-lua53 bench bench-peers lint memcheck rock rock-luajit clean docs-check
 
 all: build
 
@@ -59,13 +59,18 @@ demo: build guests
 
 ## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
 ## specs on lua5.4, lua5.3 and LuaJIT.
-test: lint test-rust spec test-rock
+test: lint test-rust docs-check spec test-rock
 	@bash scripts/summary.sh $(BUILD)/spec-lua54.log $(BUILD)/spec-lua53.log $(BUILD)/spec-luajit.log
 
 test-rust: deps
 	$(CARGO) test --release --features lua54,vendored
 
 spec: spec-lua54 spec-lua53 spec-luajit
+
+## The docs match the code: LuaLS stubs against the module, every ```lua block of docs/ and the
+## README run (fixtures: tests/docs), no link out of the repository (scripts/docs-check.lua).
+docs-check: build guests
+	LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" LUA_PATH="$(LUA_PATH_SHIMS);;" $(LUA54) scripts/docs-check.lua $(BUILD)
 
 ## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
 test-rock: deps

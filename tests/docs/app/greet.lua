@@ -1,0 +1,3 @@
+return {
+  greet = function(name) return "Hello, " .. name .. "!" end,
+}
