@@ -395,7 +395,7 @@ describe("component entries", function()
     it("names the missing or bad field", function()
       assert.equals(arg1("echo-point", "y: missing field (expected s32)"), invalid("echo-point", { x = 1 }))
       assert.equals(arg1("echo-point", "x: expected s32, got string"), invalid("echo-point", { x = "1", y = 2 }))
-      assert.equals(arg1("echo-point", "expected record (a table), got string"), invalid("echo-point", "1,2"))
+      assert.equals(arg1("echo-point", "expected point (a record: a table), got string"), invalid("echo-point", "1,2"))
     end)
 
     it("round-trips tuples of exact length only", function()
@@ -455,11 +455,11 @@ describe("component entries", function()
       assert.is_nil(v)
       assert.equals("bad", err)
       assert.equals(arg1("echo-result", 'expected result key "ok" or "err", got "value"'), invalid("echo-result", { value = 1 }))
-      assert.equals(arg1("echo-result", "expected result {ok = value} or {err = value} (a table with exactly one key), got several keys"),
+      assert.equals(arg1("echo-result", "expected result<s32, string> ({ok = value} or {err = value}, a table with exactly one key), got several keys"),
         invalid("echo-result", { ok = 1, err = "x" }))
       assert.equals(arg1("echo-result", "ok: expected s32, got string"), invalid("echo-result", { ok = "x" }))
       assert.equals(arg1("echo-result", "err: expected string, got number"), invalid("echo-result", { err = 1 }))
-      assert.equals(arg1("echo-result", "expected result ({ok = value} or {err = value}), got number"), invalid("echo-result", 5))
+      assert.equals(arg1("echo-result", "expected result<s32, string> ({ok = value} or {err = value}), got number"), invalid("echo-result", 5))
     end)
 
     it("maps results nested in a list", function()
@@ -478,17 +478,17 @@ describe("component entries", function()
     end)
 
     it("names bad variant values", function()
-      assert.equals(arg1("echo-shape", 'unknown variant case "triangle", expected one of: circle, rect, empty'),
+      assert.equals(arg1("echo-shape", 'unknown variant case "triangle" of shape, expected one of: circle, rect, empty'),
         invalid("echo-shape", "triangle"))
-      assert.equals(arg1("echo-shape", 'unknown variant case "square", expected one of: circle, rect, empty'),
+      assert.equals(arg1("echo-shape", 'unknown variant case "square" of shape, expected one of: circle, rect, empty'),
         invalid("echo-shape", { square = 1 }))
-      assert.equals(arg1("echo-shape", "expected variant {case = payload} (a table with exactly one key), got several keys"),
+      assert.equals(arg1("echo-shape", "expected shape (a variant {case = payload}, a table with exactly one key), got several keys"),
         invalid("echo-shape", { circle = 1, empty = true }))
       assert.equals(arg1("echo-shape", "empty: case has no payload, got number"), invalid("echo-shape", { empty = 5 }))
       assert.equals(arg1("echo-shape", "circle: missing payload (expected f64)"), invalid("echo-shape", "circle"))
       assert.equals(arg1("echo-shape", "circle: expected f64, got string"), invalid("echo-shape", { circle = "1" }))
       assert.equals(arg1("echo-shape", "rect.y: missing field (expected s32)"), invalid("echo-shape", { rect = { x = 1 } }))
-      assert.equals(arg1("echo-shapes", '[2]: unknown variant case "dot", expected one of: circle, rect, empty'),
+      assert.equals(arg1("echo-shapes", '[2]: unknown variant case "dot" of shape, expected one of: circle, rect, empty'),
         invalid("echo-shapes", { "empty", "dot" }))
     end)
 
@@ -496,8 +496,8 @@ describe("component entries", function()
       for _, c in ipairs({ "red", "green", "blue" }) do
         assert.equals(c, call("echo-color", c))
       end
-      assert.equals(arg1("echo-color", 'unknown enum case "pink", expected one of: red, green, blue'), invalid("echo-color", "pink"))
-      assert.equals(arg1("echo-color", "expected enum case (red|green|blue), got number"), invalid("echo-color", 1))
+      assert.equals(arg1("echo-color", 'unknown enum case "pink" of color, expected one of: red, green, blue'), invalid("echo-color", "pink"))
+      assert.equals(arg1("echo-color", "expected color (an enum case: red|green|blue), got number"), invalid("echo-color", 1))
     end)
 
     it("maps flags to set tables, accepting arrays of names", function()
@@ -506,9 +506,9 @@ describe("component entries", function()
       echoes("echo-perms", {})
       assert.same({ read = true }, call("echo-perms", { read = true, write = false }))
       assert.same({ write = true, read = true }, call("echo-perms", { "write", "read" }))
-      assert.equals(arg1("echo-perms", 'unknown flag "fly", expected any of: read, write, exec'), invalid("echo-perms", { fly = true }))
-      assert.equals(arg1("echo-perms", 'unknown flag "fly", expected any of: read, write, exec'), invalid("echo-perms", { "fly" }))
-      assert.equals(arg1("echo-perms", "expected flags (a set table or an array of names), got string"), invalid("echo-perms", "read"))
+      assert.equals(arg1("echo-perms", 'unknown flag "fly" of perms, expected any of: read, write, exec'), invalid("echo-perms", { fly = true }))
+      assert.equals(arg1("echo-perms", 'unknown flag "fly" of perms, expected any of: read, write, exec'), invalid("echo-perms", { "fly" }))
+      assert.equals(arg1("echo-perms", "expected perms (flags: a set table or an array of names), got string"), invalid("echo-perms", "read"))
     end)
   end)
 
@@ -618,11 +618,53 @@ describe("component entries", function()
 
     it("reports several keys of a variant or result before looking at them", function()
       assert.equals(arg1("echo-shape",
-        "expected variant {case = payload} (a table with exactly one key), got several keys"),
+        "expected shape (a variant {case = payload}, a table with exactly one key), got several keys"),
         agree("echo-shape", { nope = 1, circle = 2 }))
       assert.equals(arg1("echo-result",
-        "expected result {ok = value} or {err = value} (a table with exactly one key), got several keys"),
+        "expected result<s32, string> ({ok = value} or {err = value}, a table with exactly one key), got several keys"),
         agree("echo-result", { ok = 1, err = "x" }))
+    end)
+
+    it("names WIT types by their names, as registry:describe does", function()
+      -- record, variant, enum, flags
+      assert.equals(arg1("echo-point", "expected point (a record: a table), got string"), agree("echo-point", "1,2"))
+      assert.equals(arg1("echo-shape", "expected shape (a variant: {case = payload} or a case name), got number"),
+        agree("echo-shape", 5))
+      assert.equals(arg1("echo-shape",
+        "expected shape (a variant {case = payload}, a table with one key), got an empty or non-string-keyed table"),
+        agree("echo-shape", {}))
+      assert.equals(arg1("echo-color", "expected color (an enum case: red|green|blue), got boolean"),
+        agree("echo-color", true))
+      assert.equals(arg1("echo-color", 'unknown enum case "pink" of color, expected one of: red, green, blue'),
+        agree("echo-color", "pink"))
+      assert.equals(arg1("echo-perms", "expected perms (flags: a set table or an array of names), got number"),
+        agree("echo-perms", 7))
+      assert.equals(arg1("echo-perms", 'unknown flag "fly" of perms, expected any of: read, write, exec'),
+        agree("echo-perms", { "fly" }))
+      -- list<named>, option<named>, a named payload and field, result<…>
+      assert.equals(arg1("echo-shapes", "expected list<shape>, got string"), agree("echo-shapes", "circle"))
+      assert.equals(arg1("echo-shapes", "[2]: expected shape (a variant: {case = payload} or a case name), got boolean"),
+        agree("echo-shapes", { "empty", true }))
+      assert.equals(arg1("echo-shapes", '[1]: unknown variant case "dot" of shape, expected one of: circle, rect, empty'),
+        agree("echo-shapes", { "dot" }))
+      assert.equals(arg1("echo-kitchens", "expected list<kitchen> (an array table), got a table with key string"),
+        agree("echo-kitchens", { x = 1 }))
+      assert.equals(arg1("echo-maybe-kitchen", "expected kitchen (a record: a table), got number"),
+        agree("echo-maybe-kitchen", 5))
+      assert.equals(arg1("echo-holder", "full: missing payload (expected kitchen)"), agree("echo-holder", "full"))
+      assert.equals(arg1("echo-holder", "full: expected kitchen (a record: a table), got string"),
+        agree("echo-holder", { full = "x" }))
+      local k = kitchen()
+      k["a-shape"] = nil
+      assert.equals(arg1("echo-kitchen", "a-shape: missing field (expected shape)"), agree("echo-kitchen", k))
+      assert.equals(arg1("echo-result", "expected result<s32, string> ({ok = value} or {err = value}), got number"),
+        agree("echo-result", 5))
+      assert.equals(id_of("users#transform-users") .. ": argument 1 (users): expected list<user>, got number",
+        agree("users#transform-users", 5))
+      assert.equals(id_of("users#transform-users") .. ": argument 1 (users): [1]: expected user (a record: a table), got string",
+        agree("users#transform-users", { "ann" }))
+      assert.equals(id_of("users#find-user") .. ": argument 1 (users): expected list<user>, got nil",
+        agree("users#find-user", nil, 1))
     end)
 
     it("takes flags by integer positions only", function()
@@ -791,10 +833,10 @@ describe("component entries", function()
       { "a-nested-option", 1.5, "", "expected s32, got 1.5 (not an integer)" },
       { "a-result", { ok = "x" }, ".ok", "expected s32, got string" },
       { "a-result", { value = 1 }, "", 'expected result key "ok" or "err", got "value"' },
-      { "a-shape", "square", "", 'unknown variant case "square", expected one of: circle, rect, empty' },
+      { "a-shape", "square", "", 'unknown variant case "square" of shape, expected one of: circle, rect, empty' },
       { "a-shape", { rect = { x = 1, y = "2" } }, ".rect.y", "expected s32, got string" },
-      { "a-color", "pink", "", 'unknown enum case "pink", expected one of: red, green, blue' },
-      { "some-perms", { "fly" }, "", 'unknown flag "fly", expected any of: read, write, exec' },
+      { "a-color", "pink", "", 'unknown enum case "pink" of color, expected one of: red, green, blue' },
+      { "some-perms", { "fly" }, "", 'unknown flag "fly" of perms, expected any of: read, write, exec' },
     }
     -- Each position: export, how to wrap the kitchen, the path prefix before the field name.
     local POSITIONS = {
@@ -992,6 +1034,17 @@ describe("component resources", function()
     end
     return tostring(r)
   end
+
+  it("names the resource type in argument errors", function()
+    local c = assert(call("counters#make-counter", 1))
+    local cell = assert(call("counters#make-cell", 2))
+    local _, err = call("counters#total", c, 5)
+    assert.equals(id_of("counters#total") .. ": argument 2 (b): expected borrow<counter> (a resource handle), got number",
+      err:message())
+    _, err = call("counters#total", cell, c)
+    assert.equals(id_of("counters#total") .. ": argument 1 (a): expected borrow<counter>, got a cell resource",
+      err:message())
+  end)
 
   it("returns a userdata with the resource's methods, keeping its state", function()
     local c, err = call("counters#make-counter", 10)

@@ -71,7 +71,7 @@ describe("core modules with WIT", function()
     it("maps an enum to its case names", function()
       H.add_wat("scalars:color", ID32, { wit = "interface colors { enum color { red, green, blue } id: func(c: color) -> color; }" })
       assert.equals("blue", funcs.call("scalars:color", "blue"))
-      assert.equals('scalars:color: argument 1 (c): unknown enum case "pink", expected one of: red, green, blue',
+      assert.equals('scalars:color: argument 1 (c): unknown enum case "pink" of color, expected one of: red, green, blue',
         H.call_err("scalars:color", "pink"):message())
     end)
   end)
@@ -157,6 +157,34 @@ interface perms {
       }, out)
     end)
 
+    it("names types by their WIT names: an alias of a named type by the alias, a list by its element", function()
+      H.add_echo("wit:alias", [[
+interface alias {
+  record point { x: s32, y: s32 }
+  type spot = point;
+  echo: func(xs: list<spot>) -> list<spot>;
+}]])
+      H.add_echo("wit:pitches", [[
+interface pitches {
+  enum tone { low, high }
+  type pitch = tone;
+  echo: func(ts: list<pitch>) -> list<pitch>;
+}]])
+      assert.equals("func(xs: list<spot>) -> list<spot>", wippy.registry:describe("wit:alias").wit)
+      assert.equals("wit:alias: argument 1 (xs): expected list<spot>, got string", H.call_err("wit:alias", "x"):message())
+      assert.equals("wit:alias: argument 1 (xs): [1]: expected spot (a record: a table), got number",
+        H.call_err("wit:alias", { 1 }):message())
+      assert.equals("wit:alias: argument 1 (xs): [1].y: missing field (expected s32)",
+        H.call_err("wit:alias", { { x = 1 } }):message())
+      assert.equals("func(ts: list<pitch>) -> list<pitch>", wippy.registry:describe("wit:pitches").wit)
+      assert.equals("wit:pitches: argument 1 (ts): [1]: expected pitch (an enum case: low|high), got number",
+        H.call_err("wit:pitches", { 1 }):message())
+      assert.equals('wit:pitches: argument 1 (ts): [2]: unknown enum case "mid" of pitch, expected one of: low, high',
+        H.call_err("wit:pitches", { "low", "mid" }):message())
+      assert.equals("wit:users: argument 1 (users): [1]: expected user (a record: a table), got boolean",
+        H.call_err("wit:users", { true }):message())
+    end)
+
     it("names the path of a bad record field", function()
       local err = H.call_err("wit:users", {
         { id = 1, display_name = "A", tags = {}, active = true },
@@ -174,7 +202,7 @@ interface perms {
       assert.same({ { circle = 1.5 }, { square = 3 }, "empty" },
         funcs.call("wit:shapes", { { circle = 1.5 }, { square = 3 }, "empty" }))
       assert.same({ "empty" }, funcs.call("wit:shapes", { { empty = true } }))
-      assert.equals('wit:shapes: argument 1 (s): [1]: unknown variant case "triangle", expected one of: circle, square, empty',
+      assert.equals('wit:shapes: argument 1 (s): [1]: unknown variant case "triangle" of shape, expected one of: circle, square, empty',
         H.call_err("wit:shapes", { "triangle" }):message())
       assert.equals("wit:shapes: argument 1 (s): [1].square: expected u32, got -1 (out of range 0..=4294967295)",
         H.call_err("wit:shapes", { { square = -1 } }):message())
@@ -184,7 +212,7 @@ interface perms {
       assert.same({ { read = true, exec = true }, {} },
         funcs.call("wit:perms", { { read = true, exec = true, write = false }, {} }))
       assert.same({ { write = true } }, funcs.call("wit:perms", { { "write" } }))
-      assert.equals('wit:perms: argument 1 (p): [1]: unknown flag "fly", expected any of: read, write, exec',
+      assert.equals('wit:perms: argument 1 (p): [1]: unknown flag "fly" of perm, expected any of: read, write, exec',
         H.call_err("wit:perms", { { fly = true } }):message())
     end)
 

@@ -5,7 +5,7 @@ use wasmtime::component::Val;
 
 use super::path::{ConvError, Path};
 use super::resource::ResourceHooks;
-use super::ty::{Case, Field, Scalar, Ty};
+use super::ty::{named, of, Case, Field, Name, Scalar, Ty};
 
 /// Address whose identity is `wippy.null`.
 static NULL_ANCHOR: u8 = 0;
@@ -180,18 +180,23 @@ pub(super) fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ConvErro
     })
 }
 
-fn enum_index(v: &Value, names: &[String], path: &Path) -> Result<usize, ConvError> {
+fn enum_index(v: &Value, names: &[String], name: &Name, path: &Path) -> Result<usize, ConvError> {
     let Value::String(s) = v else {
-        return Err(mismatch(path, &format!("enum case ({})", names.join("|")), v));
+        return Err(mismatch(path, &named(name, "an enum case", &names.join("|")), v));
     };
-    enum_from(&s.as_bytes(), names, path)
+    enum_from(&s.as_bytes(), names, name, path)
 }
 
-pub(super) fn enum_from(bytes: &[u8], names: &[String], path: &Path) -> Result<usize, ConvError> {
+pub(super) fn enum_from(bytes: &[u8], names: &[String], name: &Name, path: &Path) -> Result<usize, ConvError> {
     names.iter().position(|n| n.as_bytes() == bytes).ok_or_else(|| {
         ConvError::new(
             path,
-            format!("unknown enum case \"{}\", expected one of: {}", String::from_utf8_lossy(bytes), names.join(", ")),
+            format!(
+                "unknown enum case \"{}\"{}, expected one of: {}",
+                String::from_utf8_lossy(bytes),
+                of(name),
+                names.join(", ")
+            ),
         )
     })
 }
@@ -288,9 +293,9 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
             dense(lua, t, len, path)?;
             Val::List(out)
         }
-        Ty::Record(fields) => {
+        Ty::Record(fields, _) => {
             let Value::Table(t) = v else {
-                return Err(mismatch(path, "record (a table)", v));
+                return Err(mismatch(path, &ty.expected(), v));
             };
             Val::Record(record_in(lua, t, fields, path)?)
         }
@@ -314,11 +319,11 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
             }
             Val::Tuple(out)
         }
-        Ty::Variant(cases) => variant_in(lua, v, cases, path)?,
-        Ty::Enum(names) => Val::Enum(names[enum_index(v, names, path)?].clone()),
+        Ty::Variant(cases, name) => variant_in(lua, v, ty, cases, name, path)?,
+        Ty::Enum(names, name) => Val::Enum(names[enum_index(v, names, name, path)?].clone()),
         Ty::Option(inner) => option_in(lua, v, inner, path)?,
-        Ty::Result(ok, err) => result_in(lua, v, ok.as_deref(), err.as_deref(), path)?,
-        Ty::Flags(names) => Val::Flags(flags_in(v, names, path)?),
+        Ty::Result(ok, err) => result_in(lua, v, ty, ok.as_deref(), err.as_deref(), path)?,
+        Ty::Flags(names, name) => Val::Flags(flags_in(v, ty, names, name, path)?),
         Ty::Own(info) | Ty::Borrow(info) => {
             let own = matches!(ty, Ty::Own(_));
             let hooks = lua
@@ -364,30 +369,30 @@ fn option_in(lua: &Lua, v: &Value, inner: &Ty, path: &mut Path) -> Result<Val, C
 }
 
 /// The single `key = value` pair of a `{case = payload}` table.
-fn single_pair(t: &Table, path: &Path, what: &str) -> Result<(String, Value), ConvError> {
+fn single_pair(t: &Table, path: &Path, ty: &Ty) -> Result<(String, Value), ConvError> {
     let mut pairs = t.pairs::<Value, Value>();
     let first = pairs.next().transpose().map_err(|e| ConvError::new(path, e.to_string()))?;
     let Some((Value::String(k), payload)) = first else {
-        return Err(ConvError::new(
-            path,
-            format!("expected {what} (a table with one key), got an empty or non-string-keyed table"),
-        ));
+        return Err(ConvError::new(path, ty.one_key("a table with one key", "an empty or non-string-keyed table")));
     };
     if pairs.next().is_some() {
-        return Err(ConvError::new(path, format!("expected {what} (a table with exactly one key), got several keys")));
+        return Err(ConvError::new(path, ty.one_key("a table with exactly one key", "several keys")));
     }
     Ok((String::from_utf8_lossy(&k.as_bytes()).into_owned(), payload))
 }
 
-fn variant_in(lua: &Lua, v: &Value, cases: &[Case], path: &mut Path) -> Result<Val, ConvError> {
+fn variant_in(lua: &Lua, v: &Value, ty: &Ty, cases: &[Case], tname: &Name, path: &mut Path) -> Result<Val, ConvError> {
     let names = || cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     let (name, payload) = match v {
         Value::String(s) => (String::from_utf8_lossy(&s.as_bytes()).into_owned(), Value::Nil),
-        Value::Table(t) => single_pair(t, path, "variant {case = payload}")?,
-        _ => return Err(mismatch(path, "variant ({case = payload} or a case name)", v)),
+        Value::Table(t) => single_pair(t, path, ty)?,
+        _ => return Err(mismatch(path, &ty.expected(), v)),
     };
     let Some(case) = cases.iter().find(|c| c.name == name) else {
-        return Err(ConvError::new(path, format!("unknown variant case \"{name}\", expected one of: {}", names())));
+        return Err(ConvError::new(
+            path,
+            format!("unknown variant case \"{name}\"{}, expected one of: {}", of(tname), names()),
+        ));
     };
     path.push_field(&case.name);
     let payload = match &case.ty {
@@ -406,11 +411,18 @@ fn variant_in(lua: &Lua, v: &Value, cases: &[Case], path: &mut Path) -> Result<V
     Ok(Val::Variant(case.name.clone(), payload))
 }
 
-fn result_in(lua: &Lua, v: &Value, ok: Option<&Ty>, err: Option<&Ty>, path: &mut Path) -> Result<Val, ConvError> {
+fn result_in(
+    lua: &Lua,
+    v: &Value,
+    rty: &Ty,
+    ok: Option<&Ty>,
+    err: Option<&Ty>,
+    path: &mut Path,
+) -> Result<Val, ConvError> {
     let Value::Table(t) = v else {
-        return Err(mismatch(path, "result ({ok = value} or {err = value})", v));
+        return Err(mismatch(path, &rty.expected(), v));
     };
-    let (name, payload) = single_pair(t, path, "result {ok = value} or {err = value}")?;
+    let (name, payload) = single_pair(t, path, rty)?;
     let ty = match name.as_str() {
         "ok" => ok,
         "err" => err,
@@ -428,16 +440,21 @@ fn result_in(lua: &Lua, v: &Value, ok: Option<&Ty>, err: Option<&Ty>, path: &mut
     Ok(Val::Result(if name == "ok" { Ok(payload) } else { Err(payload) }))
 }
 
-fn flags_in(v: &Value, names: &[String], path: &Path) -> Result<Vec<String>, ConvError> {
+fn flags_in(v: &Value, ty: &Ty, names: &[String], name: &Name, path: &Path) -> Result<Vec<String>, ConvError> {
     let Value::Table(t) = v else {
-        return Err(mismatch(path, "flags (a set table or an array of names)", v));
+        return Err(mismatch(path, &ty.expected(), v));
     };
     let mut set = vec![false; names.len()];
     let lookup = |k: &[u8]| {
         names.iter().position(|n| n.as_bytes() == k).ok_or_else(|| {
             ConvError::new(
                 path,
-                format!("unknown flag \"{}\", expected any of: {}", String::from_utf8_lossy(k), names.join(", ")),
+                format!(
+                    "unknown flag \"{}\"{}, expected any of: {}",
+                    String::from_utf8_lossy(k),
+                    of(name),
+                    names.join(", ")
+                ),
             )
         })
     };
@@ -489,7 +506,7 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
             }
             Value::Table(t)
         }
-        (Val::Record(fields), Ty::Record(types)) => {
+        (Val::Record(fields), Ty::Record(types, _)) => {
             let t = lua.create_table_with_capacity(0, fields.len())?;
             let snake = super::snake_keys();
             for ((name, item), f) in fields.into_iter().zip(types.iter()) {
@@ -510,7 +527,7 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
             }
             Value::Table(t)
         }
-        (Val::Variant(name, payload), Ty::Variant(cases)) => {
+        (Val::Variant(name, payload), Ty::Variant(cases, _)) => {
             let case_ty = cases.iter().find(|c| c.name == name).and_then(|c| c.ty.as_ref());
             match (payload, case_ty) {
                 (Some(p), Some(ty)) => {
@@ -588,7 +605,7 @@ pub fn scalar_to_core(lua: &Lua, v: &Value, s: &Scalar, path: &Path) -> Result<w
         Scalar::F32 => W::F32((float_of(v, path, "f32")? as f32).to_bits()),
         Scalar::F64 => W::F64(float_of(v, path, "f64")?.to_bits()),
         Scalar::Char => W::I32(char_of(v, path)? as i32),
-        Scalar::Enum(names) => W::I32(enum_index(v, names, path)? as i32),
+        Scalar::Enum(names, name) => W::I32(enum_index(v, names, name, path)? as i32),
     })
 }
 
@@ -619,7 +636,7 @@ pub fn scalar_from_core(lua: &Lua, v: &wasmtime::Val, s: &Scalar) -> Result<Valu
                 .ok_or_else(|| format!("guest returned {:#x}, which is not a valid char", i32_of() as u32))?;
             Value::String(lua.create_string(c.encode_utf8(&mut [0; 4]).as_bytes()).map_err(|e| e.to_string())?)
         }
-        Scalar::Enum(names) => {
+        Scalar::Enum(names, _) => {
             let i = i32_of() as u32 as usize;
             let name = names
                 .get(i)
@@ -676,7 +693,7 @@ pub fn scalar_raw(v: Num, s: &Scalar) -> Option<wasmtime::ValRaw> {
         },
         Scalar::F32 => float().map(|f| R::f32((f as f32).to_bits())),
         Scalar::F64 => float().map(|f| R::f64(f.to_bits())),
-        Scalar::Char | Scalar::Enum(_) => None,
+        Scalar::Char | Scalar::Enum(..) => None,
     }
 }
 

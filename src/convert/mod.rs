@@ -169,12 +169,64 @@ mod tests {
     }
 
     #[test]
+    fn named_types_are_named_in_messages_on_both_readers() {
+        use std::sync::Arc;
+        let lua = Lua::new();
+        let name = |n: &str| Some(Arc::<str>::from(n));
+        let point = Ty::Record(Arc::from(vec![ty::Field::new("x", Ty::S32)]), name("point"));
+        let shape = Ty::Variant(
+            Arc::from(vec![
+                ty::Case { name: "dot".into(), ty: None },
+                ty::Case { name: "at".into(), ty: Some(point.clone()) },
+            ]),
+            name("shape"),
+        );
+        let color = Ty::Enum(Arc::from(vec!["red".to_string(), "blue".to_string()]), name("color"));
+        let perms = Ty::Flags(Arc::from(vec!["read".to_string()]), name("perms"));
+        for (src, ty, want) in [
+            ("'x'", point.clone(), "expected point (a record: a table), got string"),
+            ("{}", point.clone(), "x: missing field (expected s32)"),
+            ("1", shape.clone(), "expected shape (a variant: {case = payload} or a case name), got number"),
+            ("'no'", shape.clone(), "unknown variant case \"no\" of shape, expected one of: dot, at"),
+            ("{at = 1}", shape.clone(), "at: expected point (a record: a table), got number"),
+            ("'at'", shape.clone(), "at: missing payload (expected point)"),
+            (
+                "{a = 1, b = 2}",
+                shape.clone(),
+                "expected shape (a variant {case = payload}, a table with exactly one key), got several keys",
+            ),
+            ("true", color.clone(), "expected color (an enum case: red|blue), got boolean"),
+            ("'pink'", color.clone(), "unknown enum case \"pink\" of color, expected one of: red, blue"),
+            ("1", perms.clone(), "expected perms (flags: a set table or an array of names), got number"),
+            ("{'fly'}", perms.clone(), "unknown flag \"fly\" of perms, expected any of: read"),
+            ("'x'", list_of(shape.clone()), "expected list<shape>, got string"),
+            (
+                "{'dot', 5}",
+                list_of(shape.clone()),
+                "[2]: expected shape (a variant: {case = payload} or a case name), got number",
+            ),
+            ("5", Ty::Option(Box::new(point.clone())), "expected point (a record: a table), got number"),
+            (
+                "{x = 1}",
+                Ty::Option(Box::new(list_of(point.clone()))),
+                "expected list<point> (an array table), got a table with key string",
+            ),
+        ] {
+            assert_eq!(both(&lua, src, &ty).unwrap_err(), want, "{src}");
+        }
+        // Without a name (types made without WIT), the kind alone.
+        let anon = Ty::Record(Arc::from(vec![ty::Field::new("x", Ty::S32)]), None);
+        assert_eq!(both(&lua, "'x'", &anon).unwrap_err(), "expected record (a table), got string");
+        assert_eq!(list_of(anon).describe(), "list<record { x: s32 }>");
+    }
+
+    #[test]
     fn result_records_take_snake_case_keys_on_both_writers() {
         let lua = Lua::new();
-        let ty = Ty::Record(std::sync::Arc::from(vec![
-            ty::Field::new("total-cents", Ty::S32),
-            ty::Field::new("name", Ty::String),
-        ]));
+        let ty = Ty::Record(
+            std::sync::Arc::from(vec![ty::Field::new("total-cents", Ty::S32), ty::Field::new("name", Ty::String)]),
+            None,
+        );
         let v = || Val::Record(vec![("total-cents".into(), Val::S32(5)), ("name".into(), Val::String("n".into()))]);
         let keys = |t: Value| {
             let Value::Table(t) = t else { panic!("not a table") };

@@ -90,7 +90,7 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
         }
         // Records and tuples have no head item on the tape, nor have flags without names.
         match ty {
-            Ty::Record(fields) => {
+            Ty::Record(fields, _) => {
                 ffi::lua_createtable(l, 0, fields.len().min(c_int::MAX as usize) as c_int);
                 let snake = super::snake_keys();
                 for f in fields.iter() {
@@ -116,7 +116,7 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
                 }
                 return;
             }
-            Ty::Flags(names) if names.is_empty() => {
+            Ty::Flags(names, _) if names.is_empty() => {
                 ffi::lua_createtable(l, 0, 0);
                 return;
             }
@@ -159,7 +159,7 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
                     ffi::lua_rawseti(l, -2, i as _);
                 }
             }
-            (Item::Case(k), Ty::Variant(cases)) => match cases.get(k as usize) {
+            (Item::Case(k), Ty::Variant(cases, _)) => match cases.get(k as usize) {
                 Some(case) => match &case.ty {
                     Some(t) => {
                         ffi::lua_createtable(l, 0, 1);
@@ -171,7 +171,7 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
                 },
                 None => ffi::lua_pushnil(l),
             },
-            (Item::Case(k), Ty::Enum(names)) => match names.get(k as usize) {
+            (Item::Case(k), Ty::Enum(names, _)) => match names.get(k as usize) {
                 Some(n) => push_str(l, n),
                 None => ffi::lua_pushnil(l),
             },
@@ -193,7 +193,7 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
                 }
                 ffi::lua_rawset(l, -3);
             }
-            (Item::Flags(first), Ty::Flags(names)) => {
+            (Item::Flags(first), Ty::Flags(names, _)) => {
                 ffi::lua_createtable(l, 0, 0);
                 let mut bits = first;
                 for (i, n) in names.iter().enumerate() {

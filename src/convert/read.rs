@@ -15,7 +15,7 @@ use wasmtime::component::Val;
 use super::lua::{char_from, enum_from, float_of, int_in, integral, not_integer, u64_of, utf8};
 use super::path::{ConvError, Path};
 use super::tape::{self, ExtBytes, Item, Tape};
-use super::ty::{Case, Field, Ty};
+use super::ty::{of, Case, Field, Name, Ty};
 
 #[derive(Debug)]
 pub enum ReadError {
@@ -478,7 +478,7 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
         // Scalars push nothing; a compound value pushes at most four slots per level.
         let compound = matches!(
             ty,
-            Ty::List(_) | Ty::Record(_) | Ty::Tuple(_) | Ty::Variant(_) | Ty::Result(..) | Ty::Flags(_) | Ty::Bytes
+            Ty::List(_) | Ty::Record(..) | Ty::Tuple(_) | Ty::Variant(..) | Ty::Result(..) | Ty::Flags(..) | Ty::Bytes
         );
         if compound && ffi::lua_checkstack(l, 4) == 0 {
             return Err(ConvError::here("value nested too deeply").into());
@@ -525,9 +525,9 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
                 tape.items.push(Item::Len(u32::try_from(len).map_err(|_| ConvError::here("list too long"))?));
                 return list(l, idx, len, elem, tape, rd);
             }
-            Ty::Record(fields) => {
+            Ty::Record(fields, _) => {
                 if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-                    return Err(mismatch(l, idx, "record (a table)"));
+                    return Err(mismatch(l, idx, &ty.expected()));
                 }
                 return record(l, idx, fields, tape, rd);
             }
@@ -552,10 +552,10 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
                 }
                 return Ok(());
             }
-            Ty::Variant(cases) => return variant(l, idx, cases, tape, rd),
-            Ty::Enum(names) => match bytes_at(l, idx) {
-                Some(b) => Item::Case(enum_from(b, names, here())? as u32),
-                None => return Err(mismatch(l, idx, &format!("enum case ({})", names.join("|")))),
+            Ty::Variant(cases, name) => return variant(l, idx, ty, cases, name, tape, rd),
+            Ty::Enum(names, name) => match bytes_at(l, idx) {
+                Some(b) => Item::Case(enum_from(b, names, name, here())? as u32),
+                None => return Err(mismatch(l, idx, &ty.expected())),
             },
             Ty::Option(inner) => match ffi::lua_type(l, idx) {
                 ffi::LUA_TNIL | ffi::LUA_TNONE => Item::Case(0),
@@ -571,8 +571,8 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
                     return read(l, idx, inner, tape, rd);
                 }
             },
-            Ty::Result(ok, err) => return result(l, idx, ok.as_deref(), err.as_deref(), tape, rd),
-            Ty::Flags(names) => return flags(l, idx, names, tape),
+            Ty::Result(ok, err) => return result(l, idx, ty, ok.as_deref(), err.as_deref(), tape, rd),
+            Ty::Flags(names, name) => return flags(l, idx, ty, names, name, tape),
             Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => {
                 return Err(ConvError::here(format!("{} values cannot be read here", ty.describe())).into())
             }
@@ -655,14 +655,12 @@ unsafe fn record(l: *mut ffi::lua_State, idx: c_int, fields: &[Field], tape: &mu
 /// # Safety
 /// `l` is a valid state, `idx` the absolute index of a table, four stack slots free. The key slice
 /// lives as long as the key stays on the stack (until [`payload`] pops it).
-unsafe fn first_pair<'a>(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read<&'a [u8]> {
+unsafe fn first_pair<'a>(l: *mut ffi::lua_State, idx: c_int, ty: &Ty) -> Read<&'a [u8]> {
     // SAFETY: the table is at absolute index `idx` and four slots are free (our contract): the first pair and the probe
     // for a second take at most four, a failure pops them all, and on success the key and value stay pushed for
     // `payload`, which keeps the key's bytes alive.
     unsafe {
-        let fail = || {
-            ConvError::here(format!("expected {what} (a table with one key), got an empty or non-string-keyed table"))
-        };
+        let fail = || ConvError::here(ty.one_key("a table with one key", "an empty or non-string-keyed table"));
         ffi::lua_pushnil(l);
         if ffi::lua_next(l, idx) == 0 {
             return Err(fail().into());
@@ -675,9 +673,7 @@ unsafe fn first_pair<'a>(l: *mut ffi::lua_State, idx: c_int, what: &str) -> Read
         ffi::lua_pushvalue(l, -2);
         if ffi::lua_next(l, idx) != 0 {
             ffi::lua_pop(l, 4);
-            return Err(
-                ConvError::here(format!("expected {what} (a table with exactly one key), got several keys")).into()
-            );
+            return Err(ConvError::here(ty.one_key("a table with exactly one key", "several keys")).into());
         }
         Ok(key)
     }
@@ -709,18 +705,26 @@ unsafe fn payload(l: *mut ffi::lua_State, ty: Option<&Ty>, unit: &str, tape: &mu
 /// # Safety
 /// `l` is a valid state, `idx` an absolute index, four stack slots free and `rd` as [`read`]
 /// requires.
-unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], tape: &mut Tape, rd: Reader) -> Read<()> {
+unsafe fn variant(
+    l: *mut ffi::lua_State,
+    idx: c_int,
+    ty: &Ty,
+    cases: &[Case],
+    name: &Name,
+    tape: &mut Tape,
+    rd: Reader,
+) -> Read<()> {
     // SAFETY: `idx` is absolute with four slots free (our contract), which `first_pair` and
     // `payload` need; a name that matches no case pops the pair `first_pair` left. The case
     // name's bytes are on the stack while `find` compares them.
     unsafe {
-        const WHAT: &str = "variant {case = payload}";
-        let find = |name: &[u8]| {
-            cases.iter().position(|c| c.name.as_bytes() == name).ok_or_else(|| {
+        let find = |key: &[u8]| {
+            cases.iter().position(|c| c.name.as_bytes() == key).ok_or_else(|| {
                 let names = cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
                 ReadError::Conv(ConvError::here(format!(
-                    "unknown variant case \"{}\", expected one of: {names}",
-                    String::from_utf8_lossy(name)
+                    "unknown variant case \"{}\"{}, expected one of: {names}",
+                    String::from_utf8_lossy(key),
+                    of(name)
                 )))
             })
         };
@@ -742,8 +746,8 @@ unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], tape: &mut
                 }
             }
             ffi::LUA_TTABLE => {
-                let name = first_pair(l, idx, WHAT)?;
-                let k = match find(name) {
+                let key = first_pair(l, idx, ty)?;
+                let k = match find(key) {
                     Ok(k) => k,
                     Err(e) => {
                         ffi::lua_pop(l, 2);
@@ -754,7 +758,7 @@ unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], tape: &mut
                 tape.items.push(Item::Case(k as u32));
                 payload(l, case.ty.as_ref(), "case has no payload, got", tape, rd).map_err(|e| e.in_field(&case.name))
             }
-            _ => Err(mismatch(l, idx, "variant ({case = payload} or a case name)")),
+            _ => Err(mismatch(l, idx, &ty.expected())),
         }
     }
 }
@@ -765,6 +769,7 @@ unsafe fn variant(l: *mut ffi::lua_State, idx: c_int, cases: &[Case], tape: &mut
 unsafe fn result(
     l: *mut ffi::lua_State,
     idx: c_int,
+    ty: &Ty,
     ok: Option<&Ty>,
     err: Option<&Ty>,
     tape: &mut Tape,
@@ -774,11 +779,10 @@ unsafe fn result(
     // neither `ok` nor `err` pops the pair `first_pair` left (after copying the key's
     // text).
     unsafe {
-        const WHAT: &str = "result {ok = value} or {err = value}";
         if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-            return Err(mismatch(l, idx, "result ({ok = value} or {err = value})"));
+            return Err(mismatch(l, idx, &ty.expected()));
         }
-        let name = first_pair(l, idx, WHAT)?;
+        let name = first_pair(l, idx, ty)?;
         let (case, branch, ty) = match name {
             b"ok" => (0, "ok", ok),
             b"err" => (1, "err", err),
@@ -795,13 +799,20 @@ unsafe fn result(
 
 /// # Safety
 /// `l` is a valid state, `idx` the absolute index of a value, two stack slots free.
-unsafe fn flags(l: *mut ffi::lua_State, idx: c_int, names: &[String], tape: &mut Tape) -> Read<()> {
+unsafe fn flags(
+    l: *mut ffi::lua_State,
+    idx: c_int,
+    ty: &Ty,
+    names: &[String],
+    name: &Name,
+    tape: &mut Tape,
+) -> Read<()> {
     // SAFETY: `idx` is absolute and two slots are free (our contract): `lua_next` walks the table raw with one pair
     // pushed at a time, the value popped each step and the key when the walk stops on an error; a name's bytes are read
     // while it is on the stack.
     unsafe {
         if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-            return Err(mismatch(l, idx, "flags (a set table or an array of names)"));
+            return Err(mismatch(l, idx, &ty.expected()));
         }
         let at = tape.items.len();
         let words = names.len().div_ceil(32);
@@ -809,8 +820,9 @@ unsafe fn flags(l: *mut ffi::lua_State, idx: c_int, names: &[String], tape: &mut
         let lookup = |k: &[u8]| {
             names.iter().position(|n| n.as_bytes() == k).ok_or_else(|| {
                 ConvError::here(format!(
-                    "unknown flag \"{}\", expected any of: {}",
+                    "unknown flag \"{}\"{}, expected any of: {}",
                     String::from_utf8_lossy(k),
+                    of(name),
                     names.join(", ")
                 ))
             })

@@ -951,7 +951,7 @@ pub fn from_val(v: &Val, ty: &Ty, tape: &mut Tape) -> Result<()> {
                 from_val(item, elem, tape)?;
             }
         }
-        (Val::Record(fields), Ty::Record(types)) => {
+        (Val::Record(fields), Ty::Record(types, _)) => {
             for ((_, item), f) in fields.iter().zip(types.iter()) {
                 from_val(item, &f.ty, tape)?;
             }
@@ -961,14 +961,14 @@ pub fn from_val(v: &Val, ty: &Ty, tape: &mut Tape) -> Result<()> {
                 from_val(item, t, tape)?;
             }
         }
-        (Val::Variant(name, payload), Ty::Variant(cases)) => {
+        (Val::Variant(name, payload), Ty::Variant(cases, _)) => {
             let Some(k) = cases.iter().position(|c| &c.name == name) else { bail!("unknown variant case {name}") };
             tape.items.push(Item::Case(k as u32));
             if let (Some(p), Some(t)) = (payload, &cases[k].ty) {
                 from_val(p, t, tape)?;
             }
         }
-        (Val::Enum(name), Ty::Enum(names)) => {
+        (Val::Enum(name), Ty::Enum(names, _)) => {
             let Some(k) = names.iter().position(|n| n == name) else { bail!("unknown enum case {name}") };
             tape.items.push(Item::Case(k as u32));
         }
@@ -987,7 +987,7 @@ pub fn from_val(v: &Val, ty: &Ty, tape: &mut Tape) -> Result<()> {
                 from_val(p, t, tape)?;
             }
         }
-        (Val::Flags(set), Ty::Flags(names)) => {
+        (Val::Flags(set), Ty::Flags(names, _)) => {
             let mut words = vec![0u32; names.len().div_ceil(32)];
             for n in set {
                 if let Some(k) = names.iter().position(|x| x == n) {
@@ -1042,7 +1042,7 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
             }
             Val::List(out)
         }
-        Ty::Record(fields) => {
+        Ty::Record(fields, _) => {
             let mut out = Vec::with_capacity(fields.len());
             for f in fields.iter() {
                 out.push((f.name.clone(), to_val(cur, &f.ty)?));
@@ -1050,7 +1050,7 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
             Val::Record(out)
         }
         Ty::Tuple(types) => Val::Tuple(types.iter().map(|t| to_val(cur, t)).collect::<Result<_>>()?),
-        Ty::Variant(cases) => {
+        Ty::Variant(cases, _) => {
             let k = cur.case()? as usize;
             let Some(case) = cases.get(k) else { bail!("variant case {k} out of range") };
             let payload = match &case.ty {
@@ -1059,7 +1059,7 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
             };
             Val::Variant(case.name.clone(), payload)
         }
-        Ty::Enum(names) => {
+        Ty::Enum(names, _) => {
             let k = cur.case()? as usize;
             match names.get(k) {
                 Some(n) => Val::Enum(n.clone()),
@@ -1079,7 +1079,7 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
             };
             Val::Result(if case == 0 { Ok(payload) } else { Err(payload) })
         }
-        Ty::Flags(names) => {
+        Ty::Flags(names, _) => {
             let mut set = Vec::new();
             for w in 0..names.len().div_ceil(32) {
                 let bits = cur.flags()?;
@@ -1121,21 +1121,27 @@ mod tests {
     fn values_round_trip_through_a_tape() {
         use crate::convert::ty::{Case, Field};
         use std::sync::Arc;
-        let ty = Ty::Record(Arc::from(vec![
-            Field::new("name", Ty::String),
-            Field::new("tags", Ty::List(Box::new(Ty::String))),
-            Field::new("raw", Ty::Bytes),
-            Field::new("maybe", Ty::Option(Box::new(Ty::Option(Box::new(Ty::U8))))),
-            Field::new(
-                "shape",
-                Ty::Variant(Arc::from(vec![
-                    Case { name: "circle".into(), ty: Some(Ty::F64) },
-                    Case { name: "empty".into(), ty: None },
-                ])),
-            ),
-            Field::new("perms", Ty::Flags(Arc::from((0..40).map(|i| format!("f{i}")).collect::<Vec<_>>()))),
-            Field::new("r", Ty::Result(None, Some(Box::new(Ty::Char)))),
-        ]));
+        let ty = Ty::Record(
+            Arc::from(vec![
+                Field::new("name", Ty::String),
+                Field::new("tags", Ty::List(Box::new(Ty::String))),
+                Field::new("raw", Ty::Bytes),
+                Field::new("maybe", Ty::Option(Box::new(Ty::Option(Box::new(Ty::U8))))),
+                Field::new(
+                    "shape",
+                    Ty::Variant(
+                        Arc::from(vec![
+                            Case { name: "circle".into(), ty: Some(Ty::F64) },
+                            Case { name: "empty".into(), ty: None },
+                        ]),
+                        None,
+                    ),
+                ),
+                Field::new("perms", Ty::Flags(Arc::from((0..40).map(|i| format!("f{i}")).collect::<Vec<_>>()), None)),
+                Field::new("r", Ty::Result(None, Some(Box::new(Ty::Char)))),
+            ]),
+            None,
+        );
         let v = Val::Record(vec![
             ("name".into(), Val::String("héllo".into())),
             ("tags".into(), Val::List(vec![Val::String("a".into()), Val::String(String::new())])),

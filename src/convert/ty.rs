@@ -22,13 +22,14 @@ pub enum Ty {
     /// `list<u8>`: a Lua string.
     Bytes,
     List(Box<Ty>),
-    Record(Arc<[Field]>),
+    /// A record: its fields, and its WIT name (`address`), which messages use.
+    Record(Arc<[Field]>, Name),
     Tuple(Arc<[Ty]>),
-    Variant(Arc<[Case]>),
-    Enum(Arc<[String]>),
+    Variant(Arc<[Case]>, Name),
+    Enum(Arc<[String]>, Name),
     Option(Box<Ty>),
     Result(Option<Box<Ty>>, Option<Box<Ty>>),
-    Flags(Arc<[String]>),
+    Flags(Arc<[String]>, Name),
     /// An owned resource handle: the userdata is given away by the call.
     Own(Arc<super::resource::ResourceInfo>),
     /// A borrowed resource handle: the userdata stays usable.
@@ -36,6 +37,10 @@ pub enum Ty {
     /// A type this version cannot convert yet (futures, streams, maps).
     Unsupported(&'static str),
 }
+
+/// The WIT name of a named type (`address`; an alias `type a = b` gives `a`), read only when a
+/// message is made. `None` for types built without WIT (tests, core signatures).
+pub type Name = Option<Arc<str>>;
 
 #[derive(Clone, Debug)]
 pub struct Field {
@@ -70,9 +75,9 @@ impl Ty {
     fn all_leaves(&self, leaf: &impl Fn(&Ty) -> bool) -> bool {
         match self {
             Ty::List(t) | Ty::Option(t) => t.all_leaves(leaf),
-            Ty::Record(fields) => fields.iter().all(|f| f.ty.all_leaves(leaf)),
+            Ty::Record(fields, _) => fields.iter().all(|f| f.ty.all_leaves(leaf)),
             Ty::Tuple(ts) => ts.iter().all(|t| t.all_leaves(leaf)),
-            Ty::Variant(cases) => cases.iter().all(|c| c.ty.as_ref().is_none_or(|t| t.all_leaves(leaf))),
+            Ty::Variant(cases, _) => cases.iter().all(|c| c.ty.as_ref().is_none_or(|t| t.all_leaves(leaf))),
             Ty::Result(ok, err) => {
                 ok.as_deref().is_none_or(|t| t.all_leaves(leaf)) && err.as_deref().is_none_or(|t| t.all_leaves(leaf))
             }
@@ -102,9 +107,13 @@ impl Ty {
         !self.all_leaves(&|t| !matches!(t, Ty::Own(_) | Ty::Borrow(_)))
     }
 
-    /// The type as WIT writes it, without names of named types (`record { a: s32 }`).
+    /// The type as WIT writes it, named types by their names (`list<line-item>`, `address`) as
+    /// `describe` prints them; a type without a name is spelled out (`record { a: s32 }`).
     pub fn describe(&self) -> String {
         match self {
+            Ty::Record(_, Some(n)) | Ty::Variant(_, Some(n)) | Ty::Enum(_, Some(n)) | Ty::Flags(_, Some(n)) => {
+                n.to_string()
+            }
             Ty::Bool => "bool".into(),
             Ty::S8 => "s8".into(),
             Ty::U8 => "u8".into(),
@@ -120,7 +129,7 @@ impl Ty {
             Ty::String => "string".into(),
             Ty::Bytes => "list<u8>".into(),
             Ty::List(t) => format!("list<{}>", t.describe()),
-            Ty::Record(fields) => {
+            Ty::Record(fields, None) => {
                 let inner: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name, f.ty.describe())).collect();
                 format!("record {{ {} }}", inner.join(", "))
             }
@@ -128,7 +137,7 @@ impl Ty {
                 let inner: Vec<String> = ts.iter().map(Ty::describe).collect();
                 format!("tuple<{}>", inner.join(", "))
             }
-            Ty::Variant(cases) => {
+            Ty::Variant(cases, None) => {
                 let inner: Vec<String> = cases
                     .iter()
                     .map(|c| match &c.ty {
@@ -138,7 +147,7 @@ impl Ty {
                     .collect();
                 format!("variant {{ {} }}", inner.join(", "))
             }
-            Ty::Enum(names) => format!("enum {{ {} }}", names.join(", ")),
+            Ty::Enum(names, None) => format!("enum {{ {} }}", names.join(", ")),
             Ty::Option(t) => format!("option<{}>", t.describe()),
             Ty::Result(ok, err) => match (ok, err) {
                 (None, None) => "result".into(),
@@ -146,12 +155,50 @@ impl Ty {
                 (None, Some(e)) => format!("result<_, {}>", e.describe()),
                 (Some(o), Some(e)) => format!("result<{}, {}>", o.describe(), e.describe()),
             },
-            Ty::Flags(names) => format!("flags {{ {} }}", names.join(", ")),
+            Ty::Flags(names, None) => format!("flags {{ {} }}", names.join(", ")),
             Ty::Own(r) => r.name.clone(),
             Ty::Borrow(r) => format!("borrow<{}>", r.name),
             Ty::Unsupported(what) => (*what).into(),
         }
     }
+
+    /// What a message says a value of this type must be, after "expected": the type's name and,
+    /// for named types, what kind of Lua value that is (`address (a record: a table)`).
+    /// Made only on the error path.
+    pub fn expected(&self) -> String {
+        match self {
+            Ty::Record(_, n) => named(n, "a record", "a table"),
+            Ty::Variant(_, n) => named(n, "a variant", "{case = payload} or a case name"),
+            Ty::Enum(names, n) => named(n, "an enum case", &names.join("|")),
+            Ty::Flags(_, n) => named(n, "flags", "a set table or an array of names"),
+            Ty::Bytes => "list<u8> (a string or an array of bytes)".into(),
+            Ty::Result(..) => format!("{} ({{ok = value}} or {{err = value}})", self.describe()),
+            other => other.describe(),
+        }
+    }
+
+    /// A variant or result given as a table without exactly one key: `rule` is what it must be
+    /// (`a table with one key`), `got` what it is.
+    pub fn one_key(&self, rule: &str, got: &str) -> String {
+        let form = match self {
+            Ty::Variant(..) => "a variant {case = payload}",
+            _ => "{ok = value} or {err = value}",
+        };
+        format!("expected {} ({form}, {rule}), got {got}", self.describe())
+    }
+}
+
+/// `address (a record: a table)`, or `record (a table)` without a name.
+pub fn named(n: &Name, kind: &str, how: &str) -> String {
+    match n {
+        Some(n) => format!("{n} ({kind}: {how})"),
+        None => format!("{kind} ({how})"),
+    }
+}
+
+/// ` of color` after "unknown enum case \"x\"", or nothing without a name.
+pub fn of(n: &Name) -> String {
+    n.as_ref().map(|n| format!(" of {n}")).unwrap_or_default()
 }
 
 /// A WIT type that lowers to exactly one core value, so a core module can be called
@@ -170,7 +217,7 @@ pub enum Scalar {
     F32,
     F64,
     Char,
-    Enum(Arc<[String]>),
+    Enum(Arc<[String]>, Name),
 }
 
 impl Scalar {
@@ -188,7 +235,7 @@ impl Scalar {
             Ty::F32 => Scalar::F32,
             Ty::F64 => Scalar::F64,
             Ty::Char => Scalar::Char,
-            Ty::Enum(names) => Scalar::Enum(names.clone()),
+            Ty::Enum(names, n) => Scalar::Enum(names.clone(), n.clone()),
             _ => return None,
         })
     }
@@ -207,7 +254,7 @@ impl Scalar {
             Scalar::F32 => Ty::F32,
             Scalar::F64 => Ty::F64,
             Scalar::Char => Ty::Char,
-            Scalar::Enum(names) => Ty::Enum(names.clone()),
+            Scalar::Enum(names, n) => Ty::Enum(names.clone(), n.clone()),
         }
     }
 

@@ -95,7 +95,7 @@ impl Function {
     ) -> Function {
         let limits = &common.limits;
         let has_resources = params.iter().chain(&results).any(|p| p.ty.has_resources());
-        let numeric = |t: &Ty| Scalar::from_ty(t).filter(|s| !matches!(s, Scalar::Char | Scalar::Enum(_)));
+        let numeric = |t: &Ty| Scalar::from_ty(t).filter(|s| !matches!(s, Scalar::Char | Scalar::Enum(..)));
         let flat = match (&callee, results.len()) {
             (Callee::Component { .. }, 0 | 1) => {
                 let ps: Option<Vec<Scalar>> = params.iter().map(|p| numeric(&p.ty)).collect();

@@ -9,7 +9,7 @@ use wit_parser::{Function, FunctionKind, Resolve, Type, TypeDefKind, TypeId, Wor
 
 use crate::convert::resource::ResourceInfo;
 
-use crate::convert::ty::{Case, Field, Ty};
+use crate::convert::ty::{Case, Field, Name, Ty};
 
 /// The package given to WIT text that names none.
 const PACKAGE: &str = "wippy:entry";
@@ -257,6 +257,12 @@ impl Wit {
 
     /// Resolves a WIT type for conversion.
     pub fn ty(&self, ty: &Type) -> Ty {
+        self.ty_named(ty, None)
+    }
+
+    /// [`Wit::ty`], a named type called `alias` when it is reached through `type alias = ...`
+    /// (as [`Wit::type_name`] calls it).
+    fn ty_named(&self, ty: &Type, alias: Option<&str>) -> Ty {
         match ty {
             Type::Bool => Ty::Bool,
             Type::U8 => Ty::U8,
@@ -272,42 +278,47 @@ impl Wit {
             Type::Char => Ty::Char,
             Type::String => Ty::String,
             Type::ErrorContext => Ty::Unsupported("error-context"),
-            Type::Id(id) => match &self.resolve.types[*id].kind {
-                TypeDefKind::Record(r) => {
-                    Ty::Record(r.fields.iter().map(|f| Field::new(&f.name, self.ty(&f.ty))).collect::<Arc<[Field]>>())
-                }
-                TypeDefKind::Tuple(t) => Ty::Tuple(t.types.iter().map(|t| self.ty(t)).collect()),
-                TypeDefKind::Variant(v) => Ty::Variant(
-                    v.cases
-                        .iter()
-                        .map(|c| Case { name: c.name.clone(), ty: c.ty.as_ref().map(|t| self.ty(t)) })
-                        .collect(),
-                ),
-                TypeDefKind::Enum(e) => Ty::Enum(e.cases.iter().map(|c| c.name.clone()).collect()),
-                TypeDefKind::Flags(f) => Ty::Flags(f.flags.iter().map(|c| c.name.clone()).collect()),
-                TypeDefKind::Option(t) => Ty::Option(Box::new(self.ty(t))),
-                TypeDefKind::Result(r) => Ty::Result(
-                    r.ok.as_ref().map(|t| Box::new(self.ty(t))),
-                    r.err.as_ref().map(|t| Box::new(self.ty(t))),
-                ),
-                TypeDefKind::List(Type::U8) => Ty::Bytes,
-                TypeDefKind::List(t) => Ty::List(Box::new(self.ty(t))),
-                TypeDefKind::Type(t) => self.ty(t),
-                TypeDefKind::Handle(wit_parser::Handle::Own(r)) => match self.resources.get(&self.dealias(*r)) {
-                    Some(info) => Ty::Own(info.clone()),
-                    None => Ty::Unsupported("resource"),
-                },
-                TypeDefKind::Handle(wit_parser::Handle::Borrow(r)) => match self.resources.get(&self.dealias(*r)) {
-                    Some(info) => Ty::Borrow(info.clone()),
-                    None => Ty::Unsupported("resource"),
-                },
-                TypeDefKind::Resource => Ty::Unsupported("resource"),
-                TypeDefKind::Map(..) => Ty::Unsupported("map"),
-                TypeDefKind::FixedLengthList(..) => Ty::Unsupported("fixed-length list"),
-                TypeDefKind::Future(_) => Ty::Unsupported("future"),
-                TypeDefKind::Stream(_) => Ty::Unsupported("stream"),
-                TypeDefKind::Unknown => Ty::Unsupported("unknown type"),
+            Type::Id(id) => {
+                let def = &self.resolve.types[*id];
+                let name: Name = alias.or(def.name.as_deref()).map(Arc::from);
+                self.def_ty(&def.kind, name)
+            }
+        }
+    }
+
+    fn def_ty(&self, kind: &TypeDefKind, name: Name) -> Ty {
+        match kind {
+            TypeDefKind::Record(r) => {
+                Ty::Record(r.fields.iter().map(|f| Field::new(&f.name, self.ty(&f.ty))).collect::<Arc<[Field]>>(), name)
+            }
+            TypeDefKind::Tuple(t) => Ty::Tuple(t.types.iter().map(|t| self.ty(t)).collect()),
+            TypeDefKind::Variant(v) => Ty::Variant(
+                v.cases.iter().map(|c| Case { name: c.name.clone(), ty: c.ty.as_ref().map(|t| self.ty(t)) }).collect(),
+                name,
+            ),
+            TypeDefKind::Enum(e) => Ty::Enum(e.cases.iter().map(|c| c.name.clone()).collect(), name),
+            TypeDefKind::Flags(f) => Ty::Flags(f.flags.iter().map(|c| c.name.clone()).collect(), name),
+            TypeDefKind::Option(t) => Ty::Option(Box::new(self.ty(t))),
+            TypeDefKind::Result(r) => {
+                Ty::Result(r.ok.as_ref().map(|t| Box::new(self.ty(t))), r.err.as_ref().map(|t| Box::new(self.ty(t))))
+            }
+            TypeDefKind::List(Type::U8) => Ty::Bytes,
+            TypeDefKind::List(t) => Ty::List(Box::new(self.ty(t))),
+            TypeDefKind::Type(t) => self.ty_named(t, name.as_deref()),
+            TypeDefKind::Handle(wit_parser::Handle::Own(r)) => match self.resources.get(&self.dealias(*r)) {
+                Some(info) => Ty::Own(info.clone()),
+                None => Ty::Unsupported("resource"),
             },
+            TypeDefKind::Handle(wit_parser::Handle::Borrow(r)) => match self.resources.get(&self.dealias(*r)) {
+                Some(info) => Ty::Borrow(info.clone()),
+                None => Ty::Unsupported("resource"),
+            },
+            TypeDefKind::Resource => Ty::Unsupported("resource"),
+            TypeDefKind::Map(..) => Ty::Unsupported("map"),
+            TypeDefKind::FixedLengthList(..) => Ty::Unsupported("fixed-length list"),
+            TypeDefKind::Future(_) => Ty::Unsupported("future"),
+            TypeDefKind::Stream(_) => Ty::Unsupported("stream"),
+            TypeDefKind::Unknown => Ty::Unsupported("unknown type"),
         }
     }
 }

@@ -344,7 +344,7 @@ fn scalar_ret(raw: &ValRaw, s: &Scalar) -> Result<Ret, String> {
                 .ok_or_else(|| format!("guest returned {:#x}, which is not a valid char", i32v as u32))?;
             Ret::Str(c.to_string().into())
         }
-        Scalar::Enum(names) => {
+        Scalar::Enum(names, _) => {
             let i = i32v as u32 as usize;
             let name = names
                 .get(i)

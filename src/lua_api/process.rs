@@ -407,7 +407,7 @@ fn run_method(
                 "false" => Value::Boolean(false),
                 _ => return Err(bad("expected true or false")),
             },
-            Ty::String | Ty::Char | Ty::Enum(_) | Ty::Bytes => {
+            Ty::String | Ty::Char | Ty::Enum(..) | Ty::Bytes => {
                 Value::String(lua.create_string(s).map_err(|e| bad(&e.to_string()))?)
             }
             _ => {
