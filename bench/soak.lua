@@ -208,8 +208,8 @@ local function report(name, o, fields)
   io.stdout:flush()
 end
 
--- Runs `calls` calls of the mix: a quarter of the cycles inside tasks (wippy.run, 4 tasks each
--- running cycles, their calls on worker threads), the rest outside any task. The RSS is taken
+-- Runs `calls` calls of the mix in batches of 40 cycles: 30 outside any task, then 10 in a
+-- wippy.run of 10 tasks, one cycle each (their calls on worker threads). The RSS is taken
 -- after the first tenth (the warm-up: every pool, instance and cache at its working size) and
 -- at the end.
 local function run_mix(name, o, gc)
@@ -253,7 +253,7 @@ local function run_mix(name, o, gc)
   local st = wippy.stats()
   report(name, o, {
     { "calls", total }, { "cycles", done }, { "time", ("%.1f s"):format(t1 - t0) },
-    { "µs/call", ("%.2f"):format((t1 - t0) / (total) * 1e6) },
+    { "µs/call", ("%.2f"):format((t1 - t0) / total * 1e6) },
     { "RSS after warm-up", ("%.1f MiB"):format(rss_warm) }, { "RSS at end", ("%.1f MiB"):format(rss_end) },
     { "growth", ("%+.2f MiB (limit %g)"):format(growth, o.max_growth_mb) },
     { "instances", ("types %d, async %d"):format(st["soak:add"].instances, st["soak:aadd"].instances) },
