@@ -12,7 +12,7 @@ GUESTS   := $(BUILD)/guests
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
 .PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
-        spec-luajit spec-lua53 bench bench-peers lint memcheck rock rock-luajit clean docs-check
+        spec-luajit spec-lua53 bench bench-peers lint memcheck soak rock rock-luajit clean docs-check
 
 all: build
 
@@ -127,6 +127,19 @@ lint: deps
 memcheck: build-lua54 guests
 	@bash scripts/deps.sh valgrind
 	CARGO="$(CARGO)" LUA54="$(LUA54)" bash scripts/memcheck.sh
+
+## Soak (docs/reliability.md, "Soak"): 1,000,000 mixed calls, 10,000 tasks in flight and
+## 1,000,000 calls under GC stress, each in its own process, on lua5.4 and LuaJIT; any wrong
+## result or RSS growth past 5 MiB fails. `make test` runs spec/soak_spec.lua instead (the same,
+## with 100,000 calls under GC stress).
+SOAK = bench/soak.lua
+soak: build guests
+	LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) $(SOAK) mixed calls=1000000
+	LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) $(SOAK) tasks tasks=10000
+	LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" $(LUA54) $(SOAK) gc calls=1000000
+	LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) $(SOAK) mixed calls=1000000
+	LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) $(SOAK) tasks tasks=10000
+	LUA_CPATH="$(CURDIR)/$(BUILD)/luajit/?.so;;" $(LUAJIT) $(SOAK) gc calls=1000000
 
 ## Installs the rock into a tree for lua5.4 (make rock TREE=/tmp/t) or LuaJIT (make rock-luajit).
 rock: deps

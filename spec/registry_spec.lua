@@ -108,6 +108,42 @@ describe("wippy.registry", function()
       assert.equals("NOT_FOUND", H.call_err("gone:x"):kind())
     end)
 
+    -- Found by the soak (docs/reliability.md): the state's lookup cache kept a removed entry,
+    -- its pool and warm instances, until that state's next call. An instance is seen to go
+    -- by the last line its guest wrote without a newline, which the host writes then.
+    it("lets the entry's warm instances go at once, and on a replacing add", function()
+      local dir = H.tmpdir()
+      local script = dir .. "/remove.lua"
+      H.write(script, ([==[
+package.cpath = %q
+local wippy = require("wippy")
+local WAT = [[
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "no newline")
+  (func (export "run") (result i32)
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 10))
+    (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))]]
+local entry = { id = "rm:tail", kind = "function.wat", source = WAT, method = "run", imports = { "wasi1" } }
+assert(wippy.registry:add(entry))
+assert(wippy.funcs.call("rm:tail") == 0)
+io.stderr:write("removing\n")
+assert(wippy.registry:remove("rm:tail"))
+io.stderr:write("removed\n")
+assert(wippy.registry:add(entry))
+assert(wippy.funcs.call("rm:tail") == 0)
+entry.meta = { changed = true }
+io.stderr:write("replacing\n")
+assert(wippy.registry:add(entry))
+io.stderr:write("replaced\n")
+]==]):format(package.cpath))
+      local out = H.shell(H.VM .. " '" .. script .. "' 2>&1")
+      os.execute("rm -rf '" .. dir .. "'")
+      assert.equals("removing\nrm:tail: no newline\nremoved\nreplacing\nrm:tail: no newline\nreplaced\n", out)
+    end)
+
     it("returns nil, err NOT_FOUND for unknown entries", function()
       local ok, err = registry:remove("gone:never")
       assert.is_nil(ok)

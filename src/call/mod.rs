@@ -74,12 +74,7 @@ impl Targets {
     /// The entry for `target`, from the cache only (`None` on a miss).
     #[inline]
     pub fn cached(&self, target: &[u8]) -> Option<Arc<Loaded>> {
-        let now = runtime::generation();
-        if self.generation.get() != now {
-            self.cache.borrow_mut().clear();
-            *self.last.borrow_mut() = None;
-            self.generation.set(now);
-        }
+        self.refresh();
         let mut last = self.last.borrow_mut();
         if let Some((key, loaded)) = &*last {
             if **key == *target {
@@ -89,6 +84,20 @@ impl Targets {
         let (key, hit) = self.cache.borrow().get_key_value(target).map(|(k, v)| (k.clone(), v.clone()))?;
         *last = Some((key, hit.clone()));
         Some(hit)
+    }
+
+    /// Forgets the resolved targets when the registry changed since they were resolved, which
+    /// lets a removed or replaced entry (its pool and warm instances) go. Called on every
+    /// lookup, and by `registry:add`, `registry:remove` and `wippy.load` so that the state
+    /// that changed the registry does not keep the old entry until its next call.
+    #[inline]
+    pub fn refresh(&self) {
+        let now = runtime::generation();
+        if self.generation.get() != now {
+            self.cache.borrow_mut().clear();
+            *self.last.borrow_mut() = None;
+            self.generation.set(now);
+        }
     }
 
     /// The entry for `target`: checks the ID as SPEC §2 orders, then looks it up.

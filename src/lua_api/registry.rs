@@ -35,7 +35,9 @@ pub fn load(lua: &Lua, (path, opts): (String, Option<Table>)) -> mlua::Result<Mu
 }
 
 /// `true`, and when settings cannot take effect, a list of warnings (`FILE:LINE: ENTRY: message`).
+/// Also lets this state's lookup cache drop the entries the load or add replaced.
 fn loaded_ok(lua: &Lua, warnings: &crate::registry::Diagnostics) -> mlua::Result<MultiValue> {
+    data(lua).targets.refresh();
     if warnings.0.is_empty() {
         return Ok(MultiValue::from_iter([Value::Boolean(true)]));
     }
@@ -277,6 +279,7 @@ impl UserData for Registry {
         methods.add_method("remove", |lua, _, id: String| {
             if runtime::remove(&id) {
                 data(lua).handlers.borrow_mut().remove(&id);
+                data(lua).targets.refresh();
                 Ok(MultiValue::from_iter([Value::Boolean(true)]))
             } else {
                 fail(lua, Error::new(Kind::NotFound, format!("entry not found: {id}")))
