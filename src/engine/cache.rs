@@ -1,9 +1,13 @@
 //! The on-disk artifact cache (SPEC §8): compiled code keyed by the sha256 of the binary and
 //! the engine's compatibility hash, so a second start deserializes instead of compiling, and a
 //! wasmtime or configuration change misses. Writes go to a temporary file renamed into place,
-//! so several processes can share one directory.
+//! so several processes can share one directory. Each file ends with the sha256 of the
+//! artifact before it: wasmtime checks an artifact's header and layout but not its code bytes,
+//! so a truncated or corrupted file would otherwise run; one that fails the check is compiled
+//! again and rewritten.
 
 use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -57,7 +61,19 @@ fn artifact_path(bytes: &[u8], kind: &str, digest: Option<[u8; 32]>, build: &Bui
     Some(dir.join(format!("{hex}-{:016x}.{kind}", h.finish())))
 }
 
-/// Writes `data` to `path` atomically; failures only cost the next start a compile.
+/// Bytes of the checksum that ends every artifact file.
+const SUM_LEN: usize = 32;
+
+/// The artifact in a cache file, when its checksum matches (`None` for a truncated or
+/// corrupted file).
+fn verified(file: &[u8]) -> Option<&[u8]> {
+    let body_len = file.len().checked_sub(SUM_LEN)?;
+    let (body, sum) = file.split_at(body_len);
+    (sha2::Sha256::digest(body).as_slice() == sum).then_some(body)
+}
+
+/// Writes `data` and its checksum to `path` atomically; failures (a read-only or full
+/// directory) only cost the next start a compile.
 fn store(path: &Path, data: &[u8]) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
@@ -69,7 +85,12 @@ fn store(path: &Path, data: &[u8]) {
         std::process::id(),
         std::thread::current().id()
     ));
-    if std::fs::write(&tmp, data).is_ok() && std::fs::rename(&tmp, path).is_ok() {
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(data)?;
+        f.write_all(&sha2::Sha256::digest(data))?;
+        f.flush()
+    });
+    if written.is_ok() && std::fs::rename(&tmp, path).is_ok() {
         return;
     }
     let _ = std::fs::remove_file(&tmp);
@@ -86,7 +107,10 @@ fn cached<T>(
     serialize: impl FnOnce(&T) -> wasmtime::Result<Vec<u8>>,
 ) -> wasmtime::Result<T> {
     let path = artifact_path(bytes, kind, digest, build);
-    if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
+    // The file is mapped (not copied) once its checksum matches: wasmtime reads the ELF image
+    // by its own headers, so the checksum after it is never looked at, and memory images can
+    // map straight from the file. A file renamed over this one meanwhile is another whole one.
+    if let Some(p) = path.as_ref().filter(|p| std::fs::read(p).is_ok_and(|file| verified(&file).is_some())) {
         if let Ok(t) = deserialize(p) {
             CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             return Ok(t);
@@ -101,8 +125,9 @@ fn cached<T>(
 }
 
 // SAFETY (both deserializations below): the file was written by this cache, keyed by the
-// binary's hash and the engine's compatibility hash, in a directory the user chose; wasmtime
-// checks its header and version, and a file it rejects is compiled again.
+// binary's hash and the engine's compatibility hash, in a directory the user chose, and its
+// bytes match the checksum written after them; wasmtime checks the header and version, and a
+// file it rejects is compiled again.
 
 /// A core module, from the cache or compiled (and then cached). `digest` is the sha256 of
 /// `bytes` when the caller has it already.
@@ -115,8 +140,8 @@ pub fn module(bytes: &[u8], digest: Option<[u8; 32]>, build: &Build) -> wasmtime
         digest,
         build,
         "cwasm",
-        // SAFETY: an artifact this cache wrote for this engine's compatibility hash; wasmtime
-        // checks its header and version, and a file it rejects is compiled again.
+        // SAFETY: an artifact this cache wrote for this engine's compatibility hash, whole (its
+        // checksum matches); wasmtime checks its header and version.
         |p| unsafe { Module::deserialize_file(build.engine(), p) },
         || Module::from_binary(build.engine(), bytes),
         |m| m.serialize(),
@@ -133,9 +158,55 @@ pub fn component(bytes: &[u8], digest: Option<[u8; 32]>, build: &Build) -> wasmt
         digest,
         build,
         "ccwasm",
-        // SAFETY: as for modules above: this cache's own artifact, checked by wasmtime.
+        // SAFETY: as for modules above: this cache's own artifact, whole, checked by wasmtime.
         |p| unsafe { Component::deserialize_file(build.engine(), p) },
         || Component::new(build.engine(), bytes),
         |c| c.serialize(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Flavor;
+
+    /// Calls the module's export `f` (a fresh instance on the plain engine).
+    fn call_f(m: &Module) -> i32 {
+        let mut store = wasmtime::Store::new(m.engine(), ());
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = wasmtime::Instance::new(&mut store, m, &[]).expect("instantiates");
+        let f = instance.get_typed_func::<(), i32>(&mut store, "f").expect("exports f");
+        f.call(&mut store, ()).expect("runs")
+    }
+
+    #[test]
+    fn a_truncated_or_corrupted_artifact_is_compiled_again_and_rewritten() {
+        let dir = std::env::temp_dir().join(format!("wippy-cache-unit-{}", std::process::id()));
+        let build = Build { flavor: Flavor::default(), cache_dir: Some(dir.clone()) };
+        let wasm = wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 7))"#).expect("valid WAT");
+        assert_eq!(call_f(&module(&wasm, None, &build).expect("compiles")), 7);
+        let path = artifact_path(&wasm, "cwasm", None, &build).expect("a cache path");
+        let good = std::fs::read(&path).expect("the artifact was written");
+        assert!(verified(&good).is_some(), "a fresh artifact passes its checksum");
+        // SAFETY: the artifact this cache just wrote for this engine.
+        let mapped = unsafe { Module::deserialize_file(build.engine(), &path) };
+        assert_eq!(call_f(&mapped.expect("wasmtime maps the file, checksum and all")), 7);
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x40;
+        let damaged: [(&str, Vec<u8>); 4] = [
+            ("truncated to half", good[..good.len() / 2].to_vec()),
+            ("a byte flipped in the middle", flipped),
+            ("its checksum cut off", good[..good.len() - SUM_LEN].to_vec()),
+            ("empty", Vec::new()),
+        ];
+        for (what, bytes) in damaged {
+            std::fs::write(&path, &bytes).expect("writable");
+            assert!(verified(&bytes).is_none(), "{what}: fails the checksum");
+            assert_eq!(call_f(&module(&wasm, None, &build).expect("compiles again")), 7, "{what}");
+            let now = std::fs::read(&path).expect("rewritten");
+            assert!(verified(&now).is_some(), "{what}: the rewritten artifact is whole");
+            assert_ne!(now, bytes, "{what}: the damaged file was replaced");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -796,6 +796,18 @@ fn classify(id: &str, e: wasmtime::Error, memory_denied: bool, control: Option<&
         return err;
     }
     if let Some(denied) = e.downcast_ref::<crate::host::deny::Denied>() {
+        if memory_denied {
+            // Out of memory first, then a capability it lacks (Rust's allocation-error handler
+            // reads the environment to print its message): the memory limit is the cause.
+            let mut err = Error::new(
+                Kind::Internal,
+                format!("{id}: the guest ran out of memory (limits.memory_bytes), then: {denied}"),
+            );
+            err.retryable = false;
+            err.details =
+                Some(Details { reason: Reason::MemoryLimit, trap: denied.to_string(), code: None, stderr: None });
+            return err;
+        }
         let mut err = Error::new(Kind::PermissionDenied, format!("{id}: {denied}"));
         err.retryable = false;
         return err;

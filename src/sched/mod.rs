@@ -702,6 +702,50 @@ mod tests {
     }
 
     #[test]
+    fn a_job_that_panics_on_a_worker_completes_with_its_lost_result_and_the_workers_go_on() {
+        // No guest can make the host panic through a call (traps are errors, not panics), so
+        // the worker boundary is tried with a job that panics: tokio catches it, the dropped
+        // job's `Completion` hands its op the `lost` value, and the worker threads still run
+        // every later job.
+        let inbox = Arc::new(Inbox::default());
+        let op: Arc<Op<u32>> = Op::new(inbox.clone(), Control::new(0, 0));
+        op.watch();
+        let boom = async {
+            if op_panics() {
+                panic!("a job's panic (sched test)");
+            }
+            7
+        };
+        assert!(spawn(&op, boom, || 99).is_ok());
+        let (ids, _) = inbox.wait(Some(Duration::from_secs(5)));
+        assert_eq!(ids, vec![op.id], "the waiter heard back");
+        assert_eq!(op.take(), Some(99), "the lost() result, not a hang");
+        let n = 4 * workers().max(1);
+        let ops: Vec<Arc<Op<u32>>> = (0..n as u32)
+            .map(|i| {
+                let op: Arc<Op<u32>> = Op::new(inbox.clone(), Control::new(0, 0));
+                op.watch();
+                assert!(spawn(&op, async move { i * 2 }, || u32::MAX).is_ok());
+                op
+            })
+            .collect();
+        let mut heard = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while heard.len() < n && Instant::now() < deadline {
+            heard.extend(inbox.wait(Some(Duration::from_millis(100))).0);
+        }
+        assert_eq!(heard.len(), n, "every later job finished");
+        for (i, op) in ops.iter().enumerate() {
+            assert_eq!(op.take(), Some(i as u32 * 2));
+        }
+    }
+
+    /// `true`, opaque to the compiler (so the panicking branch is not dead code).
+    fn op_panics() -> bool {
+        std::hint::black_box(true)
+    }
+
+    #[test]
     fn spawned_op_reports_to_the_inbox() {
         let inbox = Arc::new(Inbox::default());
         let op: Arc<Op<u32>> = Op::new(inbox.clone(), Control::new(0, 0));
