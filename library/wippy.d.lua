@@ -146,7 +146,7 @@ local wippy = {}
 function wippy.load(path, opts) end
 
 ---Process-wide settings.
----@param opts { cache_dir?: string|false, workers?: integer, strict?: boolean, spin_us?: integer, record_keys?: "wit"|"snake" } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them); `strict`: deny what no policy allows; `spin_us` (0–10000, default 50): how long a waiting thread busy-waits before it sleeps, 0 never; `record_keys`: result records keyed by WIT names (default) or snake_case
+---@param opts { cache_dir?: string|false, workers?: integer, strict?: boolean, spin_us?: integer, record_keys?: "wit"|"snake", pool_idle_ms?: integer } default artifact-cache directory (or `false` for none); worker threads (before the first call that uses them); `strict`: deny what no policy allows; `pool_idle_ms` (default 30000): how often adaptive pools drop idle instances; `spin_us` (0–10000, default 50): how long a waiting thread busy-waits before it sleeps, 0 never; `record_keys`: result records keyed by WIT names (default) or snake_case
 ---@return true
 function wippy.configure(opts) end
 
@@ -156,8 +156,11 @@ function wippy.configure(opts) end
 ---@field traps integer
 ---@field timeouts integer
 ---@field instances integer live instances
----@field recycled integer instances dropped after a successful call (isolate, retained memory)
+---@field recycled integer instances dropped without a failure (isolate, retained memory, past the bound, adaptive shrinking)
 ---@field busy integer calls running now
+---@field running integer calls holding a slot of the pool now
+---@field queued integer calls waiting for a slot (static: admitted ones)
+---@field waiting integer static: callers waiting to be admitted
 ---@field p50_us number
 ---@field p99_us number
 

@@ -90,7 +90,7 @@ io.write(s.compiled, " ", s.cache_hits, " ", wippy.funcs.call("cold:stamp"))
     local compiled2, hits2 = engine_stats()
     assert.equals(compiled, compiled2)
     assert.equals(hits + 1, hits2)
-    assert.error_matches(function() wippy.configure({ strictly = true }) end, 'unknown option "strictly"; known: cache_dir, record_keys, spin_us, strict, workers', 1, true)
+    assert.error_matches(function() wippy.configure({ strictly = true }) end, 'unknown option "strictly"; known: cache_dir, pool_idle_ms, record_keys, spin_us, strict, workers', 1, true)
     -- Back to the default directory for the specs that follow.
     local base = os.getenv("XDG_CACHE_HOME") or (os.getenv("HOME") .. "/.cache")
     wippy.configure({ cache_dir = base .. "/wippy" })

@@ -516,7 +516,7 @@ entries:
       os.execute("rm -rf '" .. dir .. "'")
     end)
 
-    it("name pool settings that do not apply to the pool's type, or are not built yet", function()
+    it("name pool settings that do not apply to the pool's type", function()
       local dir = H.tmpdir()
       H.write(dir .. "/_index.yaml", ([[
 version: "1.0"
@@ -546,18 +546,22 @@ entries:
     path: %s
     method: add
     pool: { type: static, workers: 2 }
-]]):format(CAPS, CAPS, CAPS, CAPS))
+  - name: lazybuf
+    kind: function.wasm
+    path: %s
+    method: add
+    pool: { type: lazy, buffer: 8 }
+]]):format(CAPS, CAPS, CAPS, CAPS, CAPS))
       local ok, warnings = wippy.load(dir)
       assert.is_true(ok, tostring(warnings))
       local file = dir .. "/_index.yaml"
       table.sort(warnings)
       assert.same({
-        file .. ':16: pools:static: pool.buffer has no effect yet: calls waiting for a busy static pool are not bounded (they wait; a task yields meanwhile)',
         file .. ':17: pools:static: pool.max_size has no effect on a static pool (workers bounds it)',
-        file .. ':22: pools:adaptive: pool type "adaptive" runs as "lazy" in this version: max_size bounds it, idle instances are not shrunk yet',
+        file .. ':32: pools:lazybuf: pool.buffer has no effect on a lazy pool (max_size bounds it): only a static pool has a queue buffer',
         file .. ':8: pools:lazy: pool.workers has no effect on a lazy pool (max_size bounds it)',
       }, warnings)
-      for _, id in ipairs({ "pools:lazy", "pools:static", "pools:adaptive", "pools:plain" }) do
+      for _, id in ipairs({ "pools:lazy", "pools:static", "pools:adaptive", "pools:plain", "pools:lazybuf" }) do
         assert.equals(5, funcs.call(id, 2, 3))
       end
       os.execute("rm -rf '" .. dir .. "'")

@@ -229,11 +229,82 @@ fn apply(prepared: Vec<(Entry, Option<Function>)>, removed: &[String]) {
     for (entry, func) in dependents {
         built.push(loaded(entry, func, &find));
     }
+    let mut fresh = Vec::new();
     for l in built {
-        map.insert(l.entry.id.to_string(), Arc::new(l));
+        let l = Arc::new(l);
+        map.insert(l.entry.id.to_string(), l.clone());
+        fresh.push(l);
     }
     *guard = Some(Arc::new(map));
     GENERATION.fetch_add(1, Ordering::AcqRel);
+    drop(guard);
+    // After the lock: a start function may call the registry.
+    for l in fresh {
+        if let Some(f) = &l.func {
+            l.pool.prewarm(f, &l.grant);
+        }
+        if l.pool.kind == crate::registry::PoolKind::Adaptive {
+            reaper::watch(&l);
+        }
+    }
+}
+
+/// Shrinks `adaptive` pools: every `pool_idle_ms` (`wippy.configure`, default 30 s) each drops
+/// the idle instances beyond the most calls it ran at once meanwhile (`Pool::shrink`). One
+/// thread, started with the first adaptive pool; it holds the pools weakly.
+pub mod reaper {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, Weak};
+    use std::time::Duration;
+
+    use super::Loaded;
+
+    static IDLE_MS: AtomicU64 = AtomicU64::new(30_000);
+    static POOLS: Mutex<Vec<Weak<Loaded>>> = Mutex::new(Vec::new());
+    static STARTED: std::sync::Once = std::sync::Once::new();
+
+    /// `wippy.configure{ pool_idle_ms = }`.
+    pub fn set_idle_ms(ms: u64) {
+        IDLE_MS.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    pub fn idle_ms() -> u64 {
+        IDLE_MS.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn watch(l: &Arc<Loaded>) {
+        if let Ok(mut pools) = POOLS.lock() {
+            pools.retain(|w| w.strong_count() > 0);
+            pools.push(Arc::downgrade(l));
+        }
+        STARTED.call_once(|| {
+            let _ = std::thread::Builder::new().name("wippy-reaper".into()).spawn(run);
+        });
+    }
+
+    fn run() {
+        // Short naps, so a new `pool_idle_ms` takes effect soon.
+        let mut slept = 0;
+        loop {
+            let nap = idle_ms().min(100);
+            std::thread::sleep(Duration::from_millis(nap));
+            slept += nap;
+            if slept < idle_ms() {
+                continue;
+            }
+            slept = 0;
+            let live: Vec<Arc<Loaded>> = match POOLS.lock() {
+                Ok(mut pools) => {
+                    pools.retain(|w| w.strong_count() > 0);
+                    pools.iter().filter_map(Weak::upgrade).collect()
+                }
+                Err(_) => return,
+            };
+            for l in live {
+                l.pool.shrink();
+            }
+        }
+    }
 }
 
 /// A new runtime entry with its grant resolved and a fresh pool.

@@ -439,8 +439,10 @@ async fn run_core(
     if c.f.may_wait() {
         loaded.pool.run_core(c, control, &mut raw, yielding).await?;
     } else {
-        // A core module without WASI cannot wait: its time limit is the epoch deadline.
-        loaded.pool.call_core(c, control, &mut raw)?;
+        // A core module without WASI cannot wait: its time limit is the epoch deadline. Its
+        // slot is waited for here, as a future, so a task's call yields instead of blocking.
+        let _held = loaded.pool.permit(c).await;
+        loaded.pool.call_core_held(c, control, &mut raw)?;
     }
     Ok(Output::Core(results.iter().zip(&raw).map(|(s, r)| s.from_raw(r)).collect()))
 }

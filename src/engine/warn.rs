@@ -97,7 +97,7 @@ pub fn check(entry: &Entry, f: &Function) -> Vec<Warning> {
     out
 }
 
-/// Pool settings that do not apply to the pool's type, or are not built yet.
+/// Pool settings that do not apply to the pool's type.
 fn pool(p: &crate::registry::Pool, out: &mut Vec<Warning>, line: impl Fn(&str) -> u32) {
     use crate::registry::PoolKind;
     let kind = match p.kind {
@@ -117,22 +117,10 @@ fn pool(p: &crate::registry::Pool, out: &mut Vec<Warning>, line: impl Fn(&str) -
             out.push((line(key), format!("pool.{key} has no effect on {kind}")));
         }
     }
-    if p.buffer.is_some() {
-        let text = if sized {
-            "pool.buffer has no effect yet: calls waiting for a busy static pool are not bounded (they wait; a task \
-             yields meanwhile)"
-                .to_string()
-        } else {
-            format!("pool.buffer has no effect on {kind}: only a static pool has a queue buffer")
-        };
-        out.push((line("buffer"), text));
-    }
-    if p.kind == PoolKind::Adaptive {
+    if p.buffer.is_some() && !sized {
         out.push((
-            line("type"),
-            "pool type \"adaptive\" runs as \"lazy\" in this version: max_size bounds it, idle instances are not \
-             shrunk yet"
-                .into(),
+            line("buffer"),
+            format!("pool.buffer has no effect on {kind}: only a static pool has a queue buffer"),
         ));
     }
 }

@@ -99,6 +99,22 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                     )))
                 }
             },
+            "pool_idle_ms" => match v {
+                Value::Integer(n) if (1..=86_400_000).contains(&n) => crate::runtime::reaper::set_idle_ms(n as u64),
+                Value::Number(n) if n.fract() == 0.0 && (1.0..=86_400_000.0).contains(&n) => {
+                    crate::runtime::reaper::set_idle_ms(n as u64)
+                }
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "bad argument #1 to 'configure' (pool_idle_ms must be an integer from 1 to 86400000, got {})",
+                        match other {
+                            Value::Integer(n) => n.to_string(),
+                            Value::Number(n) => n.to_string(),
+                            o => super::lua_type(&o).to_string(),
+                        }
+                    )))
+                }
+            },
             "spin_us" => match v {
                 Value::Integer(n) if (0..=10_000).contains(&n) => crate::sched::set_spin_us(n as u64),
                 Value::Number(n) if n.fract() == 0.0 && (0.0..=10_000.0).contains(&n) => {
@@ -116,7 +132,7 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
                 }
             },
             key => {
-                let known = "cache_dir, record_keys, spin_us, strict, workers";
+                let known = "cache_dir, pool_idle_ms, record_keys, spin_us, strict, workers";
                 let m = format!("bad argument #1 to 'configure' (unknown option \"{key}\"; known: {known})");
                 return Err(mlua::Error::runtime(m));
             }
@@ -130,7 +146,7 @@ pub fn configure(_: &Lua, opts: Table) -> mlua::Result<bool> {
 pub fn stats(lua: &Lua, id: Option<String>) -> mlua::Result<Value> {
     use std::sync::atomic::Ordering;
     let entry = |l: &crate::runtime::Loaded| -> mlua::Result<Table> {
-        let s = l.pool.stats.snapshot();
+        let s = l.pool.snapshot();
         let t = lua.create_table()?;
         t.set("calls", s.calls)?;
         t.set("errors", s.errors)?;
@@ -139,6 +155,9 @@ pub fn stats(lua: &Lua, id: Option<String>) -> mlua::Result<Value> {
         t.set("instances", s.instances)?;
         t.set("recycled", s.recycled)?;
         t.set("busy", s.busy)?;
+        t.set("running", s.running)?;
+        t.set("queued", s.queued)?;
+        t.set("waiting", s.waiting)?;
         t.set("p50_us", s.p50_us)?;
         t.set("p99_us", s.p99_us)?;
         Ok(t)

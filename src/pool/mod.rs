@@ -1,22 +1,35 @@
 //! Instances of an entry and running calls on them (SPEC §4, §6).
 //!
 //! A pool keeps warm instances and bounds how many calls of its entry run at once (`inline`:
-//! one; `lazy`/`adaptive`: `max_size`; `static`: `workers`). Where a call runs — the Lua
-//! thread or a worker — is the caller's choice (see `lua_api::funcs`); the pool takes only
-//! Rust data (values, the caller's context, the call's [`Control`]), so both are the same code.
+//! one; `lazy`/`adaptive`: `max_size`; `static`: `workers`) — every call, whoever makes it: a
+//! task's call waits for a slot as a future (the task yields), a blocked caller's thread sleeps
+//! until one frees ([`Slots`]). A slot holds at most one instance, and the pool keeps no more
+//! instances than slots, so in-use plus idle instances stay within the bound. A `static` pool
+//! makes its `workers` instances at load and admits at most `workers + buffer` calls at once
+//! (the rest wait to be admitted); an `adaptive` pool drops instances that stayed idle
+//! ([`Pool::shrink`], driven by `runtime`'s reaper). Where a call runs — the Lua thread or a
+//! worker — is the caller's choice (see `lua_api::funcs`); the pool takes only Rust data
+//! (values, the caller's context, the call's [`Control`]), so both are the same code.
 //! An instance that trapped, timed out or was canceled is discarded, and so is one that grew
 //! past `limits.max_retained_memory_bytes`, or every instance with `pool.isolate`.
+//!
+//! A call nested in a call of the same pool (a guest calling its own entry through the
+//! registry, `Call::reentrant`) takes a free slot if there is one but never waits for one: its
+//! caller holds a slot and would wait for itself. With none free it runs in an instance of its
+//! own past the bound, dropped after the call (the depth limit, 64, bounds how many).
 
+mod slots;
 mod stats;
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use wasmtime::component::{self, ComponentExportIndex, ResourceAny, TypedFunc, Val};
 use wasmtime::{Store, Trap, ValRaw, WasmBacktrace};
 
+use self::slots::{Slot, Slots};
 pub use self::stats::{Snapshot, Stats};
 use crate::convert::tape::{Args, RawArgs, RawRet, Rets, Tape};
 use crate::engine::{new_store, Callee, Function};
@@ -40,6 +53,13 @@ pub struct Call<'a> {
     pub reentrant: bool,
     /// A process's run (SPEC §7): a fresh instance with this stdio and argv, dropped after.
     pub launch: Option<&'a Launch>,
+}
+
+/// The slot (and, in a `static` pool, the admission) a call holds while it runs; the slot is
+/// given back first, so a queued call takes it before a new one is admitted.
+pub(crate) struct Held<'a> {
+    _slot: Option<Slot<'a>>,
+    _admit: Option<Slot<'a>>,
 }
 
 /// A live instance and the function to call on it.
@@ -151,8 +171,14 @@ pub struct Pool {
     /// Component instances linked with asynchronous WASI.
     #[allow(clippy::vec_box)]
     warm_async: Mutex<Vec<Box<Live>>>,
-    /// How many calls of this entry may run at once; the rest wait (yielding their task).
-    permits: tokio::sync::Semaphore,
+    /// How many calls of this entry may run at once (each holds at most one instance); the rest
+    /// wait (yielding their task, or blocking their thread).
+    slots: Slots,
+    /// `static`: how many calls may be admitted at once, running or queued for a slot
+    /// (`workers + buffer`); the rest wait to be admitted.
+    admit: Option<Slots>,
+    /// `adaptive`: the most slots held at once since [`Pool::shrink`] last looked.
+    peak: AtomicU32,
     pub kind: PoolKind,
     isolate: bool,
     pub stats: Arc<Stats>,
@@ -180,12 +206,17 @@ impl Pool {
             PoolKind::Inline => 1,
             PoolKind::Lazy | PoolKind::Adaptive => cfg.max_size.unwrap_or(16),
             PoolKind::Static => cfg.workers.or(cfg.size).unwrap_or(8),
-        };
+        }
+        .max(1);
+        let admit = (cfg.kind == PoolKind::Static)
+            .then(|| Slots::new(size.saturating_add(cfg.buffer.unwrap_or(size.saturating_mul(64)))));
         Pool {
             hot: AtomicPtr::default(),
             warm: Mutex::default(),
             warm_async: Mutex::default(),
-            permits: tokio::sync::Semaphore::new(size.max(1) as usize),
+            slots: Slots::new(size),
+            admit,
+            peak: AtomicU32::new(0),
             kind: cfg.kind,
             isolate: cfg.isolate,
             stats: Arc::default(),
@@ -234,6 +265,7 @@ impl Pool {
         let Callee::Core { pre, export, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
+        self.make_room();
         let mut store = self.store(c)?;
         // A start function runs under the entry's limits (and fuel) too.
         begin(&mut store, &Context::root(), &f.limits, None, false);
@@ -257,6 +289,7 @@ impl Pool {
         let Callee::Core { pre_async: Some(pre), export, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function with WASI", f.id)));
         };
+        self.make_room();
         let mut store = self.store(c)?;
         begin(&mut store, &Context::root(), &f.limits, control, true);
         let instance = pre.instantiate_async(&mut store).await.map_err(|e| instantiate_error(&f.id, e))?;
@@ -278,6 +311,7 @@ impl Pool {
         let Callee::Component { pre_sync, export, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
+        self.make_room();
         let mut store = self.store(c)?;
         begin(&mut store, &Context::root(), &f.limits, None, false);
         let instance = pre_sync.instantiate(&mut store).map_err(|e| instantiate_error(&f.id, e))?;
@@ -301,6 +335,7 @@ impl Pool {
         let Callee::Component { pre, export, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));
         };
+        self.make_room();
         let mut store = self.store(c)?;
         // Start functions run under the call's limits too.
         begin(&mut store, &Context::root(), &f.limits, control, true);
@@ -311,10 +346,140 @@ impl Pool {
         Ok(Box::new(Live::Component { store, func, instance, asynchronous: true, _count: self.stats.count_instance() }))
     }
 
-    /// Returns an instance after a successful call, unless it must not be reused.
+    /// Before a new instance: with as many instances as slots, an idle one (of the other kind:
+    /// synchronous or asynchronous WASI, or one a nested call made past the bound) goes.
+    fn make_room(&self) {
+        if self.stats.instances() >= u64::from(self.slots.max()) {
+            if let Some(idle) = self.pop_idle() {
+                drop(idle);
+                self.stats.recycled();
+            }
+        }
+    }
+
+    /// Any idle instance (asynchronous ones first: they are the larger).
+    fn pop_idle(&self) -> Option<Box<Live>> {
+        if let Some(l) = self.warm_async.lock().ok().and_then(|mut w| w.pop()) {
+            return Some(l);
+        }
+        if let Some(l) = self.warm.lock().ok().and_then(|mut w| w.pop()) {
+            return Some(l);
+        }
+        let p = self.hot.swap(ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: taken out of the slot by the swap, so owned here alone.
+        (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
+    }
+
+    /// `adaptive`: drops idle instances beyond the most calls that ran at once since the last
+    /// look (at least one stays warm). `runtime`'s reaper calls it every `pool_idle_ms`, so an
+    /// instance left idle that long goes. Returns how many went.
+    pub fn shrink(&self) -> usize {
+        let peak = self.peak.swap(self.slots.used(), Ordering::Relaxed);
+        let keep = u64::from(peak.max(1));
+        let mut n = 0;
+        while self.stats.instances() > keep {
+            let Some(idle) = self.pop_idle() else { break };
+            drop(idle);
+            self.stats.recycled();
+            n += 1;
+        }
+        n
+    }
+
+    /// `static`: makes the pool's `workers` instances now (at load), so that the first calls
+    /// find them warm (instances for calls that block their Lua thread: synchronous WASI). A
+    /// failure (a missing environment variable, a start function that traps) stops it quietly:
+    /// the first call reports it.
+    pub fn prewarm(&self, f: &Function, grant: &Grant) {
+        if self.kind != PoolKind::Static || self.isolate || f.has_resources {
+            return;
+        }
+        let Ok(env) = grant.env_values() else { return };
+        let ctx = Context::root();
+        let c = Call { f, grant, env: &env, ctx: &ctx, reentrant: false, launch: None };
+        let mut made = Vec::new();
+        let mut held = Vec::new();
+        for _ in 0..self.slots.max() {
+            // Made under slots, like any call's instance: calls already running keep the bound.
+            let Some(slot) = self.slots.try_take() else { break };
+            held.push(slot);
+            let live = match &f.callee {
+                Callee::Core { .. } => self.take_core(&c),
+                Callee::Component { .. } => self.take_component_sync(&c),
+            };
+            match live {
+                Ok(l) => made.push(l),
+                Err(_) => break,
+            }
+        }
+        for l in made {
+            self.give_back(l, &f.limits);
+        }
+    }
+
+    /// The counters, with the slots' figures.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut s = self.stats.snapshot();
+        let running = self.slots.used();
+        s.running = u64::from(running);
+        s.queued = match &self.admit {
+            Some(a) => u64::from(a.used().saturating_sub(running)),
+            None => u64::from(self.slots.waiting()),
+        };
+        s.waiting = self.admit.as_ref().map_or(0, |a| u64::from(a.waiting()));
+        s
+    }
+
+    /// A slot of the pool for this call, waiting for one (as a future) while all are busy.
+    /// A process's run takes none (it runs in an instance of its own, started at once: an
+    /// actor may live long); a nested call takes one only if one is free (module docs).
+    pub(crate) async fn permit(&self, c: &Call<'_>) -> Held<'_> {
+        if c.reentrant || c.launch.is_some() {
+            return self.permit_nested(c);
+        }
+        let admit = match &self.admit {
+            Some(a) => Some(a.take().await),
+            None => None,
+        };
+        let slot = self.slots.take().await;
+        self.mark_peak();
+        Held { _slot: Some(slot), _admit: admit }
+    }
+
+    /// [`Pool::permit`] for a caller that blocks its thread meanwhile.
+    #[inline]
+    fn permit_now(&self, c: &Call<'_>) -> Held<'_> {
+        if c.reentrant || c.launch.is_some() {
+            return self.permit_nested(c);
+        }
+        let admit = self.admit.as_ref().map(Slots::take_blocking);
+        let slot = self.slots.take_blocking();
+        self.mark_peak();
+        Held { _slot: Some(slot), _admit: admit }
+    }
+
+    #[cold]
+    fn permit_nested(&self, c: &Call<'_>) -> Held<'_> {
+        let slot = if c.launch.is_some() { None } else { self.slots.try_take() };
+        Held { _slot: slot, _admit: None }
+    }
+
+    #[inline]
+    fn mark_peak(&self) {
+        if self.kind == PoolKind::Adaptive {
+            self.peak.fetch_max(self.slots.used(), Ordering::Relaxed);
+        }
+    }
+
+    /// Returns an instance after a successful call, unless it must not be reused (or the pool
+    /// holds as many as it has slots: one a nested call made past the bound).
     fn give_back(&self, live: Box<Live>, limits: &Limits) {
         let data = live.store().data();
-        if self.isolate || data.process || data.memory_size > limits.max_retained_memory_bytes {
+        if self.isolate
+            || data.process
+            || data.memory_size > limits.max_retained_memory_bytes
+            || self.stats.instances() > u64::from(self.slots.max())
+        {
             self.stats.recycled();
             return;
         }
@@ -339,7 +504,22 @@ impl Pool {
     ///
     /// # Errors
     /// A trap (`INTERNAL` with details), a timeout or cancel, or an instantiation failure.
+    #[inline]
     pub fn call_core(&self, c: &Call<'_>, control: Option<&Arc<Control>>, raw: &mut [ValRaw]) -> Result<(), Error> {
+        let _held = self.permit_now(c);
+        self.call_core_held(c, control, raw)
+    }
+
+    /// [`Pool::call_core`] for a caller that holds its slot already ([`Pool::permit`]).
+    ///
+    /// # Errors
+    /// As [`Pool::call_core`].
+    pub(crate) fn call_core_held(
+        &self,
+        c: &Call<'_>,
+        control: Option<&Arc<Control>>,
+        raw: &mut [ValRaw],
+    ) -> Result<(), Error> {
         let (f, ctx) = (c.f, c.ctx);
         let Callee::Core { params, results, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
@@ -384,23 +564,11 @@ impl Pool {
         io: Io<'_>,
         yielding: bool,
     ) -> Result<(), Error> {
-        let _permit = self.permit(c).await?;
+        let _held = self.permit(c).await;
         let timer = self.stats.start_timed();
         let r = self.run_component_in(c, control, io, yielding).await.map_err(|e| self.stats.failed(e));
         self.stats.finish(timer);
         r
-    }
-
-    /// A slot of the pool for this call (waiting for one while all are busy), or none for a
-    /// call nested in a call of this pool, which holds one already (waiting would deadlock), and
-    /// for a process's run.
-    async fn permit(&self, c: &Call<'_>) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, Error> {
-        // Processes run in instances of their own, started at once (an actor may live long).
-        if c.reentrant || c.launch.is_some() {
-            return Ok(None);
-        }
-        let p = self.permits.acquire().await.map_err(|_| Error::internal(format!("{}: pool closed", c.f.id)))?;
-        Ok(Some(p))
     }
 
     /// Calls a core export of a module linked with asynchronous preview 1 (its guest may wait
@@ -419,7 +587,7 @@ impl Pool {
         let Callee::Core { params, results, .. } = &f.callee else {
             return Err(Error::internal(format!("{}: not a core function", f.id)));
         };
-        let _permit = self.permit(c).await?;
+        let _held = self.permit(c).await;
         let timer = self.stats.start_timed();
         let r = async {
             let mut live = self.take_core_async(c, control).await?;
@@ -537,6 +705,7 @@ impl Pool {
     /// with resources), results that hold handles pin the instance, which is returned.
     fn call_sync(&self, c: &Call<'_>, mut io: Io<'_>, sticky: Option<&Sticky>) -> Result<Option<Arc<Pinned>>, Error> {
         let (f, ctx) = (c.f, c.ctx);
+        let _held = self.permit_now(c);
         let mut live = self.take_component_sync(c)?;
         let Live::Component { store, func, .. } = &mut *live else {
             return Err(Error::internal(format!("{}: not a component function", f.id)));

@@ -47,6 +47,13 @@ pub struct Snapshot {
     pub instances: u64,
     pub recycled: u64,
     pub busy: u64,
+    /// Calls holding a slot of the pool now (filled by `Pool::snapshot`).
+    pub running: u64,
+    /// Calls waiting for a slot (`static`: admitted ones; with `running`, at most
+    /// `workers + buffer`).
+    pub queued: u64,
+    /// `static`: callers waiting to be admitted (the queue is full).
+    pub waiting: u64,
     pub p50_us: f64,
     pub p99_us: f64,
 }
@@ -134,6 +141,12 @@ impl Stats {
         Counted(self.instances.clone())
     }
 
+    /// Live instances of the entry (in use, idle, or pinned by resources).
+    #[inline]
+    pub fn instances(&self) -> u64 {
+        self.instances.load(Ordering::Relaxed)
+    }
+
     pub fn recycled(&self) {
         self.recycled.fetch_add(1, Ordering::Relaxed);
     }
@@ -157,6 +170,9 @@ impl Stats {
             instances: self.instances.load(Ordering::Relaxed),
             recycled: self.recycled.load(Ordering::Relaxed),
             busy: self.busy.load(Ordering::Relaxed),
+            running: 0,
+            queued: 0,
+            waiting: 0,
             p50_us: pct(0.5),
             p99_us: pct(0.99),
         }
