@@ -12,7 +12,8 @@ GUESTS   := $(BUILD)/guests
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
 .PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
-        spec-luajit spec-lua53 bench bench-peers lint memcheck rock rock-luajit clean
+        spec-luajit spec-lua53 bench bench-peers lint memcheck rock rock-luajit clean \
+        test-openresty bench-openresty
 
 all: build
 
@@ -59,13 +60,22 @@ demo: build guests
 
 ## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
 ## specs on lua5.4, lua5.3 and LuaJIT.
-test: lint test-rust spec test-rock
+test: lint test-rust spec test-rock test-openresty
 	@bash scripts/summary.sh $(BUILD)/spec-lua54.log $(BUILD)/spec-lua53.log $(BUILD)/spec-luajit.log
 
 test-rust: deps
 	$(CARGO) test --release --features lua54,vendored
 
 spec: spec-lua54 spec-lua53 spec-luajit
+
+## wippy inside Debian's nginx with its Lua module (docs/openresty.md): examples/openresty on
+## 127.0.0.1, two workers, a bounded load, overlapping sleeps, a graceful reload.
+test-openresty: build-luajit guests
+	bash scripts/openresty-test.sh
+
+## wrk against examples/openresty on one worker (figures in BENCHMARKS.md).
+bench-openresty: build-luajit guests
+	bash bench/openresty.sh
 
 ## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
 test-rock: deps
