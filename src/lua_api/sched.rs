@@ -222,10 +222,9 @@ fn bell(lua: &Lua, (futs, any): (Option<Table>, bool)) -> mlua::Result<MultiValu
         return Ok(MultiValue::from_iter([Value::Boolean(false)]));
     }
     match wake::ticket(bell) {
-        Ok((id, path)) => Ok(MultiValue::from_iter([
-            Value::Integer(id as mlua::Integer),
-            Value::String(lua.create_string(&path)?),
-        ])),
+        Ok((id, path)) => {
+            Ok(MultiValue::from_iter([Value::Integer(id as mlua::Integer), Value::String(lua.create_string(&path)?)]))
+        }
         Err(e) => super::error::fail(lua, e),
     }
 }

@@ -123,7 +123,8 @@ fn socket() -> Result<String, Error> {
         return Ok(p.clone());
     }
     let rt = super::runtime()?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let path = std::env::temp_dir().join(format!("wippy-wake-{}-{nanos:08x}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let fail = |e: std::io::Error| Error::internal(format!("cannot open the wake socket {}: {e}", path.display()));
