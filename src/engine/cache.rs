@@ -78,10 +78,19 @@ fn store(path: &Path, data: &[u8]) {
 /// An exclusive lock on the artifact `path` (a `.NAME.lock` file beside it), held until the
 /// file is dropped; `None` when the directory cannot have one (then nothing is shared).
 fn lock(path: &Path) -> Option<std::fs::File> {
+    lock_file(path.parent()?, &format!(".{}.lock", path.file_name()?.to_str()?))
+}
+
+/// An exclusive lock on the cache directory `dir` for a whole `wippy.load` (`.load.lock`), so
+/// that processes loading the same registry at once (nginx's workers) do not split the
+/// compiling between them: the second finds everything compiled.
+pub fn lock_dir(dir: &Path) -> Option<std::fs::File> {
+    lock_file(dir, ".load.lock")
+}
+
+fn lock_file(dir: &Path, name: &str) -> Option<std::fs::File> {
     use std::os::fd::AsRawFd;
-    let dir = path.parent()?;
     std::fs::create_dir_all(dir).ok()?;
-    let name = format!(".{}.lock", path.file_name()?.to_str()?);
     let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(name)).ok()?;
     // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
