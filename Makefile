@@ -12,7 +12,8 @@ GUESTS   := $(BUILD)/guests
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
 .PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
-        spec-luajit spec-lua53 bench bench-peers lint memcheck soak rock rock-luajit clean docs-check
+        spec-luajit spec-lua53 bench bench-peers lint memcheck soak rock rock-luajit clean docs-check \
+        test-openresty bench-openresty
 
 all: build
 
@@ -59,7 +60,7 @@ demo: build guests
 
 ## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
 ## specs on lua5.4, lua5.3 and LuaJIT.
-test: lint test-rust docs-check spec test-rock
+test: lint test-rust docs-check spec test-rock test-openresty
 	@bash scripts/summary.sh $(BUILD)/spec-lua54.log $(BUILD)/spec-lua53.log $(BUILD)/spec-luajit.log
 
 test-rust: deps
@@ -71,6 +72,15 @@ spec: spec-lua54 spec-lua53 spec-luajit
 ## README run (fixtures: tests/docs), no link out of the repository (scripts/docs-check.lua).
 docs-check: build guests
 	LUA_CPATH="$(CURDIR)/$(BUILD)/lua54/?.so;;" LUA_PATH="$(LUA_PATH_SHIMS);;" $(LUA54) scripts/docs-check.lua $(BUILD)
+
+## wippy inside Debian's nginx with its Lua module (docs/openresty.md): examples/openresty on
+## 127.0.0.1, two workers, a bounded load, overlapping sleeps, a graceful reload.
+test-openresty: build-luajit guests
+	bash scripts/openresty-test.sh
+
+## wrk against examples/openresty on one worker (figures in BENCHMARKS.md).
+bench-openresty: build-luajit guests
+	bash bench/openresty.sh
 
 ## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
 test-rock: deps

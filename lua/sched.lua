@@ -34,6 +34,64 @@ local function current()
   return nil
 end
 
+-- OpenResty (docs/openresty.md): inside nginx, a coroutine nginx runs in a phase where
+-- cosockets work (rewrite, access, content, timers, ...) waits for a call by reading a byte for
+-- its ticket from this worker's wake socket through a cosocket: nginx runs other requests
+-- meanwhile. Elsewhere (init_worker, set, filters, log: the main coroutine) calls block.
+local ngx = rawget(_G, "ngx")
+local NGX = type(ngx) == "table" and type(ngx.get_phase) == "function" and type(ngx.socket) == "table"
+  and type(ngx.socket.tcp) == "function"
+local ngx_yieldable = function() return false end
+local ngx_wait, ngx_await
+if NGX then
+  core.set_ngx(true)
+  local PHASES = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
+                   ssl_session_fetch = true, ssl_client_hello = true }
+  ngx_yieldable = function() return core.isyieldable() and PHASES[ngx.get_phase()] == true end
+  local FOREVER = 2 ^ 31 - 1
+  local tcp, fmt, ceil = ngx.socket.tcp, string.format, math.ceil
+  -- Waits up to `ms` (nil: no limit) for the bell of `ticket`: true when it rang, false when
+  -- the time is up, or nil, err.
+  ngx_wait = function(ticket, path, ms)
+    local sock = tcp()
+    sock:settimeout(ms and math.max(1, ceil(ms)) or FOREVER)
+    local ok, err = sock:connect("unix:" .. path)
+    if ok then
+      ok, err = sock:send(fmt("%016x", ticket))
+      if ok then
+        ok, err = sock:receive(1)
+        if ok then
+          sock:setkeepalive(60000, 256)
+          return true
+        end
+      end
+    end
+    sock:close()
+    core.unbell(ticket)
+    if err == "timeout" then return false end
+    return nil, core.error("INTERNAL", "wippy: waiting through nginx failed (wake socket " .. path .. "): " .. tostring(err))
+  end
+  -- Waits until one of `futs` is complete, or `ms` passed (nil: no limit), running the Lua
+  -- function entries guests call meanwhile: true, false (time is up), or nil, err.
+  ngx_await = function(futs, ms)
+    local deadline = ms and core.now() + ms
+    while true do
+      core.serve_jobs()
+      for i = 1, #futs do
+        if futs[i]:is_complete() then return true end
+      end
+      local left = deadline and deadline - core.now()
+      if left and left <= 0 then return false end
+      local ticket, path = core.bell(futs, false)
+      if ticket == nil then return nil, path end
+      if ticket then
+        local ok, err = ngx_wait(ticket, path, left)
+        if ok == nil then return nil, err end
+      end
+    end
+  end
+end
+
 local function push(t, args)
   S.rtail = S.rtail + 1
   S.ready[S.rtail] = { t, args or { n = 0 } }
@@ -178,8 +236,24 @@ local function start_jobs()
   end
 end
 
+-- Waits on the state's inbox; through nginx when the scheduler runs in a coroutine nginx runs.
+local function inbox_wait(timeout)
+  if timeout ~= 0 and ngx_yieldable() then
+    local ids, jobs = core.wait(0)
+    if #ids > 0 or jobs then return ids, jobs end
+    local ticket, path = core.bell(nil, true)
+    if ticket == nil then error(path, 0) end
+    if ticket then
+      local ok, err = ngx_wait(ticket, path, timeout)
+      if ok == nil then error(err, 0) end
+    end
+    return core.wait(0)
+  end
+  return core.wait(timeout)
+end
+
 local function collect(timeout)
-  local ids, jobs = core.wait(timeout)
+  local ids, jobs = inbox_wait(timeout)
   if jobs then start_jobs() end
   for i = 1, #ids do
     local w = S.waiting[ids[i]]
@@ -299,6 +373,8 @@ function M.sleep(ms)
   end
   if current() then
     coroutine.yield(MARK, "sleep", ms)
+  elseif ngx_yieldable() then
+    ngx.sleep(ms / 1000)
   else
     core.block_sleep(ms)
   end
@@ -317,7 +393,12 @@ function Future:result()
   local op = self.op
   if not op:is_complete() then
     if current() then return coroutine.yield(MARK, op) end
-    return op:wait()
+    if ngx_yieldable() then
+      local ok, err = ngx_await({ op })
+      if not ok then return nil, err end
+    else
+      return op:wait()
+    end
   end
   return select(2, op:poll())
 end
@@ -341,8 +422,24 @@ end
 
 -- Results of a call that may have to wait: the marker and a future mean "yield for it".
 local function settle(first, ...)
-  if first == MARK then return coroutine.yield(MARK, ...) end
+  if first == MARK then
+    if current() then return coroutine.yield(MARK, ...) end
+    -- A coroutine nginx runs: wait for the future through nginx (or block, in a coroutine of
+    -- a phase without cosockets, e.g. one made in log_by_lua).
+    local fut = ...
+    if not ngx_yieldable() then return fut:wait() end
+    local ok, err = ngx_await({ fut })
+    if not ok then return nil, err end
+    return select(2, fut:poll())
+  end
   return first, ...
+end
+
+-- How the caller of a call waits: as a task (true), through nginx ("ngx"), or blocking (false).
+local function caller_mode()
+  if current() then return true end
+  if ngx_yieldable() then return "ngx" end
+  return false
 end
 
 -- Executors: immutable option sets (SPEC §2). An executor is an empty proxy: its settings live
@@ -404,7 +501,7 @@ end
 function Executor:call(...)
   local s = self_of(self, "call")
   check_target("call", select("#", ...), (...))
-  return settle(core.call(s.timeout, current() ~= nil, s.over, s.keys, ...))
+  return settle(core.call(s.timeout, caller_mode(), s.over, s.keys, ...))
 end
 function Executor:async(...)
   local s = self_of(self, "async")
@@ -419,6 +516,9 @@ local procs = {} -- pid -> { fut =, id = }
 local function await_any(futs, ms)
   if current() then
     coroutine.yield(MARK, "any", futs, ms)
+  elseif ngx_yieldable() then
+    local ok, err = ngx_await(futs, ms)
+    if ok == nil then error(err, 0) end
   else
     core.wait_any(futs, ms)
   end
@@ -513,5 +613,13 @@ function process.receive(timeout_ms)
 end
 
 M.process = process
+
+-- In nginx, `funcs.call` is wrapped: the raw call returns the marker and a future when a
+-- coroutine nginx runs has to wait, and the wrapper waits for it through nginx.
+if NGX then
+  M.wrap_call = function(raw)
+    return function(...) return settle(raw(...)) end
+  end
+end
 
 return M

@@ -331,6 +331,9 @@ fn loaded(entry: Arc<Entry>, func: Option<Arc<Function>>, find: &dyn Fn(&Id) -> 
 /// Every problem found, one per line as `FILE:LINE: ENTRY: message`.
 pub fn load(path: &Path, cache_dir: Option<Option<std::path::PathBuf>>) -> Result<Diagnostics, Diagnostics> {
     let cache_dir = engine::cache::dir_for(cache_dir);
+    // Processes loading together (nginx's workers) take turns: the first compiles, the others
+    // then find every artifact in the cache.
+    let _turn = cache_dir.as_deref().and_then(engine::cache::lock_dir);
     let (prepared, warnings) = prepare_path(path, &snapshot(), true, cache_dir.as_deref())?;
     apply(prepared, &[]);
     Ok(Diagnostics(warnings))

@@ -43,6 +43,9 @@ pub enum Caller {
     Task,
     /// `funcs.async`: the caller gets a future at once.
     Async,
+    /// A coroutine nginx runs (OpenResty): a call that may wait runs elsewhere and the caller
+    /// waits through nginx; one that cannot runs here.
+    Ngx,
 }
 
 /// Per-call options of an executor.
@@ -192,6 +195,8 @@ pub struct Bound<'a> {
 /// `PERMISSION_DENIED`, or `UNAVAILABLE` when a required `wasi.env` variable is missing.
 #[inline]
 pub fn bind<'a>(loaded: &'a Loaded, f: &'a Function, ctx: &'a Arc<Context>) -> Result<Bound<'a>, Error> {
+    // Not in a child forked after the engine and threads started (nginx's workers).
+    crate::sched::wake::check_fork()?;
     authorize(ctx, loaded)?;
     let env = loaded.grant.env_values().map_err(|m| missing_env(f, m))?;
     let (inner, reentrant) =
@@ -255,6 +260,10 @@ pub fn route(f: &Function, kind: PoolKind, caller: Caller, timeout_ms: u64) -> R
         Caller::Task if inline && !waits && timeout_ms == 0 => Route::Here,
         Caller::Task => Route::Start { here_first: inline, yielding: !inline },
         Caller::Async => Route::Start { here_first: inline, yielding: true },
+        // Polled here first: a guest that does not wait finishes without a thread hop; one
+        // that waits, or computes past an epoch tick, moves to the workers.
+        Caller::Ngx if !waits && timeout_ms == 0 => Route::Here,
+        Caller::Ngx => Route::Start { here_first: true, yielding: !inline },
         Caller::Block => {
             if timeout_ms > 0 || (waits && f.limits.max_execution_ms > 0) {
                 Route::BlockOn

@@ -96,13 +96,35 @@ fn store(path: &Path, data: &[u8]) {
     let _ = std::fs::remove_file(&tmp);
 }
 
+/// An exclusive lock on the artifact `path` (a `.NAME.lock` file beside it), held until the
+/// file is dropped; `None` when the directory cannot have one (then nothing is shared).
+fn lock(path: &Path) -> Option<std::fs::File> {
+    lock_file(path.parent()?, &format!(".{}.lock", path.file_name()?.to_str()?))
+}
+
+/// An exclusive lock on the cache directory `dir` for a whole `wippy.load` (`.load.lock`), so
+/// that processes loading the same registry at once (nginx's workers) do not split the
+/// compiling between them: the second finds everything compiled.
+pub fn lock_dir(dir: &Path) -> Option<std::fs::File> {
+    lock_file(dir, ".load.lock")
+}
+
+fn lock_file(dir: &Path, name: &str) -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dir).ok()?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(name)).ok()?;
+    // SAFETY: flock on a descriptor this function owns; it blocks until the lock is ours.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
+    locked.then_some(file)
+}
+
 /// Loads an artifact from the cache or compiles it (and then caches it).
 fn cached<T>(
     bytes: &[u8],
     digest: Option<[u8; 32]>,
     build: &Build,
     kind: &str,
-    deserialize: impl FnOnce(&Path) -> wasmtime::Result<T>,
+    deserialize: impl Fn(&Path) -> wasmtime::Result<T>,
     compile: impl FnOnce() -> wasmtime::Result<T>,
     serialize: impl FnOnce(&T) -> wasmtime::Result<Vec<u8>>,
 ) -> wasmtime::Result<T> {
@@ -111,6 +133,15 @@ fn cached<T>(
     // by its own headers, so the checksum after it is never looked at, and memory images can
     // map straight from the file. A file renamed over this one meanwhile is another whole one.
     if let Some(p) = path.as_ref().filter(|p| std::fs::read(p).is_ok_and(|file| verified(&file).is_some())) {
+        if let Ok(t) = deserialize(p) {
+            CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+            return Ok(t);
+        }
+    }
+    // Processes starting together (nginx's workers) compile each artifact once: the others
+    // wait for the lock, then read what the first one wrote.
+    let held = path.as_deref().and_then(lock);
+    if let Some(p) = path.as_ref().filter(|p| held.is_some() && p.is_file()) {
         if let Ok(t) = deserialize(p) {
             CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             return Ok(t);

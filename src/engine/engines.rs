@@ -107,6 +107,7 @@ fn isolate_engine(fuel: bool) -> &'static Engine {
 
 /// Advances the epoch every [`TICK_MS`] for as long as the process lives.
 fn start_ticker(engine: Engine) {
+    crate::sched::wake::started();
     let spawned = std::thread::Builder::new().name("wippy-epoch".into()).spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_millis(TICK_MS));
         engine.increment_epoch();

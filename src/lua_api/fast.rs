@@ -107,11 +107,16 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
     // of, so it is alive for as long as this closure is; it is only ever borrowed shared.
     let state = unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(4)) as *const StateData) };
     // SAFETY: `l` is the running state (our contract).
-    let in_task = unsafe { in_task(l, state) };
+    let (in_task, in_ngx) = unsafe { in_task(l, state) };
+    let caller = match (in_task, in_ngx) {
+        (true, false) => Caller::Task,
+        (_, true) => Caller::Ngx,
+        _ => Caller::Block,
+    };
     // A panic must not unwind through Lua's C frames. It may come after the guest ran, so
     // it becomes an error rather than a second try on the slow path.
     // SAFETY: `l` is the running state with the call's arguments at 1..=top (our contract).
-    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { fast_call(l, state, in_task) })).unwrap_or_else(|panic| {
+    let outcome = catch_unwind(AssertUnwindSafe(|| unsafe { fast_call(l, state, caller) })).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -134,13 +139,17 @@ unsafe extern "C-unwind" fn raw_call(l: *mut ffi::lua_State) -> c_int {
                 n
             }
             Outcome::Slow => {
-                state.in_task.set(in_task);
+                state.in_task.set(in_task || in_ngx);
+                state.in_ngx.set(in_ngx);
                 let n = forward(l, 1);
                 state.in_task.set(false);
+                state.in_ngx.set(false);
                 // The call waits (a future), or is a Lua function for the task to run (it may wait
                 // in turn): yield the marker and what to wait for to the scheduler, which resumes
-                // this task with the call's results (they become this function's results).
-                if n >= 2
+                // this task with the call's results (they become this function's results). In
+                // nginx, the marker goes back to the Lua wrapper, which waits through nginx.
+                if in_task
+                    && n >= 2
                     && ffi::lua_type(l, 1) == ffi::LUA_TLIGHTUSERDATA
                     && super::sched::is_marker(ffi::lua_topointer(l, 1))
                 {
@@ -170,14 +179,41 @@ unsafe fn lua_isyieldable(_: *mut ffi::lua_State) -> c_int {
     0
 }
 
-/// The caller is a task of this state's scheduler and may yield.
+/// Whether the caller is a task of this state's scheduler that may yield, and whether it is a
+/// coroutine nginx runs that may yield (OpenResty: not a task, `StateData::ngx` set).
 ///
 /// # Safety
 /// `l` is a valid state.
-unsafe fn in_task(l: *mut ffi::lua_State, state: &StateData) -> bool {
+unsafe fn in_task(l: *mut ffi::lua_State, state: &StateData) -> (bool, bool) {
     let tasks = state.tasks.borrow();
+    let task = !tasks.is_empty() && tasks.contains(&(l as usize));
+    if !task && !state.ngx.get() {
+        return (false, false);
+    }
     // SAFETY: `l` is valid (our contract); `lua_isyieldable` only reads its call status.
-    !tasks.is_empty() && tasks.contains(&(l as usize)) && unsafe { lua_isyieldable(l) } != 0
+    let yieldable = unsafe { lua_isyieldable(l) } != 0;
+    (task && yieldable, !task && yieldable)
+}
+
+/// `core.isyieldable()`: whether the running coroutine may yield (Lua 5.1's API has no
+/// `coroutine.isyieldable`, and OpenResty's coroutine table lacks it).
+///
+/// # Errors
+/// When Lua fails to allocate.
+pub fn create_isyieldable(lua: &Lua) -> mlua::Result<Function> {
+    // SAFETY: pushes one C function, which exec_raw returns.
+    unsafe { lua.exec_raw::<Function>((), |l| ffi::lua_pushcfunction(l, isyieldable)) }
+}
+
+/// # Safety
+/// Called by Lua only, with a free stack slot.
+unsafe extern "C-unwind" fn isyieldable(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the running state (our contract); one value is pushed into a free slot.
+    unsafe {
+        let y = lua_isyieldable(l);
+        ffi::lua_pushboolean(l, c_int::from(y != 0));
+    }
+    1
 }
 
 /// Pushes a result; returns the number of values pushed.
@@ -244,7 +280,7 @@ unsafe fn arg(l: *mut ffi::lua_State, idx: c_int) -> Option<Num> {
 /// # Safety
 /// `l` is the state running `raw_call`, with the call's arguments at 1..=top. Nothing here may
 /// raise a Lua error: Rust values with destructors are alive.
-unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) -> Outcome {
+unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, caller: Caller) -> Outcome {
     // SAFETY: slot 1 holds a string (checked), so `lua_tolstring` returns its bytes without
     // converting (no allocation, no error); the string stays in slot 1, so alive, for this call.
     let (n, target) = unsafe {
@@ -269,7 +305,6 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
     if f.calls_registry {
         return Outcome::Slow;
     }
-    let caller = if in_task { Caller::Task } else { Caller::Block };
     if call::route(f, loaded.pool.kind, caller, 0) != Route::Here {
         return Outcome::Slow;
     }

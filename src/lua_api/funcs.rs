@@ -38,7 +38,11 @@ pub fn call(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let rest: Vec<Value> = args.collect();
     let state = data(lua);
     // Set by the raw closure for this one call: its caller is a task that may yield.
-    let mode = if state.in_task.replace(false) { Caller::Task } else { Caller::Block };
+    let mode = match (state.in_task.replace(false), state.in_ngx.replace(false)) {
+        (true, true) => Caller::Ngx,
+        (true, false) => Caller::Task,
+        _ => Caller::Block,
+    };
     let opts = Options { timeout_ms: 0, ctx: state.current.borrow().clone(), snake_keys: None };
     call_target(lua, &state, &target, rest, mode, &opts)
 }
@@ -278,12 +282,12 @@ fn call_wasm(
         sched::spawn(&op, fut, call::lost(&f.id))?;
     }
     let future = LuaFuture::new(op, loaded.clone()).keyed(opts.snake_keys);
-    if mode == Caller::Task && future.op.is_done() {
+    if matches!(mode, Caller::Task | Caller::Ngx) && future.op.is_done() {
         return future.collect(lua).map_err(|e| lua_internal(f, e));
     }
     let ud = lua.create_userdata(future).map_err(|e| lua_internal(f, e))?;
     Ok(match mode {
-        Caller::Task => MultiValue::from_iter([super::sched::marker(), Value::UserData(ud)]),
+        Caller::Task | Caller::Ngx => MultiValue::from_iter([super::sched::marker(), Value::UserData(ud)]),
         _ => MultiValue::from_iter([Value::UserData(ud)]),
     })
 }

@@ -41,6 +41,8 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     if let Ok(Value::Table(t)) = lua.named_registry_value::<Value>(MODULE_KEY) {
         return Ok(t);
     }
+    // nginx forks after init_by_lua: notice it (sched::wake).
+    crate::sched::wake::watch_forks();
     resource::install(lua);
     crate::convert::int64::install(lua);
     let m = lua.create_table()?;

@@ -335,7 +335,7 @@ fn json_to_lua(lua: &Lua, j: &serde_json::Value) -> mlua::Result<Value> {
 
 /// A wait for this state's mailbox (`process.receive`): complete when a message is there. The
 /// scheduler waits on it like on a call's future.
-pub struct MailFuture(std::sync::Arc<crate::sched::Op<()>>);
+pub struct MailFuture(pub(super) std::sync::Arc<crate::sched::Op<()>>);
 
 impl mlua::UserData for MailFuture {
     fn add_methods<M: mlua::UserDataMethods<Self>>(methods: &mut M) {

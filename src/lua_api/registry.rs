@@ -28,6 +28,10 @@ pub fn load(lua: &Lua, (path, opts): (String, Option<Table>)) -> mlua::Result<Mu
             }
         }
     }
+    // A child forked after wippy started (nginx's init_by_lua) cannot compile or run.
+    if let Err(e) = crate::sched::wake::check_fork_pid() {
+        return fail(lua, e);
+    }
     match runtime::load(std::path::Path::new(&path), cache_dir) {
         Ok(warnings) => loaded_ok(lua, &warnings),
         Err(d) => fail(lua, Error::invalid(d.to_string())),
@@ -337,6 +341,9 @@ fn add(lua: &Lua, entry: Table) -> mlua::Result<MultiValue> {
         Err(d) => return fail(lua, Error::invalid(d.to_string())),
     };
     let id = validated.id.to_string();
+    if let Err(e) = crate::sched::wake::check_fork_pid() {
+        return fail(lua, e);
+    }
     let warnings = match runtime::add(validated) {
         Ok(w) => w,
         Err(d) => return fail(lua, Error::invalid(d.to_string())),

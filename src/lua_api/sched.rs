@@ -52,11 +52,13 @@ fn start(lua: &Lua, mut args: MultiValue, with_task_flag: bool) -> mlua::Result<
         Some(Value::Number(n)) if n >= 0.0 => n.ceil() as u64,
         _ => 0,
     };
-    let in_task = with_task_flag && matches!(args.pop_front(), Some(Value::Boolean(true)));
-    let (name, mode) = match (with_task_flag, in_task) {
+    // The caller: a task (`true`), a coroutine nginx runs (`"ngx"`), or neither.
+    let flag = if with_task_flag { args.pop_front() } else { None };
+    let (name, mode) = match (with_task_flag, flag) {
         (false, _) => ("async", Caller::Async),
-        (true, true) => ("call", Caller::Task),
-        (true, false) => ("call", Caller::Block),
+        (true, Some(Value::Boolean(true))) => ("call", Caller::Task),
+        (true, Some(Value::String(s))) if s.as_bytes().as_ref() == b"ngx" => ("call", Caller::Ngx),
+        (true, _) => ("call", Caller::Block),
     };
     let overrides = match args.pop_front() {
         Some(Value::UserData(ud)) => Some(ud),
@@ -150,12 +152,79 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
         })?,
     )?;
 
+    // OpenResty (docs/openresty.md): waiting through nginx.
+    core.set(
+        "set_ngx",
+        lua.create_function(|lua, on: bool| {
+            data(lua).ngx.set(on);
+            Ok(())
+        })?,
+    )?;
+    core.set("isyieldable", super::fast::create_isyieldable(lua)?)?;
+    core.set("bell", lua.create_function(bell)?)?;
+    core.set(
+        "unbell",
+        lua.create_function(|_, ticket: u64| {
+            crate::sched::wake::forget(ticket);
+            Ok(())
+        })?,
+    )?;
+    core.set(
+        "serve_jobs",
+        lua.create_function(|lua, ()| {
+            let inbox = data(lua).inbox.clone();
+            for job in inbox.take_jobs() {
+                super::guest::run_now(lua, job);
+            }
+            Ok(())
+        })?,
+    )?;
+
     let m: Table = lua.load(include_str!("../../lua/sched.lua")).set_name("=wippy.sched").call(core)?;
     for name in ["spawn", "run", "sleep"] {
         module.set(name, m.get::<Value>(name)?)?;
     }
     funcs.set("async", m.get::<Value>("async")?)?;
+    // In nginx: `funcs.call` waits through nginx where a coroutine may yield (lua/sched.lua).
+    if let Value::Function(wrap) = m.get::<Value>("wrap_call")? {
+        let raw: mlua::Function = funcs.get("call")?;
+        funcs.set("call", wrap.call::<mlua::Function>(raw)?)?;
+    }
     module.set("process", m.get::<Value>("process")?)?;
     funcs.set("new", m.get::<Value>("new")?)?;
     Ok(())
+}
+
+/// `core.bell(futures, any)`: a bell that rings when one of `futures` completes, a job is
+/// queued, or (with `any`) anything reaches the state's inbox. Returns `false` when that is so
+/// already, else the ticket and the wake socket's path to wait on it through nginx; `nil, err`
+/// when it cannot be had.
+fn bell(lua: &Lua, (futs, any): (Option<Table>, bool)) -> mlua::Result<MultiValue> {
+    use crate::sched::wake;
+    let state = data(lua);
+    let bell = wake::Bell::new();
+    let mut ready = false;
+    if let Some(futs) = futs {
+        for v in futs.sequence_values::<mlua::AnyUserData>() {
+            let ud = v?;
+            ready |= match ud.borrow::<super::future::LuaFuture>() {
+                Ok(f) => f.op.ring_when_done(&bell),
+                Err(_) => ud.borrow::<super::process::MailFuture>()?.0.ring_when_done(&bell),
+            };
+        }
+    }
+    if any {
+        state.inbox.on_any.add(&bell);
+    } else {
+        state.inbox.on_job.add(&bell);
+    }
+    if ready || state.inbox.has_work(any) {
+        return Ok(MultiValue::from_iter([Value::Boolean(false)]));
+    }
+    match wake::ticket(bell) {
+        Ok((id, path)) => {
+            Ok(MultiValue::from_iter([Value::Integer(id as mlua::Integer), Value::String(lua.create_string(&path)?)]))
+        }
+        Err(e) => super::error::fail(lua, e),
+    }
 }

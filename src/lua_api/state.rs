@@ -40,6 +40,10 @@ pub struct StateData {
     pub tasks: RefCell<rustc_hash::FxHashSet<usize>>,
     /// Set by the raw `funcs.call` for the slow path: the caller is a task that may yield.
     pub in_task: Cell<bool>,
+    /// Set with `in_task` when the caller is a coroutine nginx runs rather than a task.
+    pub in_ngx: Cell<bool>,
+    /// Running inside nginx (OpenResty): a coroutine that may yield waits through nginx.
+    pub ngx: Cell<bool>,
     /// Argument tape of the raw path's component calls (taken while in use).
     pub args_tape: Cell<crate::convert::tape::Tape>,
 }
@@ -67,6 +71,8 @@ pub fn data(lua: &Lua) -> Rc<StateData> {
         mailbox: RefCell::default(),
         tasks: RefCell::default(),
         in_task: Cell::new(false),
+        in_ngx: Cell::new(false),
+        ngx: Cell::new(false),
         args_tape: Cell::default(),
     });
     crate::sched::add_server(&inbox, &d.server);

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Kind};
 
+pub mod wake;
+
 /// Worker threads requested with `wippy.configure{ workers = N }` (0 = one per core).
 static WORKERS: AtomicUsize = AtomicUsize::new(0);
 static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -56,9 +58,11 @@ pub fn workers() -> usize {
 /// # Errors
 /// When the operating system refuses to start threads.
 pub fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
+    wake::check_fork()?;
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
+    wake::check_fork_pid()?;
     let _guard = RUNTIME_INIT.lock().map_err(|_| Error::internal("worker start-up lock poisoned"))?;
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
@@ -70,6 +74,7 @@ pub fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
         .enable_io()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the worker threads: {e}")))?;
+    wake::started();
     let _ = RUNTIME.set(rt);
     RUNTIME.get().ok_or_else(|| Error::internal("worker threads vanished"))
 }
@@ -248,6 +253,10 @@ pub struct Inbox {
     /// Counts every push, job and completion, for a waiter that spins without the lock.
     signal: AtomicU64,
     spin: Spin,
+    /// Waiters in nginx (`wake`): rung when a job is queued.
+    pub on_job: wake::Bells,
+    /// Rung at any event (a finished id, a job, a completion).
+    pub on_any: wake::Bells,
 }
 
 impl Default for Inbox {
@@ -258,6 +267,8 @@ impl Default for Inbox {
             blocked: AtomicUsize::new(0),
             signal: AtomicU64::new(0),
             spin: Spin::new(true),
+            on_job: wake::Bells::default(),
+            on_any: wake::Bells::default(),
         }
     }
 }
@@ -277,6 +288,7 @@ impl Inbox {
         }
         self.signal.fetch_add(1, Ordering::Release);
         self.cv.notify_all();
+        self.on_any.ring();
     }
 
     /// Queues a Lua call for this state's thread; gives it back when the state is closed.
@@ -290,7 +302,14 @@ impl Inbox {
         }
         self.signal.fetch_add(1, Ordering::Release);
         self.cv.notify_all();
+        self.on_job.ring();
+        self.on_any.ring();
         Ok(())
+    }
+
+    /// Jobs wait to run, or (with `done`) finished ids for the scheduler.
+    pub fn has_work(&self, done: bool) -> bool {
+        self.pending(done)
     }
 
     /// The Lua calls waiting to run.
@@ -408,6 +427,7 @@ impl Inbox {
 
     /// Wakes callers blocked in [`Inbox::serve_wait`] (an operation completed).
     fn poke(&self) {
+        self.on_any.ring();
         self.signal.fetch_add(1, Ordering::Release);
         if self.blocked.load(Ordering::SeqCst) > 0 {
             // Taking the lock orders this after a waiter's check of its condition.
@@ -536,6 +556,8 @@ pub struct Op<T> {
     /// When it completed, in the order of all completions (0: not yet): `process.events()`
     /// reports exits in this order.
     done_seq: AtomicU64,
+    /// Waiters in nginx (`wake`), rung when it completes.
+    bells: wake::Bells,
 }
 
 static NEXT_DONE: AtomicU64 = AtomicU64::new(1);
@@ -549,6 +571,7 @@ impl<T: Send + 'static> Op<T> {
             watched: AtomicBool::new(false),
             control,
             done_seq: AtomicU64::new(0),
+            bells: wake::Bells::default(),
         })
     }
 
@@ -560,7 +583,14 @@ impl<T: Send + 'static> Op<T> {
             }
         }
         self.notify();
+        self.bells.ring();
         self.inbox.poke();
+    }
+
+    /// Rings `bell` when this operation completes; `true` when it is complete already.
+    pub fn ring_when_done(&self, bell: &Arc<wake::Bell>) -> bool {
+        self.bells.add(bell);
+        self.is_done()
     }
 
     fn notify(&self) {
