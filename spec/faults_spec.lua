@@ -165,6 +165,11 @@ describe("faults", function()
       H.add({ id = "faults:other_component", kind = "function.wasm", path = TYPES, method = "echo-s32" })
     end)
 
+    -- Let go of the types guest (a later spec may count its compiles).
+    teardown(function()
+      for _, id in ipairs({ "faults:make_counter", "faults:total", "faults:other_component" }) do wippy.registry:remove(id) end
+    end)
+
     it("loses the instance and its handles, cleanly; calls in flight and fresh instances work", function()
       local keep = {}
       local out = amid_traffic(function()
