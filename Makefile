@@ -12,7 +12,7 @@ GUESTS   := $(BUILD)/guests
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
 .PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
-        spec-luajit spec-lua53 bench bench-peers lint memcheck rock rock-luajit clean
+        spec-luajit spec-lua53 bench bench-peers lint memcheck rock rock-luajit clean fuzz
 
 all: build
 
@@ -66,6 +66,14 @@ test-rust: deps
 	$(CARGO) test --release --features lua54,vendored
 
 spec: spec-lua54 spec-lua53 spec-luajit
+
+## Long fuzzing runs (docs/reliability.md#fuzzing): each harness for FUZZ_SECS seconds (default
+## 300), one after the other; WIPPY_FUZZ_SEED=N repeats a run. `make test` runs each briefly.
+FUZZ_SECS ?= 300
+fuzz: deps
+	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --test all fuzz_loader -- --nocapture
+	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --test all fuzz_wasm -- --nocapture
+	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --lib convert::fuzz -- --nocapture
 
 ## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
 test-rock: deps
