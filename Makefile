@@ -73,7 +73,7 @@ FUZZ_SECS ?= 300
 fuzz: deps
 	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --test all fuzz_loader -- --nocapture
 	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --test all fuzz_wasm -- --nocapture
-	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --lib convert::fuzz -- --nocapture
+	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --lib convert::fuzz -- --nocapture --include-ignored
 
 ## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
 test-rock: deps

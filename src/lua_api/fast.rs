@@ -287,7 +287,7 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, in_task: bool) ->
         // SAFETY: our contract, and `n` is the argument count.
         return unsafe { flat_component(l, state, &bound, params, result.as_ref(), n) };
     }
-    if f.tape {
+    if f.tape && !convert::general_only() {
         // SAFETY: our contract, and `n` is the argument count.
         return unsafe { tape_component(l, state, &bound, &loaded, n) };
     }
