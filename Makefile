@@ -13,7 +13,7 @@ LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
 .PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
         spec-luajit spec-lua53 bench bench-peers lint memcheck soak rock rock-luajit clean docs-check \
-        test-openresty bench-openresty
+        test-openresty bench-openresty fuzz
 
 all: build
 
@@ -81,6 +81,14 @@ test-openresty: build-luajit guests
 ## wrk against examples/openresty on one worker (figures in BENCHMARKS.md).
 bench-openresty: build-luajit guests
 	bash bench/openresty.sh
+
+## Long fuzzing runs (docs/reliability.md#fuzzing): each harness for FUZZ_SECS seconds (default
+## 300), one after the other; WIPPY_FUZZ_SEED=N repeats a run. `make test` runs each briefly.
+FUZZ_SECS ?= 300
+fuzz: deps
+	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --test all fuzz_loader -- --nocapture
+	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --test all fuzz_wasm -- --nocapture
+	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --lib convert::fuzz -- --nocapture --include-ignored
 
 ## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
 test-rock: deps

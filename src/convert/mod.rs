@@ -54,13 +54,35 @@ pub fn with_record_keys<R>(snake: Option<bool>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests only: calls on this thread convert through mlua (`lua::to_val`, `lua::from_val`)
+    /// as resources and LuaJIT cdata do, so the fuzzer drives that path end to end too.
+    static GENERAL_ONLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether conversions must take the general (mlua) path: only ever in tests.
+#[inline]
+pub fn general_only() -> bool {
+    #[cfg(test)]
+    return GENERAL_ONLY.get();
+    #[cfg(not(test))]
+    false
+}
+
+/// Tests only: sends this thread's calls down the general path (see [`general_only`]).
+#[cfg(test)]
+pub fn set_general_only(on: bool) {
+    GENERAL_ONLY.set(on);
+}
+
 /// Converts a Lua value to a component value of type `ty`: straight off the Lua stack when the
 /// type allows ([`Ty::stack_convertible`]), else through mlua (resources, LuaJIT cdata).
 ///
 /// # Errors
 /// The value does not fit its type; the message names the path.
 pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, ConvError> {
-    if ty.stack_convertible() {
+    if ty.stack_convertible() && !general_only() {
         read::to_val(lua, v, ty, path)
     } else {
         lua::to_val(lua, v, ty, path)
@@ -73,12 +95,15 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
 /// # Errors
 /// Only when Lua fails.
 pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
-    if ty.stack_convertible() {
+    if ty.stack_convertible() && !general_only() {
         push::to_lua(lua, v, ty, slot)
     } else {
         lua::from_val(lua, v, ty, slot)
     }
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {

@@ -322,7 +322,7 @@ unsafe fn fast_call(l: *mut ffi::lua_State, state: &StateData, caller: Caller) -
         // SAFETY: our contract, and `n` is the argument count.
         return unsafe { flat_component(l, state, &bound, params, result.as_ref(), n) };
     }
-    if f.tape {
+    if f.tape && !convert::general_only() {
         // SAFETY: our contract, and `n` is the argument count.
         return unsafe { tape_component(l, state, &bound, &loaded, n) };
     }

@@ -305,7 +305,7 @@ pub(super) fn read_input(lua: &Lua, f: &Function, args: &[Value]) -> Result<Inpu
         }
         return Ok(Input::Core(vals));
     }
-    if f.tape {
+    if f.tape && !convert::general_only() {
         let types: Vec<&Ty> = f.params.iter().map(|p| &p.ty).collect();
         let tape = convert::read::args_to_tape(lua, args, &types).map_err(|e| match e {
             convert::read::ArgsError::Arg(i, e) => arg_error(f, i, e),

@@ -232,13 +232,33 @@ fn find_index_files(dir: &Path, files: &mut Vec<PathBuf>, seen: &mut HashSet<Pat
     }
 }
 
+/// A file that is not UTF-8, at the line and column of the first bad byte (found by fuzzing:
+/// every problem of a file names a line).
+fn not_utf8(file: &Path, bytes: &[u8], at: usize) -> Diagnostic {
+    let before = &bytes[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    // Columns count characters; the bytes before `at` are valid UTF-8.
+    let column = std::str::from_utf8(&before[start..]).map_or(at - start, |s| s.chars().count()) + 1;
+    file_problem(
+        file,
+        u32::try_from(line).unwrap_or(u32::MAX),
+        format!("the file is not valid UTF-8 text (column {column}: byte 0x{:02x})", bytes[at]),
+    )
+}
+
 fn load_file(file: &Path, root: &Path, drafts: &mut Vec<Draft>, diags: &mut Vec<Diagnostic>) {
-    let text = match read_file(file)
-        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "the file is not valid UTF-8 text".to_string()))
-    {
-        Ok(text) => text,
+    let bytes = match read_file(file) {
+        Ok(bytes) => bytes,
         Err(why) => {
             diags.push(file_problem(file, 0, why));
+            return;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            diags.push(not_utf8(file, e.as_bytes(), e.utf8_error().valid_up_to()));
             return;
         }
     };

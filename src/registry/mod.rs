@@ -38,12 +38,15 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One problem, one line: a line break inside a message (a path or name quoted from
+        // the file) is written `\n` (found by fuzzing the loader).
+        let message = self.message.replace('\n', "\\n");
         match &self.file {
             Some(file) if self.line == 0 => {
-                write!(f, "{}: {}: {}", file.display(), self.entry, self.message)
+                write!(f, "{}: {}: {}", file.display(), self.entry, message)
             }
-            Some(file) => write!(f, "{}:{}: {}: {}", file.display(), self.line, self.entry, self.message),
-            None => write!(f, "{}: {}", self.entry, self.message),
+            Some(file) => write!(f, "{}:{}: {}: {}", file.display(), self.line, self.entry, message),
+            None => write!(f, "{}: {}", self.entry, message),
         }
     }
 }
@@ -92,5 +95,16 @@ mod tests {
         let all =
             Diagnostics(vec![d(Some("app/_index.yaml"), 3, "app:x"), d(Some("app"), 0, "-"), d(None, 0, "app:y")]);
         assert_eq!(all.to_string(), "app/_index.yaml:3: app:x: boom\napp: -: boom\napp:y: boom");
+    }
+
+    #[test]
+    fn a_line_break_in_a_message_stays_on_its_line() {
+        let d = Diagnostic {
+            file: Some(PathBuf::from("a/_index.yaml")),
+            line: 5,
+            entry: "a:e".into(),
+            message: "wasm file a/(module\n  (func) not found".into(),
+        };
+        assert_eq!(d.to_string(), "a/_index.yaml:5: a:e: wasm file a/(module\\n  (func) not found");
     }
 }
