@@ -4,6 +4,8 @@ SHELL    := /bin/bash
 CARGO    ?= cargo
 LUA54    ?= lua5.4
 LUA53    ?= lua5.3
+LUA52    ?= lua5.2
+LUA51    ?= lua5.1
 LUAJIT   ?= luajit
 BUILD    := build
 RELEASE  := $(or $(CARGO_TARGET_DIR),target)/release
@@ -11,8 +13,8 @@ GUESTS   := $(BUILD)/guests
 # Where LuaRocks puts pure-Lua shims for `require("funcs")`.
 LUA_PATH_SHIMS := $(CURDIR)/lua/?.lua
 
-.PHONY: all deps build build-lua54 build-lua53 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
-        spec-luajit spec-lua53 bench bench-peers lint memcheck soak rock rock-luajit clean docs-check \
+.PHONY: all deps build build-all build-lua54 build-lua53 build-lua52 build-lua51 build-luajit guests demo test test-rust test-rock spec spec-lua54 bench-sched conformance \
+        spec-luajit spec-lua53 spec-lua52 spec-lua51 bench bench-peers lint memcheck soak rock rock-luajit clean docs-check \
         test-openresty bench-openresty fuzz
 
 all: build
@@ -40,6 +42,26 @@ build-lua53: deps
 	@mkdir -p $(BUILD)/lua53
 	cp $(RELEASE)/libwippy.so $(BUILD)/lua53/wippy.so.tmp && mv -f $(BUILD)/lua53/wippy.so.tmp $(BUILD)/lua53/wippy.so
 
+## Lua 5.2 and 5.1 (Debian's lua5.2, lua5.1): numbers are doubles there (docs/lua-api.md, "Lua versions").
+build-lua52: deps
+	$(CARGO) build --release --features lua52,module
+	@mkdir -p $(BUILD)/lua52
+	cp $(RELEASE)/libwippy.so $(BUILD)/lua52/wippy.so.tmp && mv -f $(BUILD)/lua52/wippy.so.tmp $(BUILD)/lua52/wippy.so
+
+build-lua51: deps
+	$(CARGO) build --release --features lua51,module
+	@mkdir -p $(BUILD)/lua51
+	cp $(RELEASE)/libwippy.so $(BUILD)/lua51/wippy.so.tmp && mv -f $(BUILD)/lua51/wippy.so.tmp $(BUILD)/lua51/wippy.so
+
+## All five: build/lua51, build/lua52, build/lua53, build/lua54, build/luajit (each rebuilds mlua
+## and wippy for its ABI, one after the other: they share target/release/libwippy.so).
+build-all:
+	$(MAKE) build-lua51
+	$(MAKE) build-lua52
+	$(MAKE) build-lua53
+	$(MAKE) build-luajit
+	$(MAKE) build-lua54
+
 build-luajit: deps
 	$(CARGO) build --release --features luajit,module
 	@mkdir -p $(BUILD)/luajit
@@ -59,14 +81,15 @@ demo: build guests
 	$(BUILD)/bin/wippy run $(GUESTS)/c_cmd.wasm echo hello from a WASI command
 
 ## Every test: Rust unit + integration tests (registry, golden diagnostics), then busted
-## specs on lua5.4, lua5.3 and LuaJIT.
+## specs on lua5.4, lua5.3, lua5.2, lua5.1 and LuaJIT, the docs check, the rock, nginx.
 test: lint test-rust docs-check spec test-rock test-openresty
-	@bash scripts/summary.sh $(BUILD)/spec-lua54.log $(BUILD)/spec-lua53.log $(BUILD)/spec-luajit.log
+	@bash scripts/summary.sh $(BUILD)/spec-lua54.log $(BUILD)/spec-lua53.log $(BUILD)/spec-lua52.log \
+	  $(BUILD)/spec-lua51.log $(BUILD)/spec-luajit.log
 
 test-rust: deps
 	$(CARGO) test --release --features lua54,vendored
 
-spec: spec-lua54 spec-lua53 spec-luajit
+spec: spec-lua54 spec-lua53 spec-lua52 spec-lua51 spec-luajit
 
 ## The docs match the code: LuaLS stubs against the module, every ```lua block of docs/ and the
 ## README run (fixtures: tests/docs), no link out of the repository (scripts/docs-check.lua).
@@ -90,7 +113,7 @@ fuzz: deps
 	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --test all fuzz_wasm -- --nocapture
 	WIPPY_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --features lua54,vendored --lib convert::fuzz -- --nocapture --include-ignored
 
-## The LuaRocks build into empty trees, loaded from lua5.4 and LuaJIT.
+## The LuaRocks build into empty trees, loaded from lua5.4, lua5.3, lua5.2, lua5.1 and LuaJIT.
 test-rock: deps
 	bash scripts/rock-test.sh
 
@@ -104,6 +127,15 @@ spec-lua53: build-lua53 guests
 	@mkdir -p $(BUILD)
 	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache LUA_PATH="/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua;;" \
 	  $(LUA53) /usr/bin/busted --lua=$(LUA53) --cpath="$(CURDIR)/$(BUILD)/lua53/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-lua53.log
+
+# Debian installs busted for 5.1 and 5.2 too (/usr/share/lua/5.1, /usr/share/lua/5.2).
+spec-lua52: build-lua52 guests
+	@mkdir -p $(BUILD)
+	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUA52) --cpath="$(CURDIR)/$(BUILD)/lua52/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-lua52.log
+
+spec-lua51: build-lua51 guests
+	@mkdir -p $(BUILD)
+	set -o pipefail; XDG_CACHE_HOME=$(CURDIR)/$(BUILD)/cache busted --lua=$(LUA51) --cpath="$(CURDIR)/$(BUILD)/lua51/?.so" --lpath="$(LUA_PATH_SHIMS)" spec | tee $(BUILD)/spec-lua51.log
 
 spec-luajit: build-luajit guests
 	@mkdir -p $(BUILD)

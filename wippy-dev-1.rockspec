@@ -2,6 +2,7 @@
 -- Nothing is fetched from a LuaRocks server; cargo needs its crates (cached or online).
 --
 --   Lua 5.4:  luarocks --lua-version=5.4 --tree TREE make wippy-dev-1.rockspec
+--             (5.3, 5.2, 5.1 alike with --lua-version=5.3, 5.2, 5.1)
 --   LuaJIT:   luarocks --lua-version=5.1 --tree TREE make wippy-dev-1.rockspec \
 --               LUA=/usr/bin/luajit LUA_INCDIR=/usr/include/luajit-2.1
 rockspec_format = "3.0"
@@ -16,7 +17,7 @@ source = {
 description = {
    summary = "Run WebAssembly modules as registry entries from Lua",
    detailed = [[
-wippy is a native Lua module written in Rust (mlua + wasmtime). Lua 5.4 and LuaJIT load it
+wippy is a native Lua module written in Rust (mlua + wasmtime). Lua 5.1 to 5.4 and LuaJIT load it
 with require("wippy"); it loads WebAssembly functions declared in _index.yaml files and calls
 them with funcs.call("namespace:name", ...), converting arguments and results by their WIT types.
 ]],

@@ -24,9 +24,13 @@ local function clean(e, name, short)
   return (s:gsub("to '" .. short:gsub("%p", "%%%0") .. "'", "to '" .. name:gsub("%%", "%%%%") .. "'", 1))
 end
 
+-- The caller of a wrapped function: raise ← settle ← (the wrapper, replaced by settle's tail
+-- call) ← caller. Lua 5.1 keeps a "(tail call)" level in its place, one more to skip.
+local LEVEL = (_VERSION == "Lua 5.1" and type(jit) ~= "table") and 4 or 3
+
 local function raise(name, short, e)
   if type(e) == "userdata" and not is_error(e) then
-    error(clean(e, name, short), 3)
+    error(clean(e, name, short), LEVEL)
   end
   error(e, 0)
 end
@@ -45,8 +49,14 @@ end
 for k, f in pairs(m.security) do
   if type(f) == "function" then m.security[k] = wrap(f, "wippy.security." .. k, k) end
 end
+-- Lua 5.1 cannot yield across pcall: there the functions that wait (yielding in a task) stay
+-- unwrapped. They raise only their own argument errors, already plain strings.
+local waits = {}
+if _VERSION == "Lua 5.1" and type(jit) ~= "table" then
+  waits = { wait = true, receive = true, events = true }
+end
 for k, f in pairs(m.process) do
-  if type(f) == "function" then m.process[k] = wrap(f, "wippy.process." .. k, k) end
+  if type(f) == "function" and not waits[k] then m.process[k] = wrap(f, "wippy.process." .. k, k) end
 end
 m.funcs.context = wrap(m.funcs.context, "funcs.context", "context")
 

@@ -20,11 +20,8 @@ local S = {
 }
 
 -- Whether the running coroutine may yield (Lua 5.1 and 5.2 have no coroutine.isyieldable:
--- there, a coroutine other than the main one; a task's coroutine is never the main one).
-local isyieldable = coroutine.isyieldable or function()
-  local co, main = coroutine.running()
-  return co ~= nil and not main
-end
+-- there the Rust core reads what their coroutine.yield checks; see src/lua_api/fast.rs).
+local isyieldable = coroutine.isyieldable or core.yieldable
 
 -- The running task, if the caller is one and may yield.
 local function current()
@@ -357,7 +354,9 @@ function M.spawn(fn, ...)
 end
 
 function M.run(fn, ...)
-  if current() then error("wippy.run cannot be called inside a task (use wippy.spawn)", 2) end
+  -- A task's coroutine, yieldable or not (Lua 5.1 cannot yield inside pcall).
+  local co = coroutine.running()
+  if co and S.bythread[co] then error("wippy.run cannot be called inside a task (use wippy.spawn)", 2) end
   if type(fn) ~= "function" then
     error("bad argument #1 to 'run' (function expected, got " .. type(fn) .. ")", 2)
   end

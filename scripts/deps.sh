@@ -6,7 +6,7 @@ set -euo pipefail
 # python3 runs the HTTP and TCP echo servers the async specs start (spec/fixtures/servers.py).
 # clang, lld, wasi-libc and the wasm32 compiler-rt build the C guests (tests/guests/*/*.c) as
 # WASI preview 1 reactor modules (scripts/guests.sh).
-packages=(lua5.4 liblua5.4-dev lua5.3 luajit libluajit-5.1-dev lua-busted luarocks python3
+packages=(lua5.4 liblua5.4-dev lua5.3 lua5.2 lua5.1 luajit libluajit-5.1-dev lua-busted luarocks python3
   clang lld wasi-libc libclang-rt-14-dev-wasm32)
 # `deps.sh --openresty DIR` (make test-openresty, bench-openresty): Debian's nginx and wrk,
 # installed; nginx's Lua module with what it needs (OpenResty's LuaJIT, lua-resty-core)

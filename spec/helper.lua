@@ -6,6 +6,9 @@ H.wippy = wippy
 H.funcs = wippy.funcs
 H.registry = wippy.registry
 H.is_luajit = type(jit) == "table"
+-- Lua 5.1 and 5.2: every number is a double (no integer subtype, no 64-bit cdata); 64-bit
+-- results beyond 2^53 come back as the nearest double (docs/lua-api.md, "Lua versions").
+H.doubles = not H.is_luajit and math.type == nil
 -- The interpreter running the specs, for child processes of the same VM.
 H.VM = H.is_luajit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 

@@ -3,15 +3,17 @@
 -- payloads, calls from finalizers and from coroutines that are not tasks — each a clear error
 -- or the right value, blocking and in a task alike, and the state keeps working.
 local H = dofile("spec/helper.lua")
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
 local wippy, funcs = H.wippy, H.funcs
 local GUEST = H.CWD .. "/build/guests/types_guest.wasm"
 local ASYNC = H.CWD .. "/build/guests/async_guest.wasm"
 
 -- Calls `id` blocking and in a task: both give the same (value or message); returns them.
 local function both(id, ...)
-  local args = table.pack(...)
-  local r, err = funcs.call(id, table.unpack(args, 1, args.n))
-  local tr, terr = wippy.run(function() return funcs.call(id, table.unpack(args, 1, args.n)) end)
+  local args = pack(...)
+  local r, err = funcs.call(id, unpack(args, 1, args.n))
+  local tr, terr = wippy.run(function() return funcs.call(id, unpack(args, 1, args.n)) end)
   assert.same(r, tr)
   assert.equals(err and err:message(), terr and terr:message())
   if err then assert.equals("INVALID", err:kind()) end
@@ -106,7 +108,7 @@ describe("hostile Lua input", function()
     local results = {}
     local function finalized(i)
       local function gc() results[#results + 1] = funcs.call("hi:add", i, 1) end
-      if H.is_luajit then
+      if newproxy then -- Lua 5.1 and LuaJIT: tables have no __gc
         local p = newproxy(true)
         getmetatable(p).__gc = gc
         return p

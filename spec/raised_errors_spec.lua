@@ -2,13 +2,15 @@
 -- with the caller's position, without mlua's "runtime error: " prefix or a stack traceback;
 -- error values of the caller's own pass through unchanged.
 local H = dofile("spec/helper.lua")
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
 local wippy = H.wippy
 
 -- The error a call raises (called from a Lua function, not a tail call: it gets a position).
 local function raised(f, ...)
-  local args = table.pack(...)
+  local args = pack(...)
   local ok, err = pcall(function()
-    local r = f(table.unpack(args, 1, args.n))
+    local r = f(unpack(args, 1, args.n))
     return r
   end)
   assert.is_false(ok)
@@ -26,9 +28,9 @@ describe("raised errors", function()
       { wippy.security.new_actor, { 5 }, "bad argument #1 to 'wippy.security.new_actor' (string expected, got number)" },
       { wippy.process.send, { "pid:1", "t", print }, "bad argument #3 to 'wippy.process.send' (a function has no JSON form)" },
     }) do
-      local err = raised(case[1], table.unpack(case[2]))
+      local err = raised(case[1], unpack(case[2]))
       assert.equals("string", type(err))
-      assert.equals("spec/raised_errors_spec.lua:11: " .. case[3], err)
+      assert.equals("spec/raised_errors_spec.lua:13: " .. case[3], err)
     end
   end)
 

@@ -334,7 +334,7 @@ describe("calls inside and outside tasks", function()
     assert.is_true(ticks[5] < call_done_at, ("last tick %.0f ms, call done %.0f ms"):format(ticks[5], call_done_at))
   end)
 
-  it("yield across pcall in a task", function()
+  it("yield across pcall in a task (Lua 5.1: block there, docs/lua-api.md \"Lua versions\")", function()
     local log = {}
     wippy.run(function()
       wippy.spawn(function() wippy.sleep(10); log[#log + 1] = "other" end)
@@ -344,7 +344,12 @@ describe("calls inside and outside tasks", function()
       end)
       log[#log + 1] = tostring(ok) .. " " .. tostring(r)
     end)
-    assert.same({ "other", "true 42" }, log)
+    if _VERSION == "Lua 5.1" and not H.is_luajit then
+      -- Lua 5.1 cannot yield across pcall: the sleep and the call block, the other task runs after.
+      assert.same({ "true 42", "other" }, log)
+    else
+      assert.same({ "other", "true 42" }, log)
+    end
   end)
 end)
 

@@ -170,13 +170,103 @@ extern "C-unwind" {
 #[cfg(any(feature = "lua54", feature = "lua53"))]
 use ffi::lua_isyieldable;
 
-/// Lua 5.1 and 5.2 cannot tell; a call there never yields from `funcs.call`.
+/// Lua 5.1 and 5.2 have no `lua_isyieldable`: this reads the counters their `lua_yield` checks
+/// before it raises "attempt to yield across a C-call boundary" (5.1: `nCcalls > baseCcalls`;
+/// 5.2: `nny > 0`), at their offsets in `struct lua_State` of 5.1.5 and 5.2.4 (x86-64 and other
+/// LP64 targets). [`check_layout`] verifies the offsets on a fresh thread once per process; if
+/// they do not match, no call yields from `funcs.call` (calls block, with the same results).
 ///
 /// # Safety
-/// None beyond the signature's: the state is not touched.
-#[cfg(not(any(feature = "lua54", feature = "lua53", feature = "luajit")))]
-unsafe fn lua_isyieldable(_: *mut ffi::lua_State) -> c_int {
-    0
+/// `l` is a valid state.
+#[cfg(any(feature = "lua51", feature = "lua52"))]
+unsafe fn lua_isyieldable(l: *mut ffi::lua_State) -> c_int {
+    if LAYOUT.load(std::sync::atomic::Ordering::Relaxed) != 1 {
+        return 0;
+    }
+    // SAFETY: `l` is a valid state (our contract) whose layout `check_layout` verified: both
+    // fields are `unsigned short`s inside the struct, read without writing.
+    let (a, b) = unsafe { (read_u16(l, NCCALLS_AT), read_u16(l, BASE_AT)) };
+    if cfg!(feature = "lua51") {
+        (a <= b) as c_int
+    } else {
+        (a == 0) as c_int
+    }
+}
+
+/// 5.1: `nCcalls` and `baseCcalls`, after `stacksize` and `size_ci`.
+#[cfg(feature = "lua51")]
+const NCCALLS_AT: usize = 96;
+#[cfg(feature = "lua51")]
+const BASE_AT: usize = 98;
+#[cfg(feature = "lua51")]
+const STACKSIZE_AT: usize = 88;
+/// 5.2: `nny` (read as the first counter; the second is unused), after `stacksize`.
+#[cfg(feature = "lua52")]
+const NCCALLS_AT: usize = 68;
+#[cfg(feature = "lua52")]
+const BASE_AT: usize = 70;
+#[cfg(feature = "lua52")]
+const STACKSIZE_AT: usize = 64;
+
+/// 0 not checked yet, 1 the offsets hold, 2 they do not.
+#[cfg(any(feature = "lua51", feature = "lua52"))]
+static LAYOUT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Reads the `unsigned short` at byte `at` of the state.
+///
+/// # Safety
+/// `l` is valid and `at + 2` lies inside its `struct lua_State`.
+#[cfg(any(feature = "lua51", feature = "lua52"))]
+unsafe fn read_u16(l: *mut ffi::lua_State, at: usize) -> u16 {
+    // SAFETY: in bounds of the struct (our contract); unaligned read, so alignment does not matter.
+    unsafe { std::ptr::read_unaligned((l as *const u8).add(at) as *const u16) }
+}
+
+/// Verifies once per process that a fresh thread has the fields where [`lua_isyieldable`] reads
+/// them, with the values `lua_newthread` gives them (5.1: stack of 45 slots, 8 call infos,
+/// both counters 0; 5.2: stack of 40 slots, `nny` 1, `nCcalls` 0).
+///
+/// # Errors
+/// When Lua fails to allocate the thread.
+#[cfg(any(feature = "lua51", feature = "lua52"))]
+pub fn check_layout(lua: &Lua) -> mlua::Result<()> {
+    use std::sync::atomic::Ordering;
+    if LAYOUT.load(Ordering::Relaxed) != 0 {
+        return Ok(());
+    }
+    let mut ok = false;
+    // SAFETY: `exec_raw` gives a valid state with room for the new thread, popped before return;
+    // the reads stay inside the thread's struct, whose size is at least the offsets read (the
+    // largest, 5.1's `baseCcalls` at 98, is followed by more fields in both versions).
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            let t = ffi::lua_newthread(l);
+            let stack = std::ptr::read_unaligned((t as *const u8).add(STACKSIZE_AT) as *const c_int);
+            let (a, b) = (read_u16(t, NCCALLS_AT), read_u16(t, BASE_AT));
+            ok = if cfg!(feature = "lua51") {
+                let size_ci = std::ptr::read_unaligned((t as *const u8).add(STACKSIZE_AT + 4) as *const c_int);
+                stack == 45 && size_ci == 8 && a == 0 && b == 0
+            } else {
+                stack == 40 && a == 1 && b == 0
+            };
+            ffi::lua_pop(l, 1);
+        })?;
+    }
+    LAYOUT.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+    Ok(())
+}
+
+/// `core.yieldable()`: whether the caller may yield, where Lua has no `coroutine.isyieldable`.
+///
+/// # Safety
+/// Called by Lua only, as a C function with one free stack slot.
+pub unsafe extern "C-unwind" fn yieldable(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the running state with a free slot (our contract); called straight from
+    // Lua code, this frame adds no C-call boundary of its own.
+    unsafe {
+        ffi::lua_pushboolean(l, lua_isyieldable(l));
+    }
+    1
 }
 
 /// Whether the caller is a task of this state's scheduler that may yield, and whether it is a

@@ -139,6 +139,11 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
             Ok(())
         })?,
     )?;
+    // Lua 5.1 and 5.2 have no coroutine.isyieldable: the scheduler asks this instead.
+    #[cfg(any(feature = "lua51", feature = "lua52"))]
+    super::fast::check_layout(lua)?;
+    // SAFETY: `yieldable` is a C function that pushes one boolean and raises nothing.
+    core.set("yieldable", unsafe { lua.create_c_function(super::fast::yieldable)? })?;
     core.set("call", lua.create_function(|lua, args: MultiValue| start(lua, args, true))?)?;
     core.set("async", lua.create_function(|lua, args: MultiValue| start(lua, args, false))?)?;
     super::security::install(lua, module, funcs, &core)?;
