@@ -241,7 +241,7 @@ mod tests {
         }
         // Without a name (types made without WIT), the kind alone.
         let anon = Ty::Record(Arc::from(vec![ty::Field::new("x", Ty::S32)]), None);
-        assert_eq!(both(&lua, "'x'", &anon).unwrap_err(), "expected record (a table), got string");
+        assert_eq!(both(&lua, "'x'", &anon).unwrap_err(), "expected a record (a table), got string");
         assert_eq!(list_of(anon).describe(), "list<record { x: s32 }>");
     }
 

@@ -188,7 +188,7 @@ impl Ty {
     }
 }
 
-/// `address (a record: a table)`, or `record (a table)` without a name.
+/// `address (a record: a table)`, or `a record (a table)` without a name.
 pub fn named(n: &Name, kind: &str, how: &str) -> String {
     match n {
         Some(n) => format!("{n} ({kind}: {how})"),

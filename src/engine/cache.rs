@@ -132,7 +132,8 @@ fn cached<T>(
     // The file is mapped (not copied) once its checksum matches: wasmtime reads the ELF image
     // by its own headers, so the checksum after it is never looked at, and memory images can
     // map straight from the file. A file renamed over this one meanwhile is another whole one.
-    if let Some(p) = path.as_ref().filter(|p| std::fs::read(p).is_ok_and(|file| verified(&file).is_some())) {
+    let whole = |p: &PathBuf| std::fs::read(p).is_ok_and(|file| verified(&file).is_some());
+    if let Some(p) = path.as_ref().filter(|p| whole(p)) {
         if let Ok(t) = deserialize(p) {
             CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             return Ok(t);
@@ -141,7 +142,7 @@ fn cached<T>(
     // Processes starting together (nginx's workers) compile each artifact once: the others
     // wait for the lock, then read what the first one wrote.
     let held = path.as_deref().and_then(lock);
-    if let Some(p) = path.as_ref().filter(|p| held.is_some() && p.is_file()) {
+    if let Some(p) = path.as_ref().filter(|p| held.is_some() && whole(p)) {
         if let Ok(t) = deserialize(p) {
             CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             return Ok(t);
