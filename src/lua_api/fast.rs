@@ -256,7 +256,8 @@ pub fn check_layout(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `core.yieldable()`: whether the caller may yield, where Lua has no `coroutine.isyieldable`.
+/// `core.yieldable()` (also `core.isyieldable()`): whether the caller may yield, where Lua or
+/// OpenResty has no `coroutine.isyieldable`.
 ///
 /// # Safety
 /// Called by Lua only, as a C function with one free stack slot.
@@ -283,27 +284,6 @@ unsafe fn in_task(l: *mut ffi::lua_State, state: &StateData) -> (bool, bool) {
     // SAFETY: `l` is valid (our contract); `lua_isyieldable` only reads its call status.
     let yieldable = unsafe { lua_isyieldable(l) } != 0;
     (task && yieldable, !task && yieldable)
-}
-
-/// `core.isyieldable()`: whether the running coroutine may yield (Lua 5.1's API has no
-/// `coroutine.isyieldable`, and OpenResty's coroutine table lacks it).
-///
-/// # Errors
-/// When Lua fails to allocate.
-pub fn create_isyieldable(lua: &Lua) -> mlua::Result<Function> {
-    // SAFETY: pushes one C function, which exec_raw returns.
-    unsafe { lua.exec_raw::<Function>((), |l| ffi::lua_pushcfunction(l, isyieldable)) }
-}
-
-/// # Safety
-/// Called by Lua only, with a free stack slot.
-unsafe extern "C-unwind" fn isyieldable(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `l` is the running state (our contract); one value is pushed into a free slot.
-    unsafe {
-        let y = lua_isyieldable(l);
-        ffi::lua_pushboolean(l, c_int::from(y != 0));
-    }
-    1
 }
 
 /// Pushes a result; returns the number of values pushed.

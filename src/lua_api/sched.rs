@@ -143,7 +143,10 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
     #[cfg(any(feature = "lua51", feature = "lua52"))]
     super::fast::check_layout(lua)?;
     // SAFETY: `yieldable` is a C function that pushes one boolean and raises nothing.
-    core.set("yieldable", unsafe { lua.create_c_function(super::fast::yieldable)? })?;
+    let yieldable = unsafe { lua.create_c_function(super::fast::yieldable)? };
+    core.set("yieldable", yieldable.clone())?;
+    // OpenResty's coroutine table lacks coroutine.isyieldable too (docs/openresty.md).
+    core.set("isyieldable", yieldable)?;
     core.set("call", lua.create_function(|lua, args: MultiValue| start(lua, args, true))?)?;
     core.set("async", lua.create_function(|lua, args: MultiValue| start(lua, args, false))?)?;
     super::security::install(lua, module, funcs, &core)?;
@@ -165,7 +168,6 @@ pub fn install(lua: &Lua, module: &Table, funcs: &Table) -> mlua::Result<()> {
             Ok(())
         })?,
     )?;
-    core.set("isyieldable", super::fast::create_isyieldable(lua)?)?;
     core.set("bell", lua.create_function(bell)?)?;
     core.set(
         "unbell",
