@@ -122,7 +122,11 @@ impl Types {
             };
         }
         match rng.below(7) {
-            0 => G::List(Box::new(self.gen(rng, depth - 1))),
+            // `list<u8>` is `Bytes` (a string is its canonical spelling).
+            0 => match self.gen(rng, depth - 1) {
+                G::Int("u8", ..) => G::Bytes,
+                e => G::List(Box::new(e)),
+            },
             1 => G::Tuple((0..1 + rng.below(4)).map(|_| self.gen(rng, depth - 1)).collect()),
             2 => {
                 // option<option<T>> has spellings of its own (nil vs wippy.null); kept out.
@@ -232,7 +236,7 @@ struct Gen<'a> {
     canonical: bool,
 }
 
-const WRONG: &[&str] = &["print", "coroutine.running()", "io.stdout"];
+const WRONG: &[&str] = &["print", "(coroutine.running())", "io.stdout"];
 
 impl Gen<'_> {
     /// `slot`: a `none` here is `wippy.null` (list and tuple elements, payloads).
@@ -559,7 +563,6 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 #[test]
-#[ignore = "finds an open bug (a wrong value in a flags tuple element is reported at the tuple's path); docs/reliability.md#fuzzing"]
 fn fuzz_conversion() {
     let dir = std::env::temp_dir().join(format!("wippy-fuzz-conv-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
