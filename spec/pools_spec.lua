@@ -115,6 +115,29 @@ describe("pools bound every kind of caller", function()
       assert.equals(1, wippy.stats("pools:recurse").instances)
     end
   end)
+
+  it("a caller blocked for a slot serves the Lua calls of the futures that hold it", function()
+    -- The only slot is held by a future whose guest calls a Lua function of this state; the
+    -- blocking call that waits for the slot runs that function meanwhile (else neither ends).
+    H.add({ id = "pools:relay1", kind = "function.wasm", path = RELAY, method = "relay",
+      imports = { "funcs" }, pool = { type = "lazy", max_size = 1 } })
+    local ran = {}
+    H.add({ id = "pools:lua_upper", kind = "function.lua", handler = function(s)
+      ran[#ran + 1] = s
+      return s:upper()
+    end })
+    local futs = {}
+    for i = 1, 3 do futs[i] = assert(funcs.async("pools:relay1", "pools:lua_upper", "f" .. i)) end
+    for _ = 1, 2000 do -- until a future's guest holds the slot (and waits for this thread)
+      if wippy.stats("pools:relay1").running == 1 then break end
+      wippy.sleep(1)
+    end
+    assert.equals(1, wippy.stats("pools:relay1").running)
+    assert.equals("BLOCKING", funcs.call("pools:relay1", "pools:lua_upper", "blocking"))
+    for i = 1, 3 do assert.equals("F" .. i, futs[i]:result()) end
+    assert.equals(4, #ran)
+    assert.equals(1, wippy.stats("pools:relay1").instances)
+  end)
 end)
 
 describe("static pools", function()

@@ -62,6 +62,25 @@ pub(crate) struct Held<'a> {
     _admit: Option<Slot<'a>>,
 }
 
+/// A slot for a caller blocked on its thread. On its Lua state's thread it runs the Lua calls
+/// guests ask of that state while it waits (every millisecond): the slots may be held by that
+/// state's futures whose guests wait for exactly those calls.
+fn take_serving<'a>(slots: &'a Slots, c: &Call<'_>) -> Slot<'a> {
+    if let Some(s) = slots.try_take() {
+        return s;
+    }
+    let home = c.ctx.home.as_ref().map(|h| h.0.clone());
+    let server = home.as_ref().and_then(crate::sched::server);
+    match (home, server) {
+        (Some(home), Some(server)) => slots.take_blocking_serving(std::time::Duration::from_millis(1), || {
+            for job in home.take_jobs() {
+                server(job);
+            }
+        }),
+        _ => slots.take_blocking(),
+    }
+}
+
 /// A live instance and the function to call on it.
 enum Live {
     Core {
@@ -452,8 +471,8 @@ impl Pool {
         if c.reentrant || c.launch.is_some() {
             return self.permit_nested(c);
         }
-        let admit = self.admit.as_ref().map(Slots::take_blocking);
-        let slot = self.slots.take_blocking();
+        let admit = self.admit.as_ref().map(|a| take_serving(a, c));
+        let slot = take_serving(&self.slots, c);
         self.mark_peak();
         Held { _slot: Some(slot), _admit: admit }
     }

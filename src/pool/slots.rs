@@ -108,20 +108,30 @@ impl Slots {
 
     /// A slot, blocking this thread while all are held (it sleeps, woken by a release).
     pub fn take_blocking(&self) -> Slot<'_> {
+        self.take_blocking_serving(RECHECK, || {})
+    }
+
+    /// [`Slots::take_blocking`] that runs `serve` at least every `every` while it waits: a
+    /// caller blocked on its Lua thread runs the Lua calls guests ask of its state meanwhile,
+    /// since the slots it waits for may be held by calls waiting for exactly those.
+    pub fn take_blocking_serving(&self, every: Duration, mut serve: impl FnMut()) -> Slot<'_> {
         if let Some(s) = self.try_take() {
             return s;
         }
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let _w = Waiter(&self.waiters);
-        let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
+            {
+                let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(s) = self.try_take() {
+                    return s;
+                }
+                drop(self.cv.wait_timeout(guard, every));
+            }
             if let Some(s) = self.try_take() {
                 return s;
             }
-            guard = match self.cv.wait_timeout(guard, RECHECK) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
+            serve();
         }
     }
 }
