@@ -271,9 +271,10 @@ entries:
     end)
 
     it("report exits in the order they happen, waiting for the running ones", function()
-      local a = process.spawn("proc:sleep", 150)
+      -- Margins of 200 ms: under valgrind (make memcheck) a spawn can take tens of ms.
+      local a = process.spawn("proc:sleep", 420)
       local b = process.spawn("proc:sleep", 10)
-      local c = process.spawn("proc:sleep", 80)
+      local c = process.spawn("proc:sleep", 210)
       local order = {}
       for ev in process.events() do
         assert.equals("EXIT", ev.kind)
