@@ -2,9 +2,6 @@
 -- (tests/guests/async, build/guests/async_guest.wasm) and a local HTTP + TCP echo server
 -- (spec/fixtures/servers.py). SPEC §2, §4, §5.3, §6, §8, §9.
 local H = dofile("spec/helper.lua")
--- Not yet on Lua 5.1 (docs/lua-api.md, "Lua versions"): a guest sleeping on an inline pool
--- keeps the other tasks from running while it sleeps.
-local INLINE_51 = "Lua 5.1: a guest sleeping on an inline pool holds up the other tasks (not yet)"
 local wippy, funcs = H.wippy, H.funcs
 local system = require("system") -- luasystem: a dependency of busted itself
 
@@ -190,7 +187,6 @@ describe("the async guest", function()
     end)
 
     it("take turns on an inline pool (one instance) while other tasks keep running", function()
-      if _VERSION == "Lua 5.1" and not jit then pending(INLINE_51) return end
       -- SPEC §4: inline runs calls on the Lua thread with one instance; a sleeping guest yields
       -- its task, so the Lua thread stays free for the others.
       local ticks, total = 0, nil
@@ -217,7 +213,6 @@ describe("the async guest", function()
     end)
 
     it("on an inline pool let other tasks run while the guest sleeps", function()
-      if _VERSION == "Lua 5.1" and not jit then pending(INLINE_51) return end
       local t0 = now()
       local ticks, done_at = {}, nil
       wippy.run(function()
