@@ -622,7 +622,7 @@ describe("component entries", function()
     it("gives a list of an alias of u8 as an array of numbers (only list<u8> is a string)", function()
       assert.same({ 0, 1, 255 }, agree("echo-byte-list", { 0, 1, 255 }))
       assert.same({}, agree("echo-byte-list", {}))
-      assert.equals(arg1("echo-byte-list", "[2]: expected u8, got 256 (out of range 0..=255)"),
+      assert.equals(arg1("echo-byte-list", "[2]: expected byte (u8), got 256 (out of range 0..=255)"),
         agree("echo-byte-list", { 1, 256 }))
     end)
 

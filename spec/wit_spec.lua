@@ -285,4 +285,90 @@ interface pitches {
       assert.is_false(wippy.errors.is(err))
     end)
   end)
+
+  describe("aliases of lists, options, results and primitives (type x = ...)", function()
+    setup(function()
+      H.add_echo("wit:conns", [[
+interface conns {
+  type port = u16;
+  type maybe = option<s32>;
+  type blob = list<u8>;
+  record conn { port: port, tag: maybe, data: blob }
+  echo: func(xs: list<conn>) -> list<conn>;
+}]])
+      H.add_echo("wit:ids", [[
+interface ids {
+  type ids = list<u32>;
+  echo: func(xs: ids) -> ids;
+}]])
+      -- The scalar path of a core module: port is read as a u16 directly.
+      H.add_wat("wit:double", [[
+(module
+  (func (export "double") (param $x i32) (result i32)
+    (i32.mul (local.get $x) (i32.const 2))))]], { wit = "interface d {\n  type port = u16;\n  double: func(x: port) -> u32;\n}", method = "double" })
+      H.add_wat("wit:check-alias", [[
+(module
+  (memory (export "memory") 1)
+  (data (i32.const 512) "negative")
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
+  (func (export "check") (param $x i32) (result i32)
+    (if (i32.ge_s (local.get $x) (i32.const 0))
+      (then
+        (i32.store8 (i32.const 16) (i32.const 0))
+        (i32.store offset=4 (i32.const 16) (i32.mul (local.get $x) (i32.const 2))))
+      (else
+        (i32.store8 (i32.const 16) (i32.const 1))
+        (i32.store offset=4 (i32.const 16) (i32.const 512))
+        (i32.store offset=8 (i32.const 16) (i32.const 8))))
+    (i32.const 16)))]],
+        { wit = "interface c {\n  type outcome = result<s32, string>;\n  check: func(x: s32) -> outcome;\n}", method = "check" })
+    end)
+
+    it("convert as the types they stand for", function()
+      assert.same({ { port = 80, data = "hi" }, { port = 443, tag = 7, data = "" } },
+        funcs.call("wit:conns", { { port = 80, data = "hi" }, { port = 443, tag = 7, data = {} } }))
+      assert.same({ 1, 2 }, funcs.call("wit:ids", { 1, 2 }))
+      assert.equals(42, funcs.call("wit:double", 21))
+      -- A top-level alias of a result is a top-level result: value, nil or nil, payload.
+      local v, err = funcs.call("wit:check-alias", 21)
+      assert.equals(42, v)
+      assert.is_nil(err)
+      v, err = funcs.call("wit:check-alias", -1)
+      assert.is_nil(v)
+      assert.equals("negative", err)
+    end)
+
+    it("are named in messages as describe names them", function()
+      assert.equals("func(xs: ids) -> ids", wippy.registry:describe("wit:ids").wit)
+      assert.equals("wit:ids: argument 1 (xs): expected ids (list<u32>), got string", H.call_err("wit:ids", "x"):message())
+      assert.equals("wit:ids: argument 1 (xs): expected ids (list<u32>: an array table), got a table with key string",
+        H.call_err("wit:ids", { x = 1 }):message())
+      assert.equals("wit:ids: argument 1 (xs): [2]: expected u32, got string", H.call_err("wit:ids", { 1, "x" }):message())
+      assert.equals("wit:conns: argument 1 (xs): [1].port: expected port (u16), got 70000 (out of range 0..=65535)",
+        H.call_err("wit:conns", { { port = 70000, data = "" } }):message())
+      assert.equals("wit:conns: argument 1 (xs): [1].port: missing field (expected port)",
+        H.call_err("wit:conns", { { data = "" } }):message())
+      assert.equals("wit:conns: argument 1 (xs): [1].data: expected blob (list<u8>: a string or an array of bytes), got boolean",
+        H.call_err("wit:conns", { { port = 1, data = true } }):message())
+      assert.equals("wit:conns: argument 1 (xs): [1].tag: expected s32, got string",
+        H.call_err("wit:conns", { { port = 1, tag = "x", data = "" } }):message())
+      assert.equals("func(x: port) -> u32", wippy.registry:describe("wit:double").wit)
+      assert.equals("wit:double: argument 1 (x): expected port (u16), got -1 (out of range 0..=65535)",
+        H.call_err("wit:double", -1):message())
+      assert.equals("wit:double: argument 1 (x): expected port (u16), got string", H.call_err("wit:double", "x"):message())
+    end)
+
+    it("are named in messages from tasks and futures too", function()
+      local msg
+      wippy.run(function()
+        local _, e = wippy.spawn(function() return funcs.call("wit:double", "x") end):result()
+        msg = e and e:message()
+      end)
+      assert.equals("wit:double: argument 1 (x): expected port (u16), got string", msg)
+      -- funcs.async checks the arguments before it starts: nil, err.
+      local f, e = funcs.async("wit:conns", { { port = -5, data = "" } })
+      assert.is_nil(f)
+      assert.equals("wit:conns: argument 1 (xs): [1].port: expected port (u16), got -5 (out of range 0..=65535)", e:message())
+    end)
+  end)
 end)

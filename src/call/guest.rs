@@ -191,7 +191,7 @@ fn wasm_input(f: &Function, input: Vec<u8>, bytes: bool) -> Result<Input, Error>
     match (&f.callee, f.params.as_slice()) {
         (Callee::Core { .. }, []) if input.is_empty() => Ok(Input::Core(Vec::new())),
         (Callee::Component { .. }, []) if input.is_empty() => Ok(Input::Component(Vec::new())),
-        (Callee::Component { .. }, [p]) => match &p.ty {
+        (Callee::Component { .. }, [p]) => match p.ty.bare() {
             Ty::String => {
                 let s = String::from_utf8(input).map_err(|_| {
                     Error::invalid(format!("{}: argument 1 ({}): expected a UTF-8 string, got bytes", f.id, p.name))
@@ -209,7 +209,7 @@ fn wasm_input(f: &Function, input: Vec<u8>, bytes: bool) -> Result<Input, Error>
 fn encode(f: &Function, out: Output) -> Reply {
     let json_error = |m: String| format!("{}: cannot encode the result as JSON: {m}", f.id);
     match out {
-        Output::Component(vals) => match (vals.into_iter().next(), f.results.first().map(|r| &r.ty)) {
+        Output::Component(vals) => match (vals.into_iter().next(), f.results.first().map(|r| r.ty.bare())) {
             (Some(Val::Result(r)), Some(Ty::Result(ok, err))) => match r {
                 Ok(Some(v)) => payload(*v, ok.as_deref()).map_err(json_error),
                 Ok(None) => Ok(Vec::new()),
@@ -258,7 +258,7 @@ fn encode(f: &Function, out: Output) -> Reply {
 
 /// A string or bytes as they are; any other value as JSON.
 fn payload(v: Val, ty: Option<&Ty>) -> Result<Vec<u8>, String> {
-    match (v, ty) {
+    match (v, ty.map(Ty::bare)) {
         (Val::String(s), _) => Ok(s.into_bytes()),
         (Val::List(items), Some(Ty::Bytes)) => {
             Ok(items.into_iter().map(|i| if let Val::U8(b) = i { b } else { 0 }).collect())

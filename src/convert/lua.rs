@@ -332,6 +332,14 @@ pub fn to_val(lua: &Lua, v: &Value, ty: &Ty, path: &mut Path) -> Result<Val, Con
             Val::Resource((hooks.unwrap)(lua, v, info, own).map_err(|m| ConvError::new(path, m))?)
         }
         Ty::Unsupported(what) => return Err(ConvError::new(path, format!("{what} values are not supported yet"))),
+        Ty::Named(_, inner) => {
+            return to_val(lua, v, inner, path).map_err(|mut e| {
+                if e.path == path.to_string() {
+                    e.message = ty.name_message(e.message);
+                }
+                e
+            })
+        }
     })
 }
 
@@ -345,7 +353,7 @@ fn record_in(lua: &Lua, t: &Table, fields: &[Field], path: &mut Path) -> Result<
             }
         }
         path.push_field(&f.name);
-        if item.is_nil() && !matches!(f.ty, Ty::Option(_)) {
+        if item.is_nil() && !matches!(f.ty.bare(), Ty::Option(_)) {
             return Err(ConvError::new(path, format!("missing field (expected {})", f.ty.describe())));
         }
         out.push((f.name.clone(), to_val(lua, &item, &f.ty, path)?));
@@ -360,7 +368,7 @@ fn option_in(lua: &Lua, v: &Value, inner: &Ty, path: &mut Path) -> Result<Val, C
     }
     if is_null(v) {
         // `wippy.null` is the inner none of option<option<T>>, and a plain none elsewhere.
-        return Ok(match inner {
+        return Ok(match inner.bare() {
             Ty::Option(_) => Val::Option(Some(Box::new(Val::Option(None)))),
             _ => Val::Option(None),
         });
@@ -401,7 +409,7 @@ fn variant_in(lua: &Lua, v: &Value, ty: &Ty, cases: &[Case], tname: &Name, path:
             other => return Err(ConvError::new(path, format!("case has no payload, got {}", got(&other)))),
         },
         Some(ty) => {
-            if payload.is_nil() && !matches!(ty, Ty::Option(_)) {
+            if payload.is_nil() && !matches!(ty.bare(), Ty::Option(_)) {
                 return Err(ConvError::new(path, format!("missing payload (expected {})", ty.describe())));
             }
             Some(Box::new(to_val(lua, &payload, ty, path)?))
@@ -482,6 +490,7 @@ fn flags_in(v: &Value, ty: &Ty, names: &[String], name: &Name, path: &Path) -> R
 /// `wippy.null` (list and tuple elements, payloads) rather than `nil`.
 pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
     Ok(match (v, ty) {
+        (v, Ty::Named(_, inner)) => return from_val(lua, v, inner, slot),
         (Val::Bool(b), _) => Value::Boolean(b),
         (Val::S8(i), _) => Value::Integer(i.into()),
         (Val::U8(i), _) => Value::Integer(i.into()),
@@ -548,7 +557,7 @@ pub fn from_val(lua: &Lua, v: Val, ty: &Ty, slot: bool) -> mlua::Result<Value> {
         }
         (Val::Option(Some(inner)), Ty::Option(ty)) => {
             // Inside option<option<T>> the inner none must stay visible.
-            from_val(lua, *inner, ty, slot || matches!(**ty, Ty::Option(_)))?
+            from_val(lua, *inner, ty, slot || matches!(ty.bare(), Ty::Option(_)))?
         }
         (Val::Result(r), Ty::Result(ok, err)) => {
             let (key, payload, ty) = match r {

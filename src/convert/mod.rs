@@ -246,6 +246,67 @@ mod tests {
     }
 
     #[test]
+    fn aliases_of_unnamed_types_are_named_in_messages_and_convert_as_their_types() {
+        use std::sync::Arc;
+        let lua = Lua::new();
+        let alias = |n: &str, ty: Ty| Ty::Named(Arc::from(n), Box::new(ty));
+        let ids = alias("ids", list_of(Ty::U32));
+        let port = alias("port", Ty::U16);
+        let blob = alias("blob", Ty::Bytes);
+        let maybe = alias("maybe", Ty::Option(Box::new(Ty::S32)));
+        let outcome = alias("outcome", Ty::Result(Some(Box::new(Ty::S32)), None));
+        let pair = alias("pair", Ty::Tuple(Arc::from(vec![Ty::S32, Ty::S32])));
+        let rec = Ty::Record(
+            Arc::from(vec![ty::Field::new("p", port.clone()), ty::Field::new("m", maybe.clone())]),
+            Some(Arc::from("conn")),
+        );
+        for (src, ty, want) in [
+            ("'x'", ids.clone(), "expected ids (list<u32>), got string"),
+            ("{x = 1}", ids.clone(), "expected ids (list<u32>: an array table), got a table with key string"),
+            ("{1, -1}", ids.clone(), "[2]: expected u32, got -1 (out of range 0..=4294967295)"),
+            ("70000", port.clone(), "expected port (u16), got 70000 (out of range 0..=65535)"),
+            ("1.5", port.clone(), "expected port (u16), got 1.5 (not an integer)"),
+            ("true", port.clone(), "expected port (u16), got boolean"),
+            ("1", blob.clone(), "expected blob (list<u8>: a string or an array of bytes), got number"),
+            ("'x'", maybe.clone(), "expected s32, got string"),
+            ("1", outcome.clone(), "expected outcome (result<s32>: {ok = value} or {err = value}), got number"),
+            ("{1}", pair.clone(), "expected pair (tuple<s32, s32>: an array of 2 values), got an array of 1"),
+            ("{m = 1}", rec.clone(), "p: missing field (expected port)"),
+            ("{p = -1}", rec.clone(), "p: expected port (u16), got -1 (out of range 0..=65535)"),
+            ("{p = 1, m = 'x'}", rec.clone(), "m: expected s32, got string"),
+            ("{1, 'x'}", list_of(port.clone()), "[2]: expected port (u16), got string"),
+            ("'x'", list_of(port.clone()), "expected list<port>, got string"),
+        ] {
+            assert_eq!(both(&lua, src, &ty).unwrap_err(), want, "{src}");
+        }
+        // An alias converts as the type it stands for: an aliased option may be left out of a
+        // record, `wippy.null` is the inner none of an option of an aliased option.
+        assert_eq!(
+            both(&lua, "{p = 80}", &rec).unwrap(),
+            Val::Record(vec![("p".into(), Val::U16(80)), ("m".into(), Val::Option(None))])
+        );
+        assert_eq!(
+            both(&lua, "{{ok = 2}, 'ab'}", &Ty::Tuple(Arc::from(vec![outcome.clone(), blob.clone()]))).unwrap(),
+            Val::Tuple(vec![
+                Val::Result(Ok(Some(Box::new(Val::S32(2))))),
+                Val::List(vec![Val::U8(b'a'), Val::U8(b'b')])
+            ])
+        );
+        let nested = Ty::Option(Box::new(maybe.clone()));
+        let null = lua::null();
+        let fast = read::to_val(&lua, &null, &nested, &mut Path::new()).unwrap();
+        assert_eq!(fast, lua::to_val(&lua, &null, &nested, &mut Path::new()).unwrap());
+        assert_eq!(fast, Val::Option(Some(Box::new(Val::Option(None)))));
+        // Both writers give the value of the type it stands for.
+        let v = Val::List(vec![Val::U8(b'h'), Val::U8(b'i')]);
+        for out in [push::to_lua(&lua, v.clone(), &blob, false).unwrap(), lua::from_val(&lua, v, &blob, false).unwrap()]
+        {
+            assert_eq!(out.as_string().map(|s| s.to_string_lossy()), Some("hi".to_string()));
+        }
+        assert_eq!(list_of(blob).describe(), "list<blob>");
+    }
+
+    #[test]
     fn result_records_take_snake_case_keys_on_both_writers() {
         let lua = Lua::new();
         let ty = Ty::Record(

@@ -90,6 +90,7 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
         }
         // Records and tuples have no head item on the tape, nor have flags without names.
         match ty {
+            Ty::Named(_, inner) => return push(l, cur, inner, slot, keys),
             Ty::Record(fields, _) => {
                 ffi::lua_createtable(l, 0, fields.len().min(c_int::MAX as usize) as c_int);
                 let snake = super::snake_keys();
@@ -182,7 +183,7 @@ pub unsafe fn push(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty, slot: 
                     ffi::lua_pushnil(l);
                 }
             }
-            (Item::Case(_), Ty::Option(t)) => push(l, cur, t, slot || matches!(**t, Ty::Option(_)), keys),
+            (Item::Case(_), Ty::Option(t)) => push(l, cur, t, slot || matches!(t.bare(), Ty::Option(_)), keys),
             (Item::Case(k), Ty::Result(ok, err)) => {
                 let (key, t) = if k == 0 { ("ok", ok) } else { ("err", err) };
                 ffi::lua_createtable(l, 0, 1);
@@ -232,7 +233,7 @@ pub unsafe fn push_results(l: *mut ffi::lua_State, cur: &mut Cursor<'_>, ty: &Ty
     // `with_keys` reserved, `push` reserves four and fills one (room for a success's trailing `nil`); nothing here
     // needs dropping.
     unsafe {
-        if let Ty::Result(ok, err) = ty {
+        if let Ty::Result(ok, err) = ty.bare() {
             let Ok(Item::Case(k)) = cur.item() else {
                 ffi::lua_pushnil(l);
                 return 1;

@@ -46,6 +46,17 @@ impl ReadError {
             other => other,
         }
     }
+
+    /// An error about the value an alias `ty` names ([`Ty::name_message`]).
+    fn named(self, ty: &Ty) -> ReadError {
+        match self {
+            ReadError::Conv(mut e) if e.path.is_empty() => {
+                e.message = ty.name_message(e.message);
+                ReadError::Conv(e)
+            }
+            other => other,
+        }
+    }
 }
 
 type Read<T> = Result<T, ReadError>;
@@ -561,7 +572,7 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
                 ffi::LUA_TNIL | ffi::LUA_TNONE => Item::Case(0),
                 _ if is_null(l, idx) => {
                     // `wippy.null` is the inner `none` of a nested option.
-                    if let Ty::Option(_) = **inner {
+                    if let Ty::Option(_) = inner.bare() {
                         tape.items.push(Item::Case(1));
                     }
                     Item::Case(0)
@@ -576,6 +587,7 @@ pub unsafe fn read(l: *mut ffi::lua_State, idx: c_int, ty: &Ty, tape: &mut Tape,
             Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => {
                 return Err(ConvError::here(format!("{} values cannot be read here", ty.describe())).into())
             }
+            Ty::Named(_, inner) => return read(l, idx, inner, tape, rd).map_err(|e| e.named(ty)),
         };
         tape.items.push(item);
         Ok(())
@@ -637,7 +649,7 @@ unsafe fn record(l: *mut ffi::lua_State, idx: c_int, fields: &[Field], tape: &mu
                     ffi::lua_rawget(l, idx);
                 }
             }
-            let item = if ffi::lua_type(l, -1) == ffi::LUA_TNIL && !matches!(f.ty, Ty::Option(_)) {
+            let item = if ffi::lua_type(l, -1) == ffi::LUA_TNIL && !matches!(f.ty.bare(), Ty::Option(_)) {
                 Err(ConvError::here(format!("missing field (expected {})", f.ty.describe())).into())
             } else {
                 read(l, ffi::lua_gettop(l), &f.ty, tape, rd)
@@ -736,7 +748,7 @@ unsafe fn variant(
                 match &case.ty {
                     None => Ok(()),
                     // A case name alone is the case with an absent optional payload.
-                    Some(Ty::Option(_)) => {
+                    Some(t) if matches!(t.bare(), Ty::Option(_)) => {
                         tape.items.push(Item::Case(0));
                         Ok(())
                     }

@@ -928,6 +928,7 @@ fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8], tape: &mut Ta
 /// that Lua sees one set of rules).
 pub fn from_val(v: &Val, ty: &Ty, tape: &mut Tape) -> Result<()> {
     match (v, ty) {
+        (v, Ty::Named(_, inner)) => from_val(v, inner, tape)?,
         (Val::Bool(b), _) => tape.items.push(Item::Bool(*b)),
         (Val::S8(i), _) => tape.items.push(Item::Int((*i).into())),
         (Val::U8(i), _) => tape.items.push(Item::Int((*i).into())),
@@ -1096,6 +1097,7 @@ pub fn to_val(cur: &mut Cursor<'_>, ty: &Ty) -> Result<Val> {
         Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_) => {
             bail!("{} values are not carried on a value tape", ty.describe())
         }
+        Ty::Named(_, inner) => to_val(cur, inner)?,
     })
 }
 

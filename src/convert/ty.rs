@@ -36,6 +36,10 @@ pub enum Ty {
     Borrow(Arc<super::resource::ResourceInfo>),
     /// A type this version cannot convert yet (futures, streams, maps).
     Unsupported(&'static str),
+    /// `type name = ...` of a type that has no name of its own (a list, option, tuple, result,
+    /// primitive): converts as the type it stands for, messages name it (`ids (list<u32>)`).
+    /// Records, variants, enums and flags carry an alias as their own name instead.
+    Named(Arc<str>, Box<Ty>),
 }
 
 /// The WIT name of a named type (`address`; an alias `type a = b` gives `a`), read only when a
@@ -71,10 +75,19 @@ pub struct Case {
 }
 
 impl Ty {
+    /// The type itself without the alias that names it: what the value must be.
+    #[inline]
+    pub fn bare(&self) -> &Ty {
+        match self {
+            Ty::Named(_, inner) => inner,
+            other => other,
+        }
+    }
+
     /// True when `leaf` holds for every type this one is made of (itself, if not compound).
     fn all_leaves(&self, leaf: &impl Fn(&Ty) -> bool) -> bool {
         match self {
-            Ty::List(t) | Ty::Option(t) => t.all_leaves(leaf),
+            Ty::List(t) | Ty::Option(t) | Ty::Named(_, t) => t.all_leaves(leaf),
             Ty::Record(fields, _) => fields.iter().all(|f| f.ty.all_leaves(leaf)),
             Ty::Tuple(ts) => ts.iter().all(|t| t.all_leaves(leaf)),
             Ty::Variant(cases, _) => cases.iter().all(|c| c.ty.as_ref().is_none_or(|t| t.all_leaves(leaf))),
@@ -111,9 +124,11 @@ impl Ty {
     /// `describe` prints them; a type without a name is spelled out (`record { a: s32 }`).
     pub fn describe(&self) -> String {
         match self {
-            Ty::Record(_, Some(n)) | Ty::Variant(_, Some(n)) | Ty::Enum(_, Some(n)) | Ty::Flags(_, Some(n)) => {
-                n.to_string()
-            }
+            Ty::Record(_, Some(n))
+            | Ty::Variant(_, Some(n))
+            | Ty::Enum(_, Some(n))
+            | Ty::Flags(_, Some(n))
+            | Ty::Named(n, _) => n.to_string(),
             Ty::Bool => "bool".into(),
             Ty::S8 => "s8".into(),
             Ty::U8 => "u8".into(),
@@ -173,7 +188,29 @@ impl Ty {
             Ty::Flags(_, n) => named(n, "flags", "a set table or an array of names"),
             Ty::Bytes => "list<u8> (a string or an array of bytes)".into(),
             Ty::Result(..) => format!("{} ({{ok = value}} or {{err = value}})", self.describe()),
+            Ty::Named(n, inner) => match inner.expected().strip_prefix(inner.describe().as_str()) {
+                Some(form) if form.starts_with(" (") => format!("{n} ({}: {}", inner.describe(), &form[2..]),
+                _ => format!("{n} ({})", inner.describe()),
+            },
             other => other.describe(),
+        }
+    }
+
+    /// A message made for the type this alias stands for, at the aliased value itself, naming
+    /// the alias: `expected u16, got -1 (…)` → `expected port (u16), got -1 (…)`, `expected
+    /// list<u8> (a string …), got …` → `expected blob (list<u8>: a string …), got …`. Other
+    /// messages (about an element, or already naming the alias) are returned unchanged. Made
+    /// only on the error path.
+    pub fn name_message(&self, message: String) -> String {
+        let Ty::Named(n, inner) = self else { return message };
+        let spelled = inner.describe();
+        let Some(rest) = message.strip_prefix("expected ").and_then(|m| m.strip_prefix(spelled.as_str())) else {
+            return message;
+        };
+        match rest.strip_prefix(" (") {
+            Some(form) => format!("expected {n} ({spelled}: {form}"),
+            None if rest.is_empty() || rest.starts_with(',') => format!("expected {n} ({spelled}){rest}"),
+            None => message,
         }
     }
 
@@ -236,6 +273,8 @@ impl Scalar {
             Ty::F64 => Scalar::F64,
             Ty::Char => Scalar::Char,
             Ty::Enum(names, n) => Scalar::Enum(names.clone(), n.clone()),
+            // Messages about the argument itself name the alias (`lua_api::funcs::arg_error`).
+            Ty::Named(_, inner) => return Scalar::from_ty(inner),
             _ => return None,
         })
     }

@@ -281,7 +281,14 @@ impl Wit {
             Type::Id(id) => {
                 let def = &self.resolve.types[*id];
                 let name: Name = alias.or(def.name.as_deref()).map(Arc::from);
-                self.def_ty(&def.kind, name)
+                let ty = self.def_ty(&def.kind, name.clone());
+                match (name, &ty) {
+                    // Types that carry their name, or are named by their resource.
+                    (None, _)
+                    | (Some(_), Ty::Record(..) | Ty::Variant(..) | Ty::Enum(..) | Ty::Flags(..) | Ty::Named(..))
+                    | (Some(_), Ty::Own(_) | Ty::Borrow(_) | Ty::Unsupported(_)) => ty,
+                    (Some(n), _) => Ty::Named(n, Box::new(ty)),
+                }
             }
         }
     }

@@ -523,7 +523,7 @@ unsafe fn tape_component(
     while given > params.len() && unsafe { ffi::lua_type(l, given as c_int + 1) } == ffi::LUA_TNIL {
         given -= 1;
     }
-    if given > params.len() || !params[given..].iter().all(|p| matches!(p.ty, Ty::Option(_))) {
+    if given > params.len() || !params[given..].iter().all(|p| matches!(p.ty.bare(), Ty::Option(_))) {
         return Outcome::Slow;
     }
     // SAFETY: `lua_checkstack` makes room for every parameter and the key table before

@@ -221,7 +221,7 @@ pub(super) fn check_count(f: &Function, args: &[Value]) -> Result<usize, Error> 
     while n > f.params.len() && args[n - 1].is_nil() {
         n -= 1;
     }
-    let missing_ok = f.params[n.min(f.params.len())..].iter().all(|p| matches!(p.ty, Ty::Option(_)));
+    let missing_ok = f.params[n.min(f.params.len())..].iter().all(|p| matches!(p.ty.bare(), Ty::Option(_)));
     if n > f.params.len() || !missing_ok {
         let want = f.params.len();
         let plural = if want == 1 { "" } else { "s" };
@@ -230,8 +230,14 @@ pub(super) fn check_count(f: &Function, args: &[Value]) -> Result<usize, Error> 
     Ok(n)
 }
 
-pub(super) fn arg_error(f: &Function, i: usize, e: convert::ConvError) -> Error {
-    Error::invalid(format!("{}: argument {} ({}): {e}", f.id, i + 1, f.params[i].name))
+/// An argument that does not fit its type. An alias of a scalar read by a scalar path (core
+/// modules, `flat` calls) is named here, as the general readers name it.
+pub(super) fn arg_error(f: &Function, i: usize, mut e: convert::ConvError) -> Error {
+    let p = &f.params[i];
+    if e.path.is_empty() {
+        e.message = p.ty.name_message(e.message);
+    }
+    Error::invalid(format!("{}: argument {} ({}): {e}", f.id, i + 1, p.name))
 }
 
 fn call_wasm(
@@ -381,7 +387,7 @@ fn call_with_resources(lua: &Lua, bound: &call::Bound<'_>, args: &[Value]) -> Re
 /// A top-level `result<T, E>` becomes `value, nil` or `nil, e` (§2.1).
 pub fn results_to_lua(lua: &Lua, v: Val, ty: &Ty) -> mlua::Result<MultiValue> {
     let convert = |v: Val, ty: &Ty| convert::from_val(lua, v, ty, false);
-    match (v, ty) {
+    match (v, ty.bare()) {
         (Val::Result(r), Ty::Result(ok, err)) => {
             let (is_ok, payload, pty) = match r {
                 Ok(p) => (true, p, ok),

@@ -389,12 +389,12 @@ fn run_method(
                 p.wit
             ))
         };
-        let ty = match &p.ty {
+        let ty = match p.ty.bare() {
             Ty::Option(_) if s.is_empty() => {
                 values.push(Value::Nil);
                 continue;
             }
-            Ty::Option(inner) => inner.as_ref(),
+            Ty::Option(inner) => inner.bare(),
             other => other,
         };
         let v = match ty {
