@@ -165,7 +165,7 @@ function wippy.configure(opts) end
 ---@field p99_us number
 
 ---With an ID, that entry's counters (or `nil`); without, every WebAssembly entry's counters by ID
----plus `engine = { compiled, cache_hits, workers, spin_us }`.
+---plus `engine = { compiled, cache_hits, workers, spin_us, task_calls_yield }`.
 ---@param id? string
 ---@return wippy.EntryStats|table<string, wippy.EntryStats|{ compiled: integer, cache_hits: integer, workers: integer, spin_us: integer }>|nil
 function wippy.stats(id) end

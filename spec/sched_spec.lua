@@ -393,6 +393,11 @@ describe("a foreign coroutine inside a task", function()
 end)
 
 describe("a call in a non-yieldable place inside a task", function()
+  it("is the exception: on every VM built here calls in tasks yield (stats say so)", function()
+    -- On 5.1/5.2 this is the lua_State layout check at load (docs/lua-api.md, "Lua versions").
+    assert.is_true(wippy.stats().engine.task_calls_yield)
+  end)
+
   it("blocks and gets the same result", function()
     local r = wippy.run(function()
       local out = {}

@@ -253,7 +253,25 @@ pub fn check_layout(lua: &Lua) -> mlua::Result<()> {
         })?;
     }
     LAYOUT.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+    if !ok {
+        // Correct but slower: say so once, where the user will see it.
+        eprintln!(
+            "wippy: this Lua's lua_State layout is not the one wippy reads (Lua {}): calls inside tasks will block \
+             their Lua state instead of yielding (wippy.stats().engine.task_calls_yield is false; docs/lua-api.md, \
+             \"Lua versions\")",
+            if cfg!(feature = "lua51") { "5.1.5" } else { "5.2.4" }
+        );
+    }
     Ok(())
+}
+
+/// Whether a `funcs.call` inside a task yields while it waits: always on 5.3, 5.4 and LuaJIT; on
+/// 5.1 and 5.2 when [`check_layout`] found the fields it reads.
+pub fn task_calls_yield() -> bool {
+    #[cfg(any(feature = "lua51", feature = "lua52"))]
+    return LAYOUT.load(std::sync::atomic::Ordering::Relaxed) == 1;
+    #[cfg(not(any(feature = "lua51", feature = "lua52")))]
+    true
 }
 
 /// `core.yieldable()` (also `core.isyieldable()`): whether the caller may yield, where Lua or

@@ -177,6 +177,7 @@ pub fn stats(lua: &Lua, id: Option<String>) -> mlua::Result<Value> {
     engine.set("cache_hits", crate::engine::cache::CACHE_HITS.load(Ordering::Relaxed))?;
     engine.set("workers", crate::sched::workers())?;
     engine.set("spin_us", crate::sched::spin_us())?;
+    engine.set("task_calls_yield", super::fast::task_calls_yield())?;
     let t = lua.create_table()?;
     t.set("engine", engine)?;
     for l in crate::runtime::entries() {
